@@ -1,0 +1,327 @@
+//! Record batches: Kafka's RecordBatch v2 layout, little-endian, with caldo's magic.
+//!
+//! ```text
+//! 0  base offset u64    8  length u32 (bytes after this field)
+//! 12 magic u8           13 attributes u8      14 crc u32 (over bytes 18..)
+//! 18 count u32          22 last offset delta u32
+//! 26 first timestamp i64  34 max timestamp i64
+//! 42 producer id i64    50 epoch i16          52 base sequence i32
+//! 56 records: varint length, attributes, timestamp delta, offset delta,
+//!    key, value, headers (all lengths zigzag varints, -1 = null)
+//! ```
+
+use crate::varint;
+
+pub const MAGIC: u8 = 0xCA;
+pub const HEADER_LEN: usize = 56;
+/// Bytes before the length field's coverage starts.
+pub const PREFIX_LEN: usize = 12;
+const CRC_START: usize = 18;
+
+#[derive(Clone, Copy, Debug)]
+pub struct Header<'a> {
+    pub key: &'a [u8],
+    pub value: Option<&'a [u8]>,
+}
+
+/// A record to append.
+#[derive(Clone, Copy, Debug)]
+pub struct RecordIn<'a> {
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    pub headers: &'a [Header<'a>],
+    pub timestamp: i64,
+}
+
+impl RecordIn<'_> {
+    /// What counts against `maxMessageBytes`: key, value and headers.
+    pub fn size(&self) -> usize {
+        let h: usize = self
+            .headers
+            .iter()
+            .map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len))
+            .sum();
+        self.key.map_or(0, <[u8]>::len) + self.value.map_or(0, <[u8]>::len) + h
+    }
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
+    match b {
+        Some(b) => {
+            varint::put_i64(out, b.len() as i64);
+            out.extend_from_slice(b);
+        }
+        None => varint::put_i64(out, -1),
+    }
+}
+
+/// Appends one batch holding `records` (at least one) at `base_offset`.
+pub fn encode(out: &mut Vec<u8>, base_offset: u64, records: &[RecordIn]) {
+    debug_assert!(!records.is_empty());
+    let start = out.len();
+    let first_ts = records[0].timestamp;
+    let max_ts = records
+        .iter()
+        .map(|r| r.timestamp)
+        .max()
+        .unwrap_or(first_ts);
+    out.extend_from_slice(&base_offset.to_le_bytes());
+    out.extend_from_slice(&[0; 4]); // length, patched below
+    out.push(MAGIC);
+    out.push(0); // attributes: no compression, not transactional, not control
+    out.extend_from_slice(&[0; 4]); // crc, patched below
+    out.extend_from_slice(&(records.len() as u32).to_le_bytes());
+    out.extend_from_slice(&((records.len() - 1) as u32).to_le_bytes());
+    out.extend_from_slice(&first_ts.to_le_bytes());
+    out.extend_from_slice(&max_ts.to_le_bytes());
+    out.extend_from_slice(&(-1i64).to_le_bytes());
+    out.extend_from_slice(&(-1i16).to_le_bytes());
+    out.extend_from_slice(&(-1i32).to_le_bytes());
+    let mut body = Vec::with_capacity(64);
+    for (delta, r) in records.iter().enumerate() {
+        body.clear();
+        body.push(0); // record attributes
+        varint::put_i64(&mut body, r.timestamp.wrapping_sub(first_ts));
+        varint::put_i64(&mut body, delta as i64);
+        put_bytes(&mut body, r.key);
+        put_bytes(&mut body, r.value);
+        varint::put_i64(&mut body, r.headers.len() as i64);
+        for h in r.headers {
+            put_bytes(&mut body, Some(h.key));
+            put_bytes(&mut body, h.value);
+        }
+        varint::put_i64(out, body.len() as i64);
+        out.extend_from_slice(&body);
+    }
+    let len = (out.len() - start - PREFIX_LEN) as u32;
+    out[start + 8..start + 12].copy_from_slice(&len.to_le_bytes());
+    let crc = crc32fast::hash(&out[start + CRC_START..]);
+    out[start + 14..start + 18].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// The fixed part of a batch, read before its body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchHeader {
+    pub base_offset: u64,
+    /// Whole batch size in bytes, prefix included.
+    pub size: usize,
+    pub count: u32,
+    pub last_offset_delta: u32,
+    pub first_timestamp: i64,
+    pub max_timestamp: i64,
+}
+
+impl BatchHeader {
+    pub fn last_offset(&self) -> u64 {
+        self.base_offset + u64::from(self.last_offset_delta)
+    }
+    pub fn next_offset(&self) -> u64 {
+        self.last_offset() + 1
+    }
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+/// Parses the fixed header; `None` unless it is plausibly a batch of ours.
+/// Zero-filled bytes fail here (magic and count).
+pub fn parse_header(buf: &[u8]) -> Option<BatchHeader> {
+    if buf.len() < HEADER_LEN || buf[12] != MAGIC {
+        return None;
+    }
+    let len = u32_at(buf, 8) as usize;
+    let count = u32_at(buf, 18);
+    let last_offset_delta = u32_at(buf, 22);
+    if len < HEADER_LEN - PREFIX_LEN || count == 0 || last_offset_delta != count - 1 {
+        return None;
+    }
+    Some(BatchHeader {
+        base_offset: u64_at(buf, 0),
+        size: len + PREFIX_LEN,
+        count,
+        last_offset_delta,
+        first_timestamp: u64_at(buf, 26) as i64,
+        max_timestamp: u64_at(buf, 34) as i64,
+    })
+}
+
+/// True when `batch` (exactly one whole batch) carries a matching CRC.
+pub fn crc_ok(batch: &[u8]) -> bool {
+    batch.len() >= HEADER_LEN && crc32fast::hash(&batch[CRC_START..]) == u32_at(batch, 14)
+}
+
+/// One decoded record, borrowing from the batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    pub offset: u64,
+    pub timestamp: i64,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    pub header_count: u32,
+    /// Encoded headers; walk them with [`headers`].
+    pub headers: &'a [u8],
+}
+
+fn get_bytes<'a>(buf: &'a [u8], pos: &mut usize) -> Option<Option<&'a [u8]>> {
+    let len = varint::get_i64(buf, pos)?;
+    if len == -1 {
+        return Some(None);
+    }
+    let len = usize::try_from(len).ok()?;
+    let b = buf.get(*pos..pos.checked_add(len)?)?;
+    *pos += len;
+    Some(Some(b))
+}
+
+/// Decodes the records of a CRC-checked batch until `visit` returns false;
+/// `None` if the body is malformed.
+pub fn decode<'a>(
+    batch: &'a [u8],
+    h: &BatchHeader,
+    mut visit: impl FnMut(RecordRef<'a>) -> bool,
+) -> Option<()> {
+    let mut pos = HEADER_LEN;
+    for _ in 0..h.count {
+        let len = usize::try_from(varint::get_i64(batch, &mut pos)?).ok()?;
+        let end = pos.checked_add(len)?;
+        let rec = batch.get(..end)?;
+        let mut p = pos + 1; // record attributes
+        let ts_delta = varint::get_i64(rec, &mut p)?;
+        let off_delta = u64::try_from(varint::get_i64(rec, &mut p)?).ok()?;
+        let key = get_bytes(rec, &mut p)?;
+        let value = get_bytes(rec, &mut p)?;
+        let header_count = u32::try_from(varint::get_i64(rec, &mut p)?).ok()?;
+        let headers = rec.get(p..end)?;
+        if off_delta > u64::from(h.last_offset_delta) {
+            return None;
+        }
+        let more = visit(RecordRef {
+            offset: h.base_offset + off_delta,
+            timestamp: h.first_timestamp.wrapping_add(ts_delta),
+            key,
+            value,
+            header_count,
+            headers,
+        });
+        pos = end;
+        if !more {
+            return Some(());
+        }
+    }
+    (pos == batch.len()).then_some(())
+}
+
+/// Walks encoded headers; `None` if malformed.
+pub fn headers<'a>(mut buf: &'a [u8], count: u32, mut visit: impl FnMut(Header<'a>)) -> Option<()> {
+    for _ in 0..count {
+        let mut p = 0;
+        let key = get_bytes(buf, &mut p)??;
+        let value = get_bytes(buf, &mut p)?;
+        visit(Header { key, value });
+        buf = &buf[p..];
+    }
+    buf.is_empty().then_some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec<'a>(
+        key: Option<&'a [u8]>,
+        value: Option<&'a [u8]>,
+        headers: &'a [Header<'a>],
+        ts: i64,
+    ) -> RecordIn<'a> {
+        RecordIn {
+            key,
+            value,
+            headers,
+            timestamp: ts,
+        }
+    }
+
+    #[test]
+    fn encodes_and_decodes() {
+        let hs = [
+            Header {
+                key: b"h1",
+                value: Some(b"v1"),
+            },
+            Header {
+                key: b"h2",
+                value: None,
+            },
+        ];
+        let records = [
+            rec(Some(b"k"), Some(b"hello"), &hs, 1000),
+            rec(None, None, &[], 990),
+            rec(Some(b""), Some(&[7; 300]), &[], 2000),
+        ];
+        let mut buf = Vec::new();
+        encode(&mut buf, 42, &records);
+        let h = parse_header(&buf).unwrap();
+        assert_eq!(h.size, buf.len());
+        assert_eq!((h.base_offset, h.count, h.last_offset()), (42, 3, 44));
+        assert_eq!((h.first_timestamp, h.max_timestamp), (1000, 2000));
+        assert!(crc_ok(&buf));
+        let mut out = Vec::new();
+        decode(&buf, &h, |r| {
+            out.push(r);
+            true
+        })
+        .unwrap();
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0].offset, 42);
+        assert_eq!(out[0].key, Some(&b"k"[..]));
+        assert_eq!(out[0].value, Some(&b"hello"[..]));
+        assert_eq!(out[1].timestamp, 990);
+        assert_eq!((out[1].key, out[1].value), (None, None));
+        assert_eq!(out[2].offset, 44);
+        assert_eq!(out[2].value.unwrap().len(), 300);
+        let mut seen = Vec::new();
+        headers(out[0].headers, out[0].header_count, |h| {
+            seen.push((h.key.to_vec(), h.value.map(<[u8]>::to_vec)))
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            vec![
+                (b"h1".to_vec(), Some(b"v1".to_vec())),
+                (b"h2".to_vec(), None)
+            ]
+        );
+    }
+
+    #[test]
+    fn any_flipped_bit_fails_the_crc() {
+        let mut buf = Vec::new();
+        encode(&mut buf, 0, &[rec(Some(b"key"), Some(b"value"), &[], 1)]);
+        for i in CRC_START * 8..buf.len() * 8 {
+            let mut bad = buf.clone();
+            bad[i / 8] ^= 1 << (i % 8);
+            assert!(!crc_ok(&bad), "bit {i}");
+        }
+    }
+
+    #[test]
+    fn zeros_and_garbage_are_not_batches() {
+        assert_eq!(parse_header(&[0; 256]), None);
+        assert_eq!(parse_header(&[0xff; 256]), None);
+        assert!(!crc_ok(&[0; 256]));
+    }
+
+    #[test]
+    fn record_size_counts_key_value_and_headers() {
+        let hs = [Header {
+            key: b"ab",
+            value: Some(b"cde"),
+        }];
+        assert_eq!(rec(Some(b"k"), Some(b"vv"), &hs, 0).size(), 8);
+        assert_eq!(rec(None, None, &[], 0).size(), 0);
+    }
+}

@@ -1,0 +1,30 @@
+//! Cross-process exclusive locks: `flock`, released by the kernel when the
+//! holder dies. Never taken over by timeout.
+
+use std::fs::File;
+use std::io;
+
+use rustix::fs::{flock, FlockOperation};
+
+pub struct Guard<'a>(&'a File);
+
+fn take(file: &File, op: FlockOperation) -> io::Result<()> {
+    loop {
+        match flock(file, op) {
+            Err(rustix::io::Errno::INTR) => continue,
+            r => return r.map_err(io::Error::from),
+        }
+    }
+}
+
+/// Blocks until this open file description holds the lock.
+pub fn exclusive(file: &File) -> io::Result<Guard<'_>> {
+    take(file, FlockOperation::LockExclusive)?;
+    Ok(Guard(file))
+}
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        let _ = take(self.0, FlockOperation::Unlock);
+    }
+}

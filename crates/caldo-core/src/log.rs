@@ -1,0 +1,347 @@
+//! A log directory: its topics, the shared wake-up word, and the background flusher.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::batch::RecordIn;
+use crate::cursor::{Cursor, Position};
+use crate::error::{Code, Error, IoContext, Result};
+use crate::partition::{Durability, Partition};
+use crate::partitioner::partition_for_key;
+use crate::topic::{validate_name, Topic, TopicConfig};
+use crate::wake::Wake;
+
+const FORMAT: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    format: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionInfo {
+    pub partition: u32,
+    /// The first offset still stored.
+    pub low: u64,
+    /// The next offset to be written.
+    pub high: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct TopicInfo {
+    pub name: String,
+    pub config: TopicConfig,
+    pub partitions: Vec<PartitionInfo>,
+}
+
+/// Where a record goes: a given partition, else by key, else the call's round-robin pick.
+pub struct Placed<'a> {
+    pub partition: Option<u32>,
+    pub record: RecordIn<'a>,
+}
+
+type Topics = Arc<Mutex<HashMap<String, Arc<Topic>>>>;
+
+struct Flusher {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: JoinHandle<()>,
+}
+
+pub struct Log {
+    dir: PathBuf,
+    durability: Durability,
+    wake: Arc<Wake>,
+    topics: Topics,
+    closed: AtomicBool,
+    flusher: Mutex<Option<Flusher>>,
+}
+
+fn flush_all(topics: &Topics) -> Result<()> {
+    let all: Vec<Arc<Topic>> = topics.lock().unwrap().values().cloned().collect();
+    for t in all.iter().filter(|t| !t.deleted()) {
+        for p in &t.partitions {
+            p.flush()?;
+        }
+    }
+    Ok(())
+}
+
+impl Log {
+    /// Opens (creating if needed) the log in `dir`. With `Durability::Interval`,
+    /// `flush_interval` sets how often appended data is fdatasync'ed.
+    pub fn open(dir: &Path, durability: Durability, flush_interval: Duration) -> Result<Log> {
+        std::fs::create_dir_all(dir.join("topics"))
+            .ctx(format_args!("creating {}", dir.display()))?;
+        let meta_path = dir.join("caldo.json");
+        match std::fs::read(&meta_path) {
+            Ok(bytes) => {
+                let meta: Meta = serde_json::from_slice(&bytes).map_err(|e| {
+                    Error::new(
+                        Code::Corrupt,
+                        format!("{} is damaged: {e}", meta_path.display()),
+                    )
+                })?;
+                if meta.format != FORMAT {
+                    return Err(Error::new(
+                        Code::InvalidArg,
+                        format!(
+                            "{} holds format {}; this caldo reads format {FORMAT}",
+                            dir.display(),
+                            meta.format
+                        ),
+                    ));
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let tmp = dir.join(format!(".caldo.json.{}", std::process::id()));
+                let json = serde_json::to_vec(&Meta { format: FORMAT }).expect("meta serializes");
+                std::fs::write(&tmp, json).ctx("writing caldo.json")?;
+                std::fs::rename(&tmp, &meta_path).ctx("writing caldo.json")?;
+            }
+            Err(e) => return Err(e).ctx(format_args!("reading {}", meta_path.display())),
+        }
+        let wake = Arc::new(Wake::open(&dir.join("wake"))?);
+        let topics: Topics = Arc::default();
+        let flusher = (durability == Durability::Interval).then(|| {
+            let stop = Arc::new((Mutex::new(false), Condvar::new()));
+            let (stop2, topics2) = (stop.clone(), topics.clone());
+            let thread = std::thread::spawn(move || {
+                let (lock, cv) = &*stop2;
+                let mut stopped = lock.lock().unwrap();
+                while !*stopped {
+                    stopped = cv.wait_timeout(stopped, flush_interval).unwrap().0;
+                    // A failed background flush is retried at the next tick; the
+                    // error reaches the user through the appends that hit it.
+                    let _ = flush_all(&topics2);
+                }
+            });
+            Flusher { stop, thread }
+        });
+        Ok(Log {
+            dir: dir.to_path_buf(),
+            durability,
+            wake,
+            topics,
+            closed: AtomicBool::new(false),
+            flusher: Mutex::new(flusher),
+        })
+    }
+
+    fn topics_dir(&self) -> PathBuf {
+        self.dir.join("topics")
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::new(
+                Code::Closed,
+                "the log is closed; open it again to use it",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The topic, from this process's cache unless another process deleted it since.
+    pub fn topic(&self, name: &str) -> Result<Arc<Topic>> {
+        self.check_open()?;
+        validate_name("topic", name)?;
+        if let Some(t) = self.topics.lock().unwrap().get(name) {
+            if !t.deleted() {
+                return Ok(t.clone());
+            }
+        }
+        let topic = Arc::new(Topic::open(
+            &self.topics_dir(),
+            name,
+            self.durability,
+            &self.wake,
+        )?);
+        self.topics
+            .lock()
+            .unwrap()
+            .insert(name.to_string(), topic.clone());
+        Ok(topic)
+    }
+
+    pub fn create_topic(&self, name: &str, config: &TopicConfig) -> Result<TopicInfo> {
+        self.check_open()?;
+        validate_name("topic", name)?;
+        config.validate()?;
+        Topic::create(
+            &self.topics_dir(),
+            name,
+            config,
+            self.durability != Durability::None,
+        )?;
+        self.info(&*self.topic(name)?)
+    }
+
+    pub fn delete_topic(&self, name: &str) -> Result<()> {
+        let topic = self.topic(name)?;
+        topic.delete(&self.topics_dir())?;
+        self.topics.lock().unwrap().remove(name);
+        Ok(())
+    }
+
+    fn info(&self, t: &Topic) -> Result<TopicInfo> {
+        let partitions = t
+            .partitions
+            .iter()
+            .map(|p| PartitionInfo {
+                partition: p.id,
+                low: p.state().log_start(),
+                high: p.state().next_offset(),
+            })
+            .collect();
+        Ok(TopicInfo {
+            name: t.name.clone(),
+            config: t.config.clone(),
+            partitions,
+        })
+    }
+
+    /// Every topic, sorted by name.
+    pub fn topics(&self) -> Result<Vec<TopicInfo>> {
+        self.check_open()?;
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(self.topics_dir()).ctx("listing topics")? {
+            let name = entry
+                .ctx("listing topics")?
+                .file_name()
+                .to_string_lossy()
+                .into_owned();
+            if !name.starts_with('.') && validate_name("topic", &name).is_ok() {
+                names.push(name);
+            }
+        }
+        names.sort();
+        let mut out = Vec::new();
+        for name in names {
+            match self.topic(&name) {
+                Ok(t) => out.push(self.info(&t)?),
+                // Deleted by another process while listing.
+                Err(e) if e.code == Code::UnknownTopic => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Appends records, each to its partition (given, else by key with Kafka's
+    /// murmur2, else `round_robin % partitions`). All records are checked
+    /// before anything is written. Returns (partition, offset) per record.
+    pub fn append(
+        &self,
+        topic: &str,
+        records: &[Placed],
+        round_robin: u32,
+    ) -> Result<Vec<(u32, u64)>> {
+        let t = self.topic(topic)?;
+        let n = t.config.partitions;
+        let mut placed = Vec::with_capacity(records.len());
+        for (i, r) in records.iter().enumerate() {
+            let p = match (r.partition, r.record.key) {
+                (Some(p), _) => t.partition(p)?.id,
+                (None, Some(key)) => partition_for_key(key, n),
+                (None, None) => round_robin % n,
+            };
+            let size = r.record.size();
+            if size > t.config.max_message_bytes as usize {
+                return Err(Error::new(
+                    Code::MessageTooLarge,
+                    format!(
+                        "record {i} is {size} bytes; topic '{topic}' takes at most {} (maxMessageBytes)",
+                        t.config.max_message_bytes
+                    ),
+                ));
+            }
+            placed.push(p);
+        }
+        let mut out = vec![(0, 0); records.len()];
+        let mut parts: Vec<u32> = placed.clone();
+        parts.sort_unstable();
+        parts.dedup();
+        let mut batch = Vec::new();
+        for p in parts {
+            batch.clear();
+            batch.extend(
+                records
+                    .iter()
+                    .zip(&placed)
+                    .filter(|(_, &q)| q == p)
+                    .map(|(r, _)| r.record),
+            );
+            let first = t.partitions[p as usize].append(&batch)?;
+            let idx = placed
+                .iter()
+                .enumerate()
+                .filter(|(_, &q)| q == p)
+                .map(|(i, _)| i);
+            for (k, i) in idx.enumerate() {
+                out[i] = (p, first + k as u64);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A cursor on one partition.
+    pub fn cursor(&self, topic: &str, partition: u32, at: Position) -> Result<Cursor> {
+        let t = self.topic(topic)?;
+        Ok(Cursor::new(t.partition(partition)?.clone(), at))
+    }
+
+    /// The wake-up counter; read it before looking for records, then pass it to `wait`.
+    pub fn wake_seq(&self) -> u32 {
+        self.wake.seq()
+    }
+
+    /// Sleeps until any process appends (or `close`/`interrupt`), at most `timeout`.
+    pub fn wait(&self, seen: u32, timeout: Duration) -> bool {
+        !self.closed.load(Ordering::Acquire) && self.wake.wait(seen, timeout)
+    }
+
+    /// Wakes every waiter (used when a reader is closed).
+    pub fn interrupt(&self) {
+        self.wake.notify();
+    }
+
+    /// fdatasync everything this process appended.
+    pub fn flush(&self) -> Result<()> {
+        self.check_open()?;
+        flush_all(&self.topics)
+    }
+
+    /// Flushes, stops the flusher and wakes waiters. Later calls fail with `Closed`.
+    pub fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        if let Some(f) = self.flusher.lock().unwrap().take() {
+            *f.stop.0.lock().unwrap() = true;
+            f.stop.1.notify_all();
+            let _ = f.thread.join();
+        }
+        let flushed = match self.durability {
+            Durability::None => Ok(()),
+            _ => flush_all(&self.topics),
+        };
+        self.wake.notify();
+        flushed
+    }
+
+    pub fn partition(&self, topic: &str, id: u32) -> Result<Arc<Partition>> {
+        Ok(self.topic(topic)?.partition(id)?.clone())
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}

@@ -1,0 +1,154 @@
+//! The partition state file, mapped by every process that opens the partition.
+//! `next_offset` is what readers trust: a batch is readable once it is below it.
+//! The other fields are the writer's cache, valid only while `appending` is 0
+//! and the boot id is this boot's; otherwise the next lock holder recovers.
+
+use std::fs::{File, OpenOptions};
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use memmap2::MmapMut;
+
+use crate::error::{IoContext, Result};
+
+const SIZE: u64 = 4096;
+const MAGIC: u32 = u32::from_le_bytes(*b"CLDP");
+const VERSION: u32 = 1;
+
+const AT_MAGIC: usize = 0;
+const AT_VERSION: usize = 4;
+const AT_NEXT: usize = 8;
+const AT_START: usize = 16;
+const AT_ACTIVE: usize = 24;
+const AT_END: usize = 32;
+const AT_APPENDING: usize = 40;
+const AT_PID: usize = 44;
+const AT_DELETED: usize = 48;
+const AT_BOOT: usize = 56; // 16 bytes
+
+/// This machine boot's id, so a state written before a power loss is not trusted.
+pub fn boot_id() -> [u8; 16] {
+    static ID: OnceLock<[u8; 16]> = OnceLock::new();
+    *ID.get_or_init(|| {
+        let text = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+        let hex: Vec<u8> = text.bytes().filter(u8::is_ascii_hexdigit).collect();
+        let mut id = [0u8; 16];
+        for (i, pair) in hex.chunks(2).take(16).enumerate() {
+            let s = std::str::from_utf8(pair).unwrap_or("0");
+            id[i] = u8::from_str_radix(s, 16).unwrap_or(0);
+        }
+        id
+    })
+}
+
+pub struct State {
+    /// Also the partition's lock file.
+    pub file: File,
+    map: MmapMut,
+}
+
+impl State {
+    /// Opens (creating if missing) the state file at `path`.
+    pub fn open(path: &Path) -> Result<State> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .ctx(format_args!("opening {}", path.display()))?;
+        if file.metadata().ctx("stat state file")?.len() < SIZE {
+            file.set_len(SIZE).ctx("sizing state file")?;
+        }
+        // SAFETY: only accessed through atomics (other processes write it too);
+        // the file is never truncated below SIZE while mapped.
+        let map = unsafe { MmapMut::map_mut(&file) }.ctx("mapping state file")?;
+        Ok(State { file, map })
+    }
+
+    fn u64(&self, at: usize) -> &AtomicU64 {
+        // SAFETY: in bounds and 8-aligned in a page-aligned mapping owned by self.
+        unsafe { &*(self.map.as_ptr().add(at) as *const AtomicU64) }
+    }
+    fn u32(&self, at: usize) -> &AtomicU32 {
+        // SAFETY: as above, 4-aligned.
+        unsafe { &*(self.map.as_ptr().add(at) as *const AtomicU32) }
+    }
+
+    /// The first unwritten offset: everything below it is complete and readable.
+    pub fn next_offset(&self) -> u64 {
+        self.u64(AT_NEXT).load(Ordering::Acquire)
+    }
+    /// The lowest offset still on disk.
+    pub fn log_start(&self) -> u64 {
+        self.u64(AT_START).load(Ordering::Acquire)
+    }
+    /// Set by `deleteTopic`; a damaged header (no magic) cannot say so.
+    pub fn deleted(&self) -> bool {
+        self.u32(AT_DELETED).load(Ordering::Acquire) != 0
+            && self.u32(AT_MAGIC).load(Ordering::Acquire) == MAGIC
+    }
+    pub fn mark_deleted(&self) {
+        self.u32(AT_DELETED).store(1, Ordering::Release);
+    }
+
+    /// True when the writer fields can be trusted without a recovery scan.
+    pub fn clean(&self) -> bool {
+        self.trusted_boot() && self.u32(AT_APPENDING).load(Ordering::Acquire) == 0
+    }
+    /// True when the header is ours and the state was written during this boot,
+    /// so `next_offset` is not stale from before a machine crash.
+    pub fn trusted_boot(&self) -> bool {
+        self.u32(AT_MAGIC).load(Ordering::Acquire) == MAGIC
+            && self.u32(AT_VERSION).load(Ordering::Acquire) == VERSION
+            && self.boot() == boot_id()
+    }
+
+    fn boot(&self) -> [u8; 16] {
+        let mut id = [0u8; 16];
+        for i in 0..2 {
+            let v = self.u64(AT_BOOT + 8 * i).load(Ordering::Relaxed);
+            id[8 * i..8 * i + 8].copy_from_slice(&v.to_le_bytes());
+        }
+        id
+    }
+
+    /// Writer cache: (active segment base, end position in it).
+    pub fn active(&self) -> (u64, u64) {
+        (
+            self.u64(AT_ACTIVE).load(Ordering::Relaxed),
+            self.u64(AT_END).load(Ordering::Relaxed),
+        )
+    }
+
+    /// Marks an append in progress; a crash before [`State::publish`] leaves it set.
+    pub fn begin(&self) {
+        self.u32(AT_PID)
+            .store(std::process::id(), Ordering::Relaxed);
+        self.u32(AT_APPENDING).store(1, Ordering::SeqCst);
+    }
+
+    /// Publishes a completed append (or a recovery): readers may now read below `next`.
+    pub fn publish(&self, active: u64, end: u64, next: u64) {
+        self.u64(AT_ACTIVE).store(active, Ordering::Relaxed);
+        self.u64(AT_END).store(end, Ordering::Relaxed);
+        self.u64(AT_NEXT).store(next, Ordering::Release);
+        self.u32(AT_APPENDING).store(0, Ordering::Release);
+    }
+
+    /// Rewrites the header after a recovery, stamping this boot.
+    pub fn reset(&self, log_start: u64, active: u64, end: u64, next: u64) {
+        self.u32(AT_APPENDING).store(1, Ordering::SeqCst);
+        let boot = boot_id();
+        for (i, half) in boot.chunks(8).enumerate() {
+            let v = u64::from_le_bytes(half.try_into().unwrap());
+            self.u64(AT_BOOT + 8 * i).store(v, Ordering::Relaxed);
+        }
+        self.u32(AT_DELETED).store(0, Ordering::Relaxed);
+        self.u32(AT_MAGIC).store(MAGIC, Ordering::Relaxed);
+        self.u32(AT_VERSION).store(VERSION, Ordering::Relaxed);
+        self.u64(AT_START).store(log_start, Ordering::Release);
+        self.publish(active, end, next);
+    }
+}

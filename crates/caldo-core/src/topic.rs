@@ -1,0 +1,266 @@
+//! Topics: name rules, configuration (`topic.json`), creation and deletion.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Code, Error, IoContext, Result};
+use crate::partition::{sync_dir, Durability, Partition};
+use crate::segment;
+use crate::state::State;
+use crate::wake::Wake;
+
+pub const MAX_PARTITIONS: u32 = 10_000;
+pub const MIN_SEGMENT_BYTES: u64 = 4096;
+pub const MAX_SEGMENT_BYTES: u64 = 1 << 30;
+pub const MAX_MESSAGE_BYTES: u32 = 256 << 20;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicConfig {
+    pub partitions: u32,
+    pub segment_bytes: u64,
+    pub max_message_bytes: u32,
+}
+
+impl Default for TopicConfig {
+    fn default() -> Self {
+        TopicConfig {
+            partitions: 1,
+            segment_bytes: 128 << 20,
+            max_message_bytes: 1 << 20,
+        }
+    }
+}
+
+impl TopicConfig {
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::new(Code::InvalidArg, m));
+        if !(1..=MAX_PARTITIONS).contains(&self.partitions) {
+            return bad(format!(
+                "partitions must be from 1 to {MAX_PARTITIONS}, got {}",
+                self.partitions
+            ));
+        }
+        if !(MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES).contains(&self.segment_bytes) {
+            return bad(format!(
+                "segmentBytes must be from {MIN_SEGMENT_BYTES} to {MAX_SEGMENT_BYTES}, got {}",
+                self.segment_bytes
+            ));
+        }
+        if !(1..=MAX_MESSAGE_BYTES).contains(&self.max_message_bytes) {
+            return bad(format!(
+                "maxMessageBytes must be from 1 to {MAX_MESSAGE_BYTES}, got {}",
+                self.max_message_bytes
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Kafka's rules: `[a-zA-Z0-9._-]`, 1..=249 chars, not `.` or `..`. Names
+/// become paths, so this is also what keeps them inside the log directory.
+pub fn validate_name(kind: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 249
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::new(
+            Code::InvalidTopic,
+            format!(
+                "invalid {kind} name {name:?}: use 1 to 249 of a-z A-Z 0-9 . _ - (not '.' or '..')"
+            ),
+        ))
+    }
+}
+
+pub struct Topic {
+    pub name: String,
+    pub config: TopicConfig,
+    pub partitions: Vec<Arc<Partition>>,
+}
+
+fn config_path(dir: &Path) -> PathBuf {
+    dir.join("topic.json")
+}
+
+impl Topic {
+    /// Builds the topic in a hidden directory and renames it into place, so
+    /// other processes see all of it or none, and a second creator fails.
+    pub fn create(topics: &Path, name: &str, config: &TopicConfig, durable: bool) -> Result<()> {
+        let tmp = topics.join(format!(
+            ".tmp-{name}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let build = || -> Result<()> {
+            std::fs::create_dir_all(&tmp).ctx("creating topic directory")?;
+            for p in 0..config.partitions {
+                let dir = tmp.join(p.to_string());
+                std::fs::create_dir(&dir).ctx("creating partition directory")?;
+                State::open(&dir.join("state"))?.reset(0, 0, 0, 0);
+                for path in [segment::log_path(&dir, 0), segment::index_path(&dir, 0)] {
+                    std::fs::File::create(&path).ctx("creating segment")?;
+                }
+                if durable {
+                    sync_dir(&dir)?;
+                }
+            }
+            let json = serde_json::to_vec_pretty(config).expect("config serializes");
+            std::fs::write(config_path(&tmp), json).ctx("writing topic.json")?;
+            if durable {
+                sync_dir(&tmp)?;
+            }
+            Ok(())
+        };
+        let built = build().and_then(|()| match std::fs::rename(&tmp, topics.join(name)) {
+            Ok(()) => Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(39) | Some(17)) => Err(Error::new(
+                Code::TopicExists,
+                format!("topic '{name}' already exists"),
+            )),
+            Err(e) => Err(e).ctx("publishing topic directory"),
+        });
+        if built.is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        built?;
+        if durable {
+            sync_dir(topics)?;
+        }
+        Ok(())
+    }
+
+    pub fn open(
+        topics: &Path,
+        name: &str,
+        durability: Durability,
+        wake: &Arc<Wake>,
+    ) -> Result<Topic> {
+        let dir = topics.join(name);
+        let text = match std::fs::read(config_path(&dir)) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::new(
+                    Code::UnknownTopic,
+                    format!("unknown topic '{name}': create it with createTopic first"),
+                ))
+            }
+            Err(e) => return Err(e).ctx(format_args!("reading topic '{name}'")),
+        };
+        let config: TopicConfig = serde_json::from_slice(&text).map_err(|e| {
+            Error::new(
+                Code::Corrupt,
+                format!("topic '{name}' has a damaged topic.json: {e}"),
+            )
+        })?;
+        config
+            .validate()
+            .map_err(|e| Error::new(Code::Corrupt, format!("topic '{name}': {}", e.message)))?;
+        let partitions = (0..config.partitions)
+            .map(|p| {
+                let part = Partition::open(
+                    name,
+                    p,
+                    dir.join(p.to_string()),
+                    config.segment_bytes,
+                    durability,
+                    wake.clone(),
+                );
+                part.map(Arc::new)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Topic {
+            name: name.to_string(),
+            config,
+            partitions,
+        })
+    }
+
+    /// True once any process deleted this topic.
+    pub fn deleted(&self) -> bool {
+        self.partitions[0].state().deleted()
+    }
+
+    /// Flags every partition deleted (so open handles everywhere stop), then
+    /// moves the directory aside and removes it.
+    pub fn delete(&self, topics: &Path) -> Result<()> {
+        for p in &self.partitions {
+            p.mark_deleted()?;
+        }
+        let grave = topics.join(format!(".deleted-{}-{}", self.name, std::process::id()));
+        std::fs::rename(topics.join(&self.name), &grave).ctx("removing topic directory")?;
+        std::fs::remove_dir_all(&grave).ctx("removing topic files")
+    }
+
+    pub fn partition(&self, id: u32) -> Result<&Arc<Partition>> {
+        self.partitions.get(id as usize).ok_or_else(|| {
+            Error::new(
+                Code::InvalidPartition,
+                format!(
+                    "topic '{}' has partitions 0 to {}, not {id}",
+                    self.name,
+                    self.partitions.len() - 1
+                ),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_rules() {
+        for ok in ["a", "orders", "a.b_c-D9", &"x".repeat(249)] {
+            assert!(validate_name("topic", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/b",
+            "a b",
+            "é",
+            &"x".repeat(250),
+            "a\0b",
+        ] {
+            assert_eq!(
+                validate_name("topic", bad).unwrap_err().code,
+                Code::InvalidTopic,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn config_limits() {
+        assert!(TopicConfig::default().validate().is_ok());
+        for c in [
+            TopicConfig {
+                partitions: 0,
+                ..Default::default()
+            },
+            TopicConfig {
+                segment_bytes: 10,
+                ..Default::default()
+            },
+            TopicConfig {
+                max_message_bytes: 0,
+                ..Default::default()
+            },
+        ] {
+            assert_eq!(c.validate().unwrap_err().code, Code::InvalidArg);
+        }
+    }
+}
