@@ -1,0 +1,404 @@
+//! Node binding for caldo-core: converts arguments, results and errors.
+//! Storage logic lives in the core; idioms live in index.js.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use caldo_core::{Code, Cursor, Durability, Header, Log, Placed, Position, RecordIn, TopicConfig};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+/// Errors cross as "[CODE] message"; index.js turns them into coded errors.
+fn to_js(e: caldo_core::Error) -> napi::Error {
+    napi::Error::from_reason(format!("[{}] {}", e.code.as_str(), e.message))
+}
+
+fn invalid(msg: impl Into<String>) -> napi::Error {
+    to_js(caldo_core::Error::new(Code::InvalidArg, msg))
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> caldo_core::Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| napi::Error::from_reason(e.to_string()))?
+        .map_err(to_js)
+}
+
+#[napi(object)]
+pub struct PartitionInfo {
+    pub partition: u32,
+    pub low: f64,
+    pub high: f64,
+}
+
+#[napi(object)]
+pub struct TopicInfo {
+    pub name: String,
+    pub partitions: Vec<PartitionInfo>,
+    pub segment_bytes: f64,
+    pub max_message_bytes: u32,
+}
+
+fn topic_info(t: caldo_core::TopicInfo) -> TopicInfo {
+    TopicInfo {
+        name: t.name,
+        segment_bytes: t.config.segment_bytes as f64,
+        max_message_bytes: t.config.max_message_bytes,
+        partitions: t
+            .partitions
+            .into_iter()
+            .map(|p| PartitionInfo {
+                partition: p.partition,
+                low: p.low as f64,
+                high: p.high as f64,
+            })
+            .collect(),
+    }
+}
+
+#[napi]
+pub struct NativeLog {
+    inner: Arc<Log>,
+}
+
+#[napi]
+impl NativeLog {
+    #[napi(constructor)]
+    pub fn new(dir: String, durability: String, flush_interval_ms: u32) -> Result<Self> {
+        let durability = match durability.as_str() {
+            "none" => Durability::None,
+            "interval" => Durability::Interval,
+            "always" => Durability::Always,
+            other => return Err(invalid(format!("unknown durability {other:?}"))),
+        };
+        let interval = Duration::from_millis(flush_interval_ms.max(1).into());
+        let log = Log::open(Path::new(&dir), durability, interval).map_err(to_js)?;
+        Ok(NativeLog {
+            inner: Arc::new(log),
+        })
+    }
+
+    #[napi]
+    pub async fn create_topic(
+        &self,
+        name: String,
+        partitions: u32,
+        segment_bytes: f64,
+        max_message_bytes: u32,
+    ) -> Result<TopicInfo> {
+        let log = self.inner.clone();
+        let config = TopicConfig {
+            partitions,
+            segment_bytes: segment_bytes as u64,
+            max_message_bytes,
+        };
+        blocking(move || log.create_topic(&name, &config))
+            .await
+            .map(topic_info)
+    }
+
+    #[napi]
+    pub async fn delete_topic(&self, name: String) -> Result<()> {
+        let log = self.inner.clone();
+        blocking(move || log.delete_topic(&name)).await
+    }
+
+    #[napi]
+    pub async fn topics(&self) -> Result<Vec<TopicInfo>> {
+        let log = self.inner.clone();
+        Ok(blocking(move || log.topics())
+            .await?
+            .into_iter()
+            .map(topic_info)
+            .collect())
+    }
+
+    /// Appends a batch encoded by index.js: `meta` holds per record
+    /// [partition or -1, key length or -1, value length or -1, header count];
+    /// `data` holds each record's key, value, then headers as
+    /// (u32 name length, name, i32 value length or -1, value).
+    /// Resolves to [partition, offset] per record.
+    #[napi]
+    pub async fn append(
+        &self,
+        topic: String,
+        data: Buffer,
+        meta: Int32Array,
+        timestamps: Float64Array,
+        round_robin: u32,
+    ) -> Result<Float64Array> {
+        let log = self.inner.clone();
+        let placed = blocking(move || {
+            let (headers, spans) = parse_headers(&data, &meta, &timestamps)?;
+            let records = records(&data, &meta, &timestamps, &headers, &spans);
+            log.append(&topic, &records, round_robin)
+        })
+        .await?;
+        Ok(placed
+            .into_iter()
+            .flat_map(|(p, o)| [f64::from(p), o as f64])
+            .collect::<Vec<f64>>()
+            .into())
+    }
+
+    #[napi]
+    pub fn wake_seq(&self) -> u32 {
+        self.inner.wake_seq()
+    }
+
+    /// Resolves when any process appends after `seen` was read, or after `timeoutMs`.
+    #[napi]
+    pub async fn wait(&self, seen: u32, timeout_ms: u32) -> Result<bool> {
+        let log = self.inner.clone();
+        blocking(move || Ok(log.wait(seen, Duration::from_millis(timeout_ms.into())))).await
+    }
+
+    /// Wakes every waiter of this log, in every process.
+    #[napi]
+    pub fn interrupt(&self) {
+        self.inner.interrupt();
+    }
+
+    #[napi]
+    pub async fn flush(&self) -> Result<()> {
+        let log = self.inner.clone();
+        blocking(move || log.flush()).await
+    }
+
+    #[napi]
+    pub async fn close(&self) -> Result<()> {
+        let log = self.inner.clone();
+        blocking(move || log.close()).await
+    }
+}
+
+type Span = (usize, usize, usize);
+
+fn take<'a>(data: &'a [u8], pos: &mut usize, len: usize) -> caldo_core::Result<&'a [u8]> {
+    let end = pos.checked_add(len).filter(|&e| e <= data.len());
+    let end = end.ok_or_else(|| {
+        caldo_core::Error::new(Code::InvalidArg, "record batch is shorter than its lengths")
+    })?;
+    let b = &data[*pos..end];
+    *pos = end;
+    Ok(b)
+}
+
+fn take_len(data: &[u8], pos: &mut usize) -> caldo_core::Result<i32> {
+    Ok(i32::from_le_bytes(take(data, pos, 4)?.try_into().unwrap()))
+}
+
+fn opt_bytes<'a>(
+    data: &'a [u8],
+    pos: &mut usize,
+    len: i32,
+) -> caldo_core::Result<Option<&'a [u8]>> {
+    match len {
+        -1 => Ok(None),
+        n if n >= 0 => take(data, pos, n as usize).map(Some),
+        _ => Err(caldo_core::Error::new(Code::InvalidArg, "negative length")),
+    }
+}
+
+/// First pass: checks every length and collects headers, so records can borrow them.
+/// Returns the headers and, per record, (key/value start, first header, header end).
+fn parse_headers<'a>(
+    data: &'a [u8],
+    meta: &[i32],
+    timestamps: &[f64],
+) -> caldo_core::Result<(Vec<Header<'a>>, Vec<Span>)> {
+    if meta.len() != timestamps.len() * 4 || timestamps.is_empty() {
+        return Err(caldo_core::Error::new(
+            Code::InvalidArg,
+            "batch metadata does not match its records",
+        ));
+    }
+    let mut headers = Vec::new();
+    let mut spans = Vec::with_capacity(timestamps.len());
+    let mut pos = 0;
+    for m in meta.chunks_exact(4) {
+        let start = pos;
+        opt_bytes(data, &mut pos, m[1])?;
+        opt_bytes(data, &mut pos, m[2])?;
+        let first = headers.len();
+        for _ in 0..m[3].max(0) {
+            let name_len = take_len(data, &mut pos)?;
+            let key = opt_bytes(data, &mut pos, name_len)?.unwrap_or_default();
+            let value_len = take_len(data, &mut pos)?;
+            headers.push(Header {
+                key,
+                value: opt_bytes(data, &mut pos, value_len)?,
+            });
+        }
+        spans.push((start, first, headers.len()));
+    }
+    Ok((headers, spans))
+}
+
+fn records<'a>(
+    data: &'a [u8],
+    meta: &[i32],
+    timestamps: &[f64],
+    headers: &'a [Header<'a>],
+    spans: &[Span],
+) -> Vec<Placed<'a>> {
+    meta.chunks_exact(4)
+        .zip(spans)
+        .zip(timestamps)
+        .map(|((m, &(start, h0, h1)), &ts)| {
+            let mut pos = start;
+            // Lengths were checked by parse_headers.
+            let key = opt_bytes(data, &mut pos, m[1]).unwrap();
+            let value = opt_bytes(data, &mut pos, m[2]).unwrap();
+            Placed {
+                partition: u32::try_from(m[0]).ok(),
+                record: RecordIn {
+                    key,
+                    value,
+                    headers: &headers[h0..h1],
+                    timestamp: ts as i64,
+                },
+            }
+        })
+        .collect()
+}
+
+/// Fetched records, laid out for index.js to build messages without further
+/// native calls: `meta` holds per record [assignment index, key start, key
+/// length or -1, value start, value length or -1, headers start, header count];
+/// `nums` holds [offset, timestamp]; headers in `data` are encoded as for append.
+#[napi(object)]
+pub struct Fetched {
+    pub data: Buffer,
+    pub meta: Int32Array,
+    pub nums: Float64Array,
+}
+
+#[napi]
+pub struct NativeReader {
+    cursors: Vec<Cursor>,
+    paused: Vec<bool>,
+    next: usize,
+}
+
+fn position(at: f64) -> Position {
+    match at {
+        x if x == -1.0 => Position::Earliest,
+        x if x < 0.0 => Position::Latest,
+        x => Position::Offset(x as u64),
+    }
+}
+
+fn put_bytes(data: &mut Vec<u8>, meta: &mut Vec<i32>, b: Option<&[u8]>) {
+    meta.push(data.len() as i32);
+    match b {
+        Some(b) => {
+            meta.push(b.len() as i32);
+            data.extend_from_slice(b);
+        }
+        None => meta.push(-1),
+    }
+}
+
+#[napi]
+impl NativeReader {
+    /// `starts`: an offset, -1 for earliest, -2 for latest, per (topic, partition).
+    #[napi(constructor)]
+    pub fn new(
+        log: &NativeLog,
+        topics: Vec<String>,
+        partitions: Vec<u32>,
+        starts: Vec<f64>,
+    ) -> Result<Self> {
+        let cursors = topics
+            .iter()
+            .zip(&partitions)
+            .zip(&starts)
+            .map(|((t, &p), &at)| log.inner.cursor(t, p, position(at)))
+            .collect::<caldo_core::Result<Vec<_>>>()
+            .map_err(to_js)?;
+        Ok(NativeReader {
+            paused: vec![false; cursors.len()],
+            cursors,
+            next: 0,
+        })
+    }
+
+    /// Reads what is already published, at most `maxMessages` records and
+    /// about `maxBytes`, taking partitions in turn. Never waits; `null` if nothing.
+    #[napi]
+    pub fn fetch(&mut self, max_messages: u32, max_bytes: u32) -> Result<Option<Fetched>> {
+        let (mut data, mut meta, mut nums) = (Vec::new(), Vec::new(), Vec::new());
+        let n = self.cursors.len();
+        let mut left = max_messages as usize;
+        for k in 0..n {
+            let i = (self.next + k) % n;
+            if self.paused[i] || left == 0 || data.len() >= max_bytes as usize {
+                continue;
+            }
+            let got = self.cursors[i].fetch(left, &mut |r| {
+                meta.push(i as i32);
+                put_bytes(&mut data, &mut meta, r.key);
+                put_bytes(&mut data, &mut meta, r.value);
+                meta.push(data.len() as i32);
+                meta.push(r.header_count as i32);
+                caldo_core::batch::headers(r.headers, r.header_count, |h| {
+                    data.extend_from_slice(&(h.key.len() as u32).to_le_bytes());
+                    data.extend_from_slice(h.key);
+                    data.extend_from_slice(&h.value.map_or(-1, |v| v.len() as i32).to_le_bytes());
+                    data.extend_from_slice(h.value.unwrap_or_default());
+                });
+                nums.push(r.offset as f64);
+                nums.push(r.timestamp as f64);
+                data.len() < max_bytes as usize
+            });
+            left -= got.map_err(to_js)?;
+        }
+        self.next = (self.next + 1) % n.max(1);
+        if nums.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Fetched {
+            data: data.into(),
+            meta: meta.into(),
+            nums: nums.into(),
+        }))
+    }
+
+    #[napi]
+    pub fn seek(&mut self, index: u32, at: f64) -> Result<()> {
+        let c = self
+            .cursors
+            .get_mut(index as usize)
+            .ok_or_else(|| invalid("no such assignment"))?;
+        c.seek(position(at));
+        Ok(())
+    }
+
+    #[napi]
+    pub fn set_paused(&mut self, index: u32, paused: bool) -> Result<()> {
+        let p = self
+            .paused
+            .get_mut(index as usize)
+            .ok_or_else(|| invalid("no such assignment"))?;
+        *p = paused;
+        Ok(())
+    }
+
+    /// The next offset each cursor returns.
+    #[napi]
+    pub fn positions(&self) -> Vec<f64> {
+        self.cursors.iter().map(|c| c.position() as f64).collect()
+    }
+
+    #[napi]
+    pub fn high_watermarks(&self) -> Vec<f64> {
+        self.cursors
+            .iter()
+            .map(|c| c.high_watermark() as f64)
+            .collect()
+    }
+}
