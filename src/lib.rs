@@ -286,7 +286,7 @@ pub struct NativeReader {
 
 fn position(at: f64) -> Position {
     match at {
-        x if x == -1.0 => Position::Earliest,
+        -1.0 => Position::Earliest,
         x if x < 0.0 => Position::Latest,
         x => Position::Offset(x as u64),
     }

@@ -1,0 +1,36 @@
+'use strict'
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { fork } = require('node:child_process')
+
+/** A fresh log directory, removed when the test ends. */
+function tmpdir (t) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'caldo-test-'))
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** Runs a fixture in a child process; resolves with its exit code and the JSON lines it sent. */
+function child (name, args, onMessage) {
+  const proc = fork(path.join(__dirname, 'fixtures', name), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const messages = []
+  proc.on('message', (m) => { messages.push(m); if (onMessage) onMessage(m, proc) })
+  const done = new Promise((resolve, reject) => {
+    proc.on('error', reject)
+    proc.on('exit', (code, signal) => resolve({ code, signal, messages }))
+  })
+  return { proc, done, messages }
+}
+
+/** Resolves with the first message that passes `pred`. */
+function until (c, pred) {
+  return new Promise((resolve, reject) => {
+    const found = c.messages.find(pred)
+    if (found) return resolve(found)
+    c.proc.on('message', (m) => { if (pred(m)) resolve(m) })
+    c.proc.on('exit', (code) => reject(new Error(`child exited (${code}) before the expected message`)))
+  })
+}
+
+module.exports = { tmpdir, child, until }

@@ -1,0 +1,47 @@
+// Compiled with `tsc --noEmit` by `npm test`: the serde generics must flow into messages.
+import { open, serde, Message, RecordMetadata, CaldoError } from '..'
+
+interface Order { id: number; total: number }
+const orders = { serialize: (o: Order) => Buffer.from(JSON.stringify(o)), deserialize: (b: Buffer) => JSON.parse(b.toString()) as Order }
+
+async function main (): Promise<void> {
+  const log = await open('./data', { durability: 'always' })
+  await log.createTopic('orders', { partitions: 4 })
+  const producer = log.producer({ key: serde.string, value: orders })
+  const md: RecordMetadata = await producer.send('orders', { key: 'c1', value: { id: 1, total: 9 }, headers: { src: 'web' } })
+  const offset: number = md.offset
+  await producer.sendBatch('orders', [{ value: { id: 2, total: 1 } }, { key: null, value: null }])
+  // @ts-expect-error a string is not an Order
+  await producer.send('orders', { value: 'nope' })
+
+  const raw = log.producer()
+  await raw.send('orders', { value: Buffer.from('x') })
+  await raw.send('orders', { value: 'text is bytes too' })
+
+  const consumer = log.consumer({ assign: [{ topic: 'orders', partition: 0, offset: 'earliest' }], key: serde.string, value: orders })
+  for await (const m of consumer) {
+    const key: string | null = m.key
+    // @ts-expect-error the value may be null (a tombstone)
+    const total: number = m.value.total
+    if (m.value) console.log(key, m.value.total, m.headers.src?.toString(), offset)
+    break
+  }
+  const c2 = log.consumer({ assign: [{ topic: 'orders', partition: 1 }] })
+  for await (const batch of c2.batches({ maxMessages: 100 })) {
+    const first: Message<Buffer, Buffer> | undefined = batch[0]
+    const v: Buffer | null | undefined = first?.value
+    console.log(v)
+    break
+  }
+  c2.seek({ topic: 'orders', partition: 1, offset: 'earliest' })
+  const lag = await c2.lag()
+  console.log(lag[0].lag)
+  try {
+    await log.deleteTopic('nope')
+  } catch (e) {
+    const code: CaldoError['code'] = (e as CaldoError).code
+    console.log(code)
+  }
+  await log.close()
+}
+void main

@@ -1,0 +1,285 @@
+'use strict'
+// caldo's quick benchmark (`npm run bench`): prints a Markdown table and writes
+// benchmark/results/caldo.json and caldo.md. Node built-ins and caldo only.
+
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { fork, execFileSync } = require('node:child_process')
+const { setTimeout: sleep } = require('node:timers/promises')
+const { open } = require('..')
+
+const RUNS = 5 // throughput figures are the median of this many runs
+const RECORDS = 1_000_000 // per throughput run
+const BATCH = 1000
+const VALUE_BYTES = 100
+const LATENCY_WARMUP = 500
+const LATENCY_SAMPLES = 5000
+const DURABLE_SENDERS = 64
+const DURABLE_MS = 3000
+const FDATASYNC_MS = 2000
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+const percentile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]
+const perSecond = (n, ms) => n / ms * 1000
+
+function expect (what, got, want) {
+  if (got !== want) throw new Error(`${what}: expected ${want}, got ${got}`)
+}
+
+async function stored (log, topic) {
+  const info = (await log.topics()).find((t) => t.name === topic)
+  return info.partitions.reduce((sum, p) => sum + p.high - p.low, 0)
+}
+
+// `n` records whose values start with their sequence number, so replays can check each one.
+function records (start, n, keys) {
+  const block = Buffer.alloc(n * VALUE_BYTES, 0x61)
+  const out = new Array(n)
+  for (let j = 0; j < n; j++) {
+    const value = block.subarray(j * VALUE_BYTES, (j + 1) * VALUE_BYTES)
+    value.writeUInt32LE(start + j)
+    out[j] = keys ? { key: keys[(start + j) % keys.length], value } : { value }
+  }
+  return out
+}
+
+async function sendBatchRun (log, topic, partitions, keys) {
+  await log.createTopic(topic, { partitions })
+  const producer = log.producer()
+  const t0 = performance.now()
+  for (let i = 0; i < RECORDS; i += BATCH) {
+    const placed = await producer.sendBatch(topic, records(i, BATCH, keys))
+    expect('sendBatch results', placed.length, BATCH)
+    if (partitions === 1) expect('sendBatch offset', placed[BATCH - 1].offset, i + BATCH - 1)
+  }
+  const ms = performance.now() - t0
+  await producer.close()
+  expect(`records stored in ${topic}`, await stored(log, topic), RECORDS)
+  return perSecond(RECORDS, ms)
+}
+
+async function sendRun (log, topic) {
+  await log.createTopic(topic)
+  const producer = log.producer()
+  const t0 = performance.now()
+  for (let i = 0; i < RECORDS; i += BATCH) {
+    const recs = records(i, BATCH)
+    const sends = new Array(BATCH)
+    for (let j = 0; j < BATCH; j++) sends[j] = producer.send(topic, recs[j])
+    const placed = await Promise.all(sends)
+    expect('send offset', placed[BATCH - 1].offset, i + BATCH - 1)
+  }
+  const ms = performance.now() - t0
+  await producer.close()
+  expect(`records stored in ${topic}`, await stored(log, topic), RECORDS)
+  return perSecond(RECORDS, ms)
+}
+
+// The signal closes the consumer (ending the loop) if records go missing, instead of hanging.
+const replayConsumer = (log, topic) =>
+  log.consumer({ assign: [{ topic, partition: 0, offset: 'earliest' }], signal: AbortSignal.timeout(60_000) })
+
+function checkMessage (m, n) {
+  if (m.offset !== n || m.value.length !== VALUE_BYTES || m.value.readUInt32LE(0) !== n) {
+    throw new Error(`replay: bad message at ${n}: offset ${m.offset}, ${m.value.length} bytes`)
+  }
+}
+
+async function iterateRun (log, topic) {
+  const consumer = replayConsumer(log, topic)
+  let n = 0
+  const t0 = performance.now()
+  for await (const m of consumer) {
+    checkMessage(m, n)
+    if (++n === RECORDS) break
+  }
+  const ms = performance.now() - t0
+  expect('for-await replay count', n, RECORDS)
+  return perSecond(n, ms)
+}
+
+async function batchesRun (log, topic) {
+  const consumer = replayConsumer(log, topic)
+  let n = 0
+  const t0 = performance.now()
+  for await (const batch of consumer.batches({ maxMessages: 10_000 })) {
+    for (const m of batch) checkMessage(m, n++)
+    if (n >= RECORDS) break
+  }
+  const ms = performance.now() - t0
+  expect('batches replay count', n, RECORDS)
+  return perSecond(n, ms)
+}
+
+async function latency (log, dir, topic) {
+  await log.createTopic(topic)
+  const total = LATENCY_WARMUP + LATENCY_SAMPLES
+  const child = fork(path.join(__dirname, 'latency-consumer.js'), [dir, topic, String(total)])
+  const message = (key) => new Promise((resolve) => child.on('message', (m) => { if (key in m) resolve(m[key]) }))
+  const ready = message('ready')
+  const result = message('latencies')
+  // A child that dies must fail the benchmark rather than leave it waiting.
+  const died = new Promise((resolve, reject) => child.on('exit', (code) => {
+    if (code !== 0) reject(new Error(`latency consumer exited with code ${code}`))
+  }))
+  await Promise.race([ready, died])
+  const producer = log.producer()
+  for (let i = 0; i < total; i++) {
+    const value = Buffer.alloc(VALUE_BYTES)
+    value.writeDoubleLE((performance.timeOrigin + performance.now()) * 1000)
+    await producer.send(topic, { value })
+    await sleep(1)
+  }
+  const latencies = await Promise.race([result, died])
+  expect('latency samples', latencies.length, total)
+  const sorted = latencies.slice(LATENCY_WARMUP).sort((a, b) => a - b)
+  return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), p999: percentile(sorted, 0.999), samples: sorted.length }
+}
+
+async function durableRun (log, topic) {
+  await log.createTopic(topic)
+  const producer = log.producer()
+  const value = Buffer.alloc(VALUE_BYTES, 0x61)
+  let sent = 0
+  const t0 = performance.now()
+  const end = t0 + DURABLE_MS
+  await Promise.all(Array.from({ length: DURABLE_SENDERS }, async () => {
+    while (performance.now() < end) {
+      await producer.send(topic, { value })
+      sent++
+    }
+  }))
+  const ms = performance.now() - t0
+  await producer.close()
+  expect(`records stored in ${topic}`, await stored(log, topic), sent)
+  return perSecond(sent, ms)
+}
+
+function fdatasyncRate (file) {
+  const fd = fs.openSync(file, 'w')
+  const buf = Buffer.alloc(VALUE_BYTES, 0x61)
+  let n = 0
+  const t0 = performance.now()
+  while (performance.now() - t0 < FDATASYNC_MS) {
+    fs.writeSync(fd, buf)
+    fs.fdatasyncSync(fd)
+    n++
+  }
+  const ms = performance.now() - t0
+  fs.closeSync(fd)
+  expect('fdatasync file size', fs.statSync(file).size, n * VALUE_BYTES)
+  return perSecond(n, ms)
+}
+
+async function repeat (fn) {
+  const runs = []
+  for (let r = 0; r < RUNS; r++) runs.push(await fn(r))
+  return { median: median(runs), runs }
+}
+
+function machine (dir) {
+  let disk = null
+  try {
+    const [device, fsType, , , , , mount] = execFileSync('df', ['-T', dir], { encoding: 'utf8' }).trim().split('\n').pop().split(/\s+/)
+    disk = { device, fsType, mount }
+  } catch {}
+  const cpus = os.cpus()
+  return {
+    cpus: cpus.length,
+    cpuModel: cpus[0] ? cpus[0].model.trim() : 'unknown',
+    totalMemBytes: os.totalmem(),
+    node: process.version,
+    platform: `${os.type()} ${os.release()} ${os.arch()}`,
+    tmpDisk: disk,
+    date: new Date().toISOString()
+  }
+}
+
+const fmt = (x) => Math.round(x).toLocaleString('en-US')
+
+function table (m, r) {
+  const tput = (x) => `${fmt(x.median)} rec/s`
+  const spread = (x, extra) => `median of ${x.runs.length} (${fmt(Math.min(...x.runs))}–${fmt(Math.max(...x.runs))})${extra ? ', ' + extra : ''}`
+  const per = `${RECORDS.toLocaleString('en-US')} records/run`
+  const rows = [
+    ['1. `sendBatch` ×1000, 1 partition', tput(r.sendBatch1p), spread(r.sendBatch1p, per)],
+    ['1. `sendBatch` ×1000, 4 partitions, keyed', tput(r.sendBatch4pKeyed), spread(r.sendBatch4pKeyed, per)],
+    ['2. `send` ×1000 per tick, then `Promise.all`', tput(r.send), spread(r.send, per)],
+    ['3. `for await` replay from earliest', tput(r.forAwaitReplay), spread(r.forAwaitReplay, per)],
+    ['4. `batches({ maxMessages: 10000 })` replay', tput(r.batchesReplay), spread(r.batchesReplay, per)],
+    ['5. cross-process latency, p50 / p99 / p99.9', `${fmt(r.latencyUs.p50)} / ${fmt(r.latencyUs.p99)} / ${fmt(r.latencyUs.p999)} µs`,
+      `${r.latencyUs.samples} samples after ${LATENCY_WARMUP} warm-up, 1 send per ~1 ms`],
+    [`6. durability 'always', ${DURABLE_SENDERS} concurrent \`send\` loops`, tput(r.durableAlways), spread(r.durableAlways, `${DURABLE_MS / 1000} s/run`)],
+    ['6. raw `fdatasync` rate, same disk', `${fmt(r.fdatasyncPerSec)} syncs/s`, `write 100 B + fdatasync loop, ${FDATASYNC_MS / 1000} s`]
+  ]
+  const disk = m.tmpDisk ? `, tmp on ${m.tmpDisk.device} (${m.tmpDisk.fsType})` : ''
+  return [
+    `Machine: ${m.cpus} × ${m.cpuModel}, ${(m.totalMemBytes / 2 ** 30).toFixed(1)} GiB RAM, Node ${m.node}, ${m.platform}${disk}, ${m.date}`,
+    '',
+    `${VALUE_BYTES}-byte values; durability 'none' except scenario 6.`,
+    '',
+    '| Scenario | Result | Detail |',
+    '|---|---:|---|',
+    ...rows.map((row) => `| ${row.join(' | ')} |`)
+  ].join('\n')
+}
+
+async function main () {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'caldo-bench-'))
+  try {
+    const m = machine(tmp)
+    const r = {}
+    const mainDir = path.join(tmp, 'main')
+    const log = await open(mainDir, { durability: 'none' })
+    const keys = Array.from({ length: 1000 }, (_, i) => Buffer.from(`key-${i}`))
+    const drop = (topic) => log.deleteTopic(topic)
+
+    // The last 1-partition topic is kept for the replays.
+    r.sendBatch1p = await repeat(async (i) => {
+      const rate = await sendBatchRun(log, `batch-1p-${i}`, 1)
+      if (i < RUNS - 1) await drop(`batch-1p-${i}`)
+      return rate
+    })
+    const replayTopic = `batch-1p-${RUNS - 1}`
+    r.sendBatch4pKeyed = await repeat(async (i) => {
+      const rate = await sendBatchRun(log, `batch-4p-${i}`, 4, keys)
+      await drop(`batch-4p-${i}`)
+      return rate
+    })
+    r.send = await repeat(async (i) => {
+      const rate = await sendRun(log, `send-${i}`)
+      await drop(`send-${i}`)
+      return rate
+    })
+    r.forAwaitReplay = await repeat(() => iterateRun(log, replayTopic))
+    r.batchesReplay = await repeat(() => batchesRun(log, replayTopic))
+    await drop(replayTopic)
+    r.latencyUs = await latency(log, mainDir, 'latency')
+    await log.close()
+
+    r.fdatasyncPerSec = fdatasyncRate(path.join(tmp, 'fdatasync.bin'))
+    const durable = await open(path.join(tmp, 'always'), { durability: 'always' })
+    r.durableAlways = await repeat((i) => durableRun(durable, `durable-${i}`))
+    await durable.close()
+
+    const md = table(m, r)
+    console.log(md)
+    const out = path.join(__dirname, 'results')
+    fs.mkdirSync(out, { recursive: true })
+    const settings = { runs: RUNS, recordsPerRun: RECORDS, batch: BATCH, valueBytes: VALUE_BYTES, latencyWarmup: LATENCY_WARMUP, durableSenders: DURABLE_SENDERS, durableMs: DURABLE_MS, fdatasyncMs: FDATASYNC_MS }
+    fs.writeFileSync(path.join(out, 'caldo.json'), JSON.stringify({ machine: m, settings, results: r }, null, 2) + '\n')
+    fs.writeFileSync(path.join(out, 'caldo.md'), md + '\n')
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true })
+  }
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exitCode = 1
+})
