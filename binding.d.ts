@@ -9,11 +9,56 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/**
+ * A consumer's read side: one cursor per assigned partition, and in group
+ * mode the group membership that decides the assignment.
+ */
+export declare class NativeConsumer {
+  /** Manual assignment. `starts`: an offset, -1 for earliest, -2 for latest. */
+  constructor(log: NativeLog, topics: Array<string>, partitions: Array<number>, starts: Array<number>)
+  /** Joins `group`; partitions arrive through `sync`. `autoCommitMs` < 0: commit by hand. */
+  static join(log: NativeLog, group: string, topics: Array<string>, assignor: string, startFrom: string, autoCommitMs: number): NativeConsumer
+  /**
+   * True when the group has a new generation or partitions are waiting
+   * for their previous owner: call `sync` (with nothing buffered).
+   */
+  changed(): boolean
+  /** True when a new generation started: buffered messages should be put back. */
+  rebalancing(): boolean
+  /** Follows the group's assignment; the cursors' positions count as processed. */
+  sync(): Rebalance | null
+  /** The assigned partitions, in the order fetch results index them. */
+  slots(): Array<TopicPartition>
+  /**
+   * Reads what is already published, at most `maxMessages` records and
+   * about `maxBytes`, taking partitions in turn. Never waits; `null` if
+   * nothing. In a group with auto-commit, commits positions that are due.
+   */
+  fetch(maxMessages: number, maxBytes: number): Fetched | null
+  seek(index: number, at: number): void
+  setPaused(index: number, paused: boolean): void
+  /** The next offset each cursor returns. */
+  positions(): Array<number>
+  highWatermarks(): Array<number>
+  commit(offsets: Array<TopicPartitionOffset>): void
+  committed(): Array<TopicPartitionOffset>
+  /** Gives up every partition without committing (maxPollIntervalMs passed). */
+  fence(): Array<TopicPartition>
+  /**
+   * Commits (with auto-commit) the cursors' positions and leaves the group.
+   * Partitions at `keep` (messages still in the user's hands) stay locked
+   * until `releaseHeld`, so their next owner cannot start early.
+   */
+  leave(keep: Array<number>): Array<TopicPartition>
+  /** Lets the partitions kept by `leave` go. */
+  releaseHeld(): void
+}
+
 export declare class NativeLog {
   constructor(dir: string, durability: string, flushIntervalMs: number)
   createTopic(name: string, partitions: number, segmentBytes: number, maxMessageBytes: number): Promise<TopicInfo>
   deleteTopic(name: string): Promise<void>
-  topics(): Promise<Array<TopicInfo>>
+  topics(internal: boolean): Promise<Array<TopicInfo>>
   /**
    * Appends a batch encoded by index.js: `meta` holds per record
    * [partition or -1, key length or -1, value length or -1, header count];
@@ -29,21 +74,9 @@ export declare class NativeLog {
   interrupt(): void
   flush(): Promise<void>
   close(): Promise<void>
-}
-
-export declare class NativeReader {
-  /** `starts`: an offset, -1 for earliest, -2 for latest, per (topic, partition). */
-  constructor(log: NativeLog, topics: Array<string>, partitions: Array<number>, starts: Array<number>)
-  /**
-   * Reads what is already published, at most `maxMessages` records and
-   * about `maxBytes`, taking partitions in turn. Never waits; `null` if nothing.
-   */
-  fetch(maxMessages: number, maxBytes: number): Fetched | null
-  seek(index: number, at: number): void
-  setPaused(index: number, paused: boolean): void
-  /** The next offset each cursor returns. */
-  positions(): Array<number>
-  highWatermarks(): Array<number>
+  groups(): Promise<Array<GroupInfo>>
+  /** `to`: "earliest", "latest", or "offsets" with `offsets` given. */
+  setGroupOffsets(group: string, to: string, offsets: Array<TopicPartitionOffset>): Promise<void>
 }
 
 /**
@@ -58,10 +91,37 @@ export interface Fetched {
   nums: Float64Array
 }
 
+export interface GroupInfo {
+  group: string
+  generation: number
+  members: Array<GroupMember>
+  offsets: Array<GroupOffset>
+}
+
+export interface GroupMember {
+  id: string
+  pid: number
+  topics: Array<string>
+  assignment: Array<TopicPartition>
+}
+
+export interface GroupOffset {
+  topic: string
+  partition: number
+  /** -1 when nothing is committed. */
+  committed: number
+  high: number
+}
+
 export interface PartitionInfo {
   partition: number
   low: number
   high: number
+}
+
+export interface Rebalance {
+  assigned: Array<TopicPartition>
+  revoked: Array<TopicPartition>
 }
 
 export interface TopicInfo {
@@ -69,4 +129,15 @@ export interface TopicInfo {
   partitions: Array<PartitionInfo>
   segmentBytes: number
   maxMessageBytes: number
+}
+
+export interface TopicPartition {
+  topic: string
+  partition: number
+}
+
+export interface TopicPartitionOffset {
+  topic: string
+  partition: number
+  offset: number
 }

@@ -835,5 +835,5 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeConsumer = nativeBinding.NativeConsumer
 module.exports.NativeLog = nativeBinding.NativeLog
-module.exports.NativeReader = nativeBinding.NativeReader

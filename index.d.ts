@@ -4,7 +4,7 @@
 export type ErrorCode =
   | 'ERR_INVALID_TOPIC' | 'ERR_UNKNOWN_TOPIC' | 'ERR_TOPIC_EXISTS' | 'ERR_INVALID_PARTITION'
   | 'ERR_MESSAGE_TOO_LARGE' | 'ERR_INVALID_ARG' | 'ERR_CLOSED' | 'ERR_CORRUPT' | 'ERR_IO'
-  | 'ERR_DESERIALIZE'
+  | 'ERR_DESERIALIZE' | 'ERR_INVALID_GROUP' | 'ERR_FENCED' | 'ERR_OFFSET_OUT_OF_RANGE' | 'ERR_GROUP_ACTIVE'
 
 /** Every error caldo raises carries a stable `code`. Bad arguments are `TypeError`s. */
 export interface CaldoError extends Error { code: ErrorCode }
@@ -62,17 +62,44 @@ export interface Message<K, V> {
 
 export type StartOffset = number | 'earliest' | 'latest'
 
-export interface ConsumerOptions<K, V> {
-  /** Manual assignment; 'latest' by default. */
-  assign: { topic: string; partition: number; offset?: StartOffset }[]
+interface CommonConsumerOptions<K, V> {
   key?: Serde<K>
   value?: Serde<V>
-  /** Aborting closes the consumer. */
+  /** Aborting closes the consumer (committing what was processed, leaving its group). */
   signal?: AbortSignal
 }
 
+/** Manual assignment: this consumer reads exactly these partitions. */
+export interface AssignOptions<K, V> extends CommonConsumerOptions<K, V> {
+  /** 'latest' by default. */
+  assign: { topic: string; partition: number; offset?: StartOffset }[]
+}
+
+/** A member of a consumer group: the group's live members share the topics' partitions. */
+export interface GroupOptions<K, V> extends CommonConsumerOptions<K, V> {
+  groupId: string
+  /** Topics must exist; an unknown topic is an ERR_UNKNOWN_TOPIC error. */
+  topics: string[]
+  /** Where a partition with no committed offset starts; 'latest' by default. */
+  startFrom?: 'earliest' | 'latest'
+  /**
+   * true (default): a message counts as processed once the next one is asked for; committed
+   * every second, when caught up, on revoke and on close. { intervalMs } sets the period;
+   * false: only commit() commits.
+   */
+  autoCommit?: boolean | { intervalMs: number }
+  /** 'cooperative-sticky' (default): only partitions that must move stop. The oldest member's choice wins. */
+  assignor?: 'cooperative-sticky' | 'range' | 'roundrobin'
+  /** Off by default. A member holding messages this long without asking for more loses its partitions (ERR_FENCED on commit) and joins again when it next asks. */
+  maxPollIntervalMs?: number
+}
+
+export type ConsumerOptions<K, V> = AssignOptions<K, V> | GroupOptions<K, V>
+
+export interface RebalanceEvent { assigned: TopicPartition[]; revoked: TopicPartition[] }
+
 export class Consumer<K = Buffer, V = Buffer> implements AsyncIterable<Message<K, V>>, AsyncDisposable {
-  /** Leaving the loop (break, return, throw) closes the consumer. */
+  /** Leaving the loop (break, return, throw) closes the consumer; the message in hand is not counted as processed. */
   [Symbol.asyncIterator](): AsyncIterator<Message<K, V>>
   /** Arrays of messages as they arrive; with maxWaitMs, an empty array after that long with nothing. */
   batches(opts?: { maxMessages?: number; maxWaitMs?: number }): AsyncIterable<Message<K, V>[]>
@@ -80,16 +107,37 @@ export class Consumer<K = Buffer, V = Buffer> implements AsyncIterable<Message<K
   seek(to: TopicPartition & { offset: StartOffset }): void
   pause(tps: TopicPartition[]): void
   resume(tps: TopicPartition[]): void
+  /** The partitions this consumer reads now (in a group: holds the ownership of). */
   assignment(): TopicPartition[]
+  /** Group consumers: commits the given next-offsets, or everything handed out so far. */
+  commit(offsets?: TopicPartitionOffset[]): Promise<void>
+  /** Group consumers: the group's committed offsets for the assigned partitions. */
+  committed(): Promise<TopicPartitionOffset[]>
   lag(): Promise<(TopicPartitionOffset & { high: number; lag: number })[]>
+  on(event: 'rebalance', listener: (e: RebalanceEvent) => void): this
+  once(event: 'rebalance', listener: (e: RebalanceEvent) => void): this
+  off(event: 'rebalance', listener: (e: RebalanceEvent) => void): this
+  /** Commits what was processed (auto-commit), leaves the group at once, ends the iterators. */
   close(): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
+}
+
+export interface GroupInfo {
+  groupId: string
+  generation: number
+  members: { memberId: string; pid: number; topics: string[]; assignment: TopicPartition[] }[]
+  /** committed is null where the group has committed nothing yet. */
+  offsets: { topic: string; partition: number; committed: number | null; high: number; lag: number }[]
 }
 
 export class Log implements AsyncDisposable {
   createTopic(name: string, cfg?: TopicConfig): Promise<TopicInfo>
   deleteTopic(name: string): Promise<void>
-  topics(): Promise<TopicInfo[]>
+  /** With internal: true, __consumer_offsets is listed too. */
+  topics(opts?: { internal?: boolean }): Promise<TopicInfo[]>
+  groups(): Promise<GroupInfo[]>
+  /** Refused with ERR_GROUP_ACTIVE while the group has live members. */
+  setGroupOffsets(groupId: string, to: 'earliest' | 'latest' | TopicPartitionOffset[]): Promise<void>
   producer<K = Bytes, V = Bytes>(opts?: ProducerOptions<K, V>): Producer<K, V>
   consumer<K = Buffer, V = Buffer>(opts: ConsumerOptions<K, V>): Consumer<K, V>
   close(): Promise<void>

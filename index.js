@@ -2,7 +2,8 @@
 // caldo's public API: validation, serdes, per-tick batching, async iterators.
 // One native call per batch in each direction; storage lives in caldo-core.
 
-const { NativeLog, NativeReader } = require('./binding.js')
+const { EventEmitter } = require('node:events')
+const { NativeLog, NativeConsumer } = require('./binding.js')
 
 const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
 const TYPE_ERRORS = new Set(['ERR_INVALID_ARG', 'ERR_INVALID_TOPIC', 'ERR_INVALID_PARTITION'])
@@ -60,11 +61,7 @@ function checkInt (what, v, min, max) {
 }
 
 function checkTopic (name) {
-  if (typeof name !== 'string' || !/^[a-zA-Z0-9._-]{1,249}$/.test(name) || name === '.' || name === '..') {
-    throw coded('ERR_INVALID_TOPIC',
-      `invalid topic name ${JSON.stringify(name)}: use 1 to 249 of a-z A-Z 0-9 . _ - (not '.' or '..')`)
-  }
-  return name
+  return checkName('ERR_INVALID_TOPIC', 'topic', name)
 }
 
 function checkSerde (what, s) {
@@ -242,12 +239,34 @@ class Producer {
 }
 
 const ASSIGN_KEYS = ['topic', 'partition', 'offset']
-const CONSUMER_KEYS = ['assign', 'key', 'value', 'signal', 'groupId', 'topics']
+const CONSUMER_KEYS = ['assign', 'key', 'value', 'signal', 'groupId', 'topics', 'startFrom', 'autoCommit',
+  'assignor', 'maxPollIntervalMs']
+const ASSIGNORS = ['cooperative-sticky', 'range', 'roundrobin']
+// How often (ms) a consumer handing out buffered messages looks for a new group generation.
+const REBALANCE_CHECK_MS = 10
 
 function startOf (what, offset) {
   if (offset === undefined || offset === 'latest') return -2
   if (offset === 'earliest') return -1
   return checkInt(what, offset, 0, Number.MAX_SAFE_INTEGER)
+}
+
+function checkName (code, what, name) {
+  if (typeof name !== 'string' || !/^[a-zA-Z0-9._-]{1,249}$/.test(name) || name === '.' || name === '..') {
+    throw coded(code, `invalid ${what} name ${JSON.stringify(name)}: use 1 to 249 of a-z A-Z 0-9 . _ - (not '.' or '..')`)
+  }
+  return name
+}
+
+function checkTps (what, tps, withOffset) {
+  if (!Array.isArray(tps)) throw invalid(`${what} takes an array of { topic, partition${withOffset ? ', offset' : ''} }`)
+  return tps.map((tp, i) => {
+    if (tp === null || typeof tp !== 'object') throw invalid(`${what}[${i}] must be { topic, partition${withOffset ? ', offset' : ''} }`)
+    checkTopic(tp.topic)
+    checkInt(`${what}[${i}].partition`, tp.partition, 0, MAX_U32)
+    if (withOffset) checkInt(`${what}[${i}].offset`, tp.offset, 0, Number.MAX_SAFE_INTEGER)
+    return tp
+  })
 }
 
 function readHeaders (data, pos, count) {
@@ -262,46 +281,94 @@ function readHeaders (data, pos, count) {
   return out
 }
 
-class Consumer {
+// Group options, checked; null in manual mode.
+function groupOptions (opts) {
+  if (opts.groupId === undefined) {
+    for (const k of ['topics', 'startFrom', 'autoCommit', 'assignor', 'maxPollIntervalMs']) {
+      if (opts[k] !== undefined) throw invalid(`${k} needs a groupId`)
+    }
+    return null
+  }
+  if (opts.assign !== undefined) throw invalid('use either groupId + topics (a group) or assign (manual), not both')
+  checkName('ERR_INVALID_GROUP', 'group', opts.groupId)
+  if (!Array.isArray(opts.topics) || opts.topics.length === 0) throw invalid('a group consumer needs topics: [name, ...]')
+  opts.topics.forEach(checkTopic)
+  const startFrom = opts.startFrom === undefined ? 'latest' : opts.startFrom
+  if (startFrom !== 'earliest' && startFrom !== 'latest') throw invalid("startFrom must be 'earliest' or 'latest'")
+  const assignor = opts.assignor === undefined ? 'cooperative-sticky' : opts.assignor
+  if (!ASSIGNORS.includes(assignor)) throw invalid(`assignor must be one of ${ASSIGNORS.join(', ')}`)
+  let autoCommitMs = 1000
+  const ac = opts.autoCommit
+  if (ac === false) autoCommitMs = -1
+  else if (ac !== undefined && ac !== true) {
+    checkOptions('autoCommit', ac, ['intervalMs'])
+    autoCommitMs = checkInt('autoCommit.intervalMs', ac.intervalMs, 0, 2 ** 31 - 1)
+  }
+  const maxPoll = opts.maxPollIntervalMs === undefined ? 0 : checkInt('maxPollIntervalMs', opts.maxPollIntervalMs, 1, 2 ** 31 - 1)
+  return { group: opts.groupId, topics: [...new Set(opts.topics)], startFrom, assignor, autoCommitMs, maxPoll }
+}
+
+class Consumer extends EventEmitter {
   #log
   #reader
-  #tps
+  #group
+  #tps = []
   #key
   #value
   #buffer = []
   #at = 0
+  // Messages handed out and not yet followed by a request for the next: not processed yet.
+  #inHand = null
   #closed = false
+  #pendingError = null
   #signal
   #onAbort
+  #lastCheck = 0
+  #askedAt = 0
+  #waiting = false
+  #iterating = false
+  #timer = null
 
   constructor (log, opts) {
+    super()
     opts = checkOptions('consumer options', opts, CONSUMER_KEYS)
-    if (opts.groupId !== undefined || opts.topics !== undefined) {
-      throw invalid('consumer groups (groupId, topics) are not in this version yet; assign partitions with { assign: [{ topic, partition, offset }] }')
+    const group = groupOptions(opts)
+    let starts
+    if (!group) {
+      if (!Array.isArray(opts.assign) || opts.assign.length === 0) {
+        throw invalid('consumer needs assign: [{ topic, partition, offset? }, ...], or groupId and topics')
+      }
+      const seen = new Set()
+      starts = opts.assign.map((a, i) => {
+        checkOptions(`assign[${i}]`, a, ASSIGN_KEYS)
+        checkTopic(a.topic)
+        checkInt(`assign[${i}].partition`, a.partition, 0, MAX_U32)
+        const id = `${a.topic}/${a.partition}`
+        if (seen.has(id)) throw invalid(`assign lists ${id} twice`)
+        seen.add(id)
+        return startOf(`assign[${i}].offset`, a.offset)
+      })
     }
-    if (!Array.isArray(opts.assign) || opts.assign.length === 0) {
-      throw invalid('consumer needs assign: [{ topic, partition, offset? }, ...]')
-    }
-    const seen = new Set()
-    const starts = opts.assign.map((a, i) => {
-      checkOptions(`assign[${i}]`, a, ASSIGN_KEYS)
-      checkTopic(a.topic)
-      checkInt(`assign[${i}].partition`, a.partition, 0, MAX_U32)
-      const id = `${a.topic}/${a.partition}`
-      if (seen.has(id)) throw invalid(`assign lists ${id} twice`)
-      seen.add(id)
-      return startOf(`assign[${i}].offset`, a.offset)
-    })
     this.#key = checkSerde('key', opts.key)
     this.#value = checkSerde('value', opts.value)
     if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) throw invalid('signal must be an AbortSignal')
     this.#log = log
-    this.#tps = opts.assign.map((a) => Object.freeze({ topic: a.topic, partition: a.partition }))
-    this.#reader = native(() => new NativeReader(log._native, this.#tps.map((t) => t.topic), this.#tps.map((t) => t.partition), starts))
+    this.#group = group
+    if (group) {
+      this.#reader = native(() => NativeConsumer.join(log._native, group.group, group.topics, group.assignor, group.startFrom, group.autoCommitMs))
+      if (group.maxPoll) {
+        this.#askedAt = performance.now()
+        this.#timer = setInterval(() => this.#checkPollInterval(), Math.max(10, group.maxPoll / 4))
+        this.#timer.unref()
+      }
+    } else {
+      this.#tps = opts.assign.map((a) => Object.freeze({ topic: a.topic, partition: a.partition }))
+      this.#reader = native(() => new NativeConsumer(log._native, this.#tps.map((t) => t.topic), this.#tps.map((t) => t.partition), starts))
+    }
     if (opts.signal) {
       this.#signal = opts.signal
       this.#onAbort = () => { this.close() }
-      if (opts.signal.aborted) this.#closed = true
+      if (opts.signal.aborted) queueMicrotask(this.#onAbort)
       else opts.signal.addEventListener('abort', this.#onAbort, { once: true })
     }
   }
@@ -359,8 +426,6 @@ class Consumer {
     this.#at = 0
   }
 
-  #pendingError = null
-
   // Puts each partition's cursor back to its first record at or after `from` in a fetch.
   #rewind (f, from) {
     const done = new Set()
@@ -373,7 +438,28 @@ class Consumer {
     }
   }
 
-  // Drops buffered, undelivered messages of assignment `idx`, rewinding its cursor to them.
+  // The first undelivered (and, with `inHand`, unprocessed) offset per assignment index.
+  #undelivered (inHand) {
+    const first = new Map()
+    const note = (m) => {
+      const idx = this.#index(m, 'position')
+      if (!first.has(idx) || first.get(idx) > m.offset) first.set(idx, m.offset)
+    }
+    if (inHand && this.#inHand) this.#inHand.forEach(note)
+    for (let i = this.#at; i < this.#buffer.length; i++) note(this.#buffer[i])
+    return first
+  }
+
+  // Drops buffered messages (and the unprocessed ones in hand), moving cursors back to
+  // them, so the native positions are exactly what was processed.
+  #putBack () {
+    for (const [idx, offset] of this.#undelivered(true)) this.#reader.seek(idx, offset)
+    this.#buffer = []
+    this.#at = 0
+    this.#inHand = null
+  }
+
+  // Drops buffered, undelivered messages of assignment `idx`; returns the first one's offset or -1.
   #drop (idx) {
     let first = -1
     const keep = []
@@ -388,39 +474,90 @@ class Consumer {
     return first
   }
 
+  #emitRebalance (change) {
+    this.#tps = this.#reader.slots().map((t) => Object.freeze(t))
+    this.emit('rebalance', change)
+  }
+
+  // Follows the group: revoked partitions are committed (auto-commit) and let go.
+  #sync () {
+    const change = native(() => this.#reader.sync())
+    if (change) this.#emitRebalance(change)
+  }
+
+  #checkPollInterval () {
+    if (this.#closed || this.#waiting || performance.now() - this.#askedAt <= this.#group.maxPoll) return
+    // The handler has held the last messages too long: let the group take the partitions.
+    this.#buffer = []
+    this.#at = 0
+    this.#inHand = null
+    const revoked = native(() => this.#reader.fence())
+    if (revoked.length) this.#emitRebalance({ assigned: [], revoked })
+  }
+
+  // Called each time the next message or batch is asked for.
+  #asked () {
+    this.#inHand = null
+    if (this.#closed) this.#reader.releaseHeld()
+    if (!this.#group) return
+    const now = performance.now()
+    this.#askedAt = now
+    if (now - this.#lastCheck > REBALANCE_CHECK_MS && this.#at < this.#buffer.length) {
+      this.#lastCheck = now
+      if (this.#reader.rebalancing()) this.#putBack()
+    }
+  }
+
   // Fetches into the buffer, sleeping on the log's wake-up word when there is nothing.
   async #fill (maxMessages, maxWaitMs) {
     const deadline = maxWaitMs === undefined ? Infinity : Date.now() + maxWaitMs
-    for (;;) {
-      if (this.#pendingError) {
-        const err = this.#pendingError
-        this.#pendingError = null
-        throw err
+    this.#waiting = true
+    try {
+      for (;;) {
+        if (this.#pendingError) {
+          const err = this.#pendingError
+          this.#pendingError = null
+          throw err
+        }
+        if (this.#closed) return false
+        const seq = this.#log._native.wakeSeq()
+        if (this.#group && this.#reader.changed()) this.#sync()
+        const f = native(() => this.#reader.fetch(maxMessages, 4 << 20))
+        if (f) {
+          this.#decode(f)
+          if (this.#buffer.length) return true
+          continue
+        }
+        const left = deadline - Date.now()
+        if (left <= 0) return false
+        await this.#log._native.wait(seq, Math.min(left, 60_000))
       }
-      if (this.#closed) return false
-      const seq = this.#log._native.wakeSeq()
-      const f = native(() => this.#reader.fetch(maxMessages, 4 << 20))
-      if (f) {
-        this.#decode(f)
-        if (this.#buffer.length) return true
-        continue
-      }
-      const left = deadline - Date.now()
-      if (left <= 0) return false
-      await this.#log._native.wait(seq, Math.min(left, 60_000))
+    } finally {
+      this.#waiting = false
     }
   }
 
   async * [Symbol.asyncIterator] () {
     this.#check()
+    this.#iterating = true
     try {
       for (;;) {
+        this.#asked()
         if (this.#at >= this.#buffer.length && !(await this.#fill(2048))) return
-        yield this.#buffer[this.#at++]
+        const m = this.#buffer[this.#at++]
+        this.#inHand = [m]
+        yield m
       }
     } finally {
-      await this.close()
+      await this.#loopEnded()
     }
+  }
+
+  // The loop is over (break, return, throw, close): nothing is in the user's hands any more.
+  async #loopEnded () {
+    this.#iterating = false
+    await this.close()
+    this.#reader.releaseHeld()
   }
 
   /** Yields arrays of messages as they arrive; with maxWaitMs, an empty array after that long idle. */
@@ -429,8 +566,10 @@ class Consumer {
     const max = opts.maxMessages === undefined ? 1000 : checkInt('maxMessages', opts.maxMessages, 1, 1_000_000)
     const wait = opts.maxWaitMs === undefined ? undefined : checkInt('maxWaitMs', opts.maxWaitMs, 0, 2 ** 31 - 1)
     this.#check()
+    this.#iterating = true
     try {
       for (;;) {
+        this.#asked()
         if (this.#at >= this.#buffer.length) {
           const got = await this.#fill(max, wait)
           if (this.#closed) return
@@ -438,10 +577,11 @@ class Consumer {
         }
         const out = this.#at === 0 && this.#buffer.length <= max ? this.#buffer : this.#buffer.slice(this.#at, this.#at + max)
         this.#at += out.length
+        this.#inHand = out
         yield out
       }
     } finally {
-      await this.close()
+      await this.#loopEnded()
     }
   }
 
@@ -475,25 +615,58 @@ class Consumer {
     return this.#tps.map((t) => ({ ...t }))
   }
 
-  /** Next offset to be delivered and the high watermark, per assigned partition. */
-  lag () {
-    this.#check()
+  // Next offset to hand out per assignment index (buffered messages not counted as delivered).
+  #delivered () {
     const pos = this.#reader.positions()
-    for (let i = this.#at; i < this.#buffer.length; i++) {
-      const m = this.#buffer[i]
-      const idx = this.#index(m, 'lag')
-      pos[idx] = Math.min(pos[idx], m.offset)
-    }
-    const high = this.#reader.highWatermarks()
-    return Promise.resolve(this.#tps.map((t, i) => ({ ...t, offset: pos[i], high: high[i], lag: high[i] - pos[i] })))
+    for (const [idx, offset] of this.#undelivered(false)) pos[idx] = Math.min(pos[idx], offset)
+    return pos
   }
 
+  /** Commits the given offsets, or everything handed out so far. Group consumers only. */
+  async commit (offsets) {
+    this.#check()
+    if (!this.#group) throw invalid('commit needs a group consumer (groupId); manual consumers keep their own positions')
+    const list = offsets === undefined
+      ? this.#delivered().map((offset, i) => ({ ...this.#tps[i], offset }))
+      : checkTps('commit', offsets, true).map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset }))
+    native(() => this.#reader.commit(list))
+  }
+
+  /** The group's committed offsets for the partitions assigned here. */
+  async committed () {
+    this.#check()
+    if (!this.#group) throw invalid('committed needs a group consumer (groupId)')
+    return native(() => this.#reader.committed())
+  }
+
+  /** Next offset to be delivered and the high watermark, per assigned partition. */
+  async lag () {
+    this.#check()
+    const pos = this.#delivered()
+    const high = this.#reader.highWatermarks()
+    return this.#tps.map((t, i) => ({ ...t, offset: pos[i], high: high[i], lag: high[i] - pos[i] }))
+  }
+
+  /** Commits what was processed (auto-commit), leaves the group at once, and ends the iterators.
+   * Partitions whose messages a handler is still working on move once it asks for more. */
   async close () {
     if (this.#closed && !this.#log._has(this)) return
     this.#closed = true
+    if (this.#timer) clearInterval(this.#timer)
     if (this.#signal) this.#signal.removeEventListener('abort', this.#onAbort)
     this.#log._forget(this)
-    this.#log._native.interrupt()
+    try {
+      if (this.#group) {
+        // A handler still working on messages keeps their partitions until it asks for more.
+        const keep = this.#iterating && this.#inHand ? [...new Set(this.#inHand.map((m) => this.#index(m, 'close')))] : []
+        this.#putBack()
+        const revoked = native(() => this.#reader.leave(keep))
+        if (revoked.length) this.emit('rebalance', { assigned: [], revoked })
+        this.#tps = []
+      }
+    } finally {
+      this.#log._native.interrupt()
+    }
   }
 
   [asyncDispose] () { return this.close() }
@@ -542,9 +715,40 @@ class Log {
     await nativeAsync(this.#native.deleteTopic(name))
   }
 
-  async topics () {
+  /** Every topic with its partitions' low and high offsets; `{ internal: true }` adds __consumer_offsets. */
+  async topics (opts) {
     this._check()
-    return (await nativeAsync(this.#native.topics())).map(topicInfo)
+    opts = checkOptions('topics options', opts, ['internal'])
+    if (opts.internal !== undefined && typeof opts.internal !== 'boolean') throw invalid('internal must be a boolean')
+    return (await nativeAsync(this.#native.topics(opts.internal === true))).map(topicInfo)
+  }
+
+  /** Every group: live members (with pid) and their assignment, committed offsets and lag. */
+  async groups () {
+    this._check()
+    const groups = await nativeAsync(this.#native.groups())
+    return groups.map((g) => ({
+      groupId: g.group,
+      generation: g.generation,
+      members: g.members.map((m) => ({ memberId: m.id, pid: m.pid, topics: m.topics, assignment: m.assignment })),
+      offsets: g.offsets.map((o) => ({
+        topic: o.topic,
+        partition: o.partition,
+        committed: o.committed < 0 ? null : o.committed,
+        high: o.high,
+        lag: o.high - (o.committed < 0 ? 0 : o.committed)
+      }))
+    }))
+  }
+
+  /** Rewinds or skips a stopped group: 'earliest', 'latest', or exact offsets. Refused while it has live members. */
+  async setGroupOffsets (groupId, to) {
+    this._check()
+    checkName('ERR_INVALID_GROUP', 'group', groupId)
+    if (to === 'earliest' || to === 'latest') return nativeAsync(this.#native.setGroupOffsets(groupId, to, []))
+    if (!Array.isArray(to)) throw invalid("setGroupOffsets takes 'earliest', 'latest' or [{ topic, partition, offset }, ...]")
+    const list = checkTps('offsets', to, true).map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset }))
+    await nativeAsync(this.#native.setGroupOffsets(groupId, 'offsets', list))
   }
 
   producer (opts) {

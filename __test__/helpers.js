@@ -3,6 +3,7 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { fork } = require('node:child_process')
+const test = require('node:test')
 
 /** A fresh log directory, removed when the test ends. */
 function tmpdir (t) {
@@ -11,9 +12,15 @@ function tmpdir (t) {
   return dir
 }
 
+const running = new Set()
+// A failed test must not leave children behind: they would keep the test file from ending.
+test.after(() => { for (const proc of running) proc.kill('SIGKILL') })
+
 /** Runs a fixture in a child process; resolves with its exit code and the JSON lines it sent. */
 function child (name, args, onMessage) {
   const proc = fork(path.join(__dirname, 'fixtures', name), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  running.add(proc)
+  proc.on('exit', () => running.delete(proc))
   const messages = []
   proc.on('message', (m) => { messages.push(m); if (onMessage) onMessage(m, proc) })
   const done = new Promise((resolve, reject) => {

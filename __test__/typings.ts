@@ -36,6 +36,23 @@ async function main (): Promise<void> {
   c2.seek({ topic: 'orders', partition: 1, offset: 'earliest' })
   const lag = await c2.lag()
   console.log(lag[0].lag)
+  const group = log.consumer({ groupId: 'billing', topics: ['orders'], startFrom: 'earliest', autoCommit: { intervalMs: 500 }, value: orders })
+  group.on('rebalance', ({ assigned, revoked }) => console.log(assigned.length, revoked.length))
+  for await (const m of group) {
+    const id: number | undefined = m.value?.id
+    console.log(id)
+    await group.commit([{ topic: m.topic, partition: m.partition, offset: m.offset + 1 }])
+    break
+  }
+  // @ts-expect-error a group consumer needs topics
+  log.consumer({ groupId: 'billing' })
+  // @ts-expect-error assignors are a closed set
+  log.consumer({ groupId: 'billing', topics: ['orders'], assignor: 'sticky' })
+  const groups = await log.groups()
+  const committed: number | null = groups[0].offsets[0].committed
+  console.log(committed, groups[0].members[0].pid)
+  await log.setGroupOffsets('billing', 'earliest')
+  await log.setGroupOffsets('billing', [{ topic: 'orders', partition: 0, offset: 0 }])
   try {
     await log.deleteTopic('nope')
   } catch (e) {

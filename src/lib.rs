@@ -1,11 +1,15 @@
 //! Node binding for caldo-core: converts arguments, results and errors.
 //! Storage logic lives in the core; idioms live in index.js.
 
+use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use caldo_core::{Code, Cursor, Durability, Header, Log, Placed, Position, RecordIn, TopicConfig};
+use caldo_core::{
+    Assignor, Code, Cursor, Durability, GroupConfig, Header, Log, Member, Placed, Position,
+    RecordIn, ResetTo, TopicConfig, Tp,
+};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -107,9 +111,9 @@ impl NativeLog {
     }
 
     #[napi]
-    pub async fn topics(&self) -> Result<Vec<TopicInfo>> {
+    pub async fn topics(&self, internal: bool) -> Result<Vec<TopicInfo>> {
         let log = self.inner.clone();
-        Ok(blocking(move || log.topics())
+        Ok(blocking(move || log.topics(internal))
             .await?
             .into_iter()
             .map(topic_info)
@@ -277,13 +281,6 @@ pub struct Fetched {
     pub nums: Float64Array,
 }
 
-#[napi]
-pub struct NativeReader {
-    cursors: Vec<Cursor>,
-    paused: Vec<bool>,
-    next: usize,
-}
-
 fn position(at: f64) -> Position {
     match at {
         -1.0 => Position::Earliest,
@@ -303,9 +300,76 @@ fn put_bytes(data: &mut Vec<u8>, meta: &mut Vec<i32>, b: Option<&[u8]>) {
     }
 }
 
+#[napi(object)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: u32,
+}
+
+#[napi(object)]
+pub struct TopicPartitionOffset {
+    pub topic: String,
+    pub partition: u32,
+    pub offset: f64,
+}
+
+fn tps(list: Vec<Tp>) -> Vec<TopicPartition> {
+    list.into_iter()
+        .map(|(topic, partition)| TopicPartition { topic, partition })
+        .collect()
+}
+
+fn tpos(list: Vec<(Tp, u64)>) -> Vec<TopicPartitionOffset> {
+    list.into_iter()
+        .map(|((topic, partition), o)| TopicPartitionOffset {
+            topic,
+            partition,
+            offset: o as f64,
+        })
+        .collect()
+}
+
+#[napi(object)]
+pub struct Rebalance {
+    pub assigned: Vec<TopicPartition>,
+    pub revoked: Vec<TopicPartition>,
+}
+
+struct Slot {
+    tp: Tp,
+    cursor: Cursor,
+    paused: bool,
+}
+
+/// A consumer's read side: one cursor per assigned partition, and in group
+/// mode the group membership that decides the assignment.
 #[napi]
-impl NativeReader {
-    /// `starts`: an offset, -1 for earliest, -2 for latest, per (topic, partition).
+pub struct NativeConsumer {
+    log: Arc<Log>,
+    slots: Vec<Slot>,
+    next: usize,
+    member: Option<Member>,
+    /// Owner locks kept past leaving, until the messages in hand are done.
+    held: Vec<File>,
+}
+
+impl NativeConsumer {
+    fn slot(&mut self, index: u32) -> Result<&mut Slot> {
+        self.slots
+            .get_mut(index as usize)
+            .ok_or_else(|| invalid("no such assignment"))
+    }
+
+    fn member(&mut self) -> Result<&mut Member> {
+        self.member
+            .as_mut()
+            .ok_or_else(|| invalid("this consumer has no groupId; commits need a group"))
+    }
+}
+
+#[napi]
+impl NativeConsumer {
+    /// Manual assignment. `starts`: an offset, -1 for earliest, -2 for latest.
     #[napi(constructor)]
     pub fn new(
         log: &NativeLog,
@@ -313,33 +377,143 @@ impl NativeReader {
         partitions: Vec<u32>,
         starts: Vec<f64>,
     ) -> Result<Self> {
-        let cursors = topics
-            .iter()
-            .zip(&partitions)
-            .zip(&starts)
-            .map(|((t, &p), &at)| log.inner.cursor(t, p, position(at)))
+        let slots = topics
+            .into_iter()
+            .zip(partitions)
+            .zip(starts)
+            .map(|((t, p), at)| {
+                let cursor = log.inner.cursor(&t, p, position(at))?;
+                Ok(Slot {
+                    tp: (t, p),
+                    cursor,
+                    paused: false,
+                })
+            })
             .collect::<caldo_core::Result<Vec<_>>>()
             .map_err(to_js)?;
-        Ok(NativeReader {
-            paused: vec![false; cursors.len()],
-            cursors,
+        Ok(NativeConsumer {
+            log: log.inner.clone(),
+            slots,
             next: 0,
+            member: None,
+            held: Vec::new(),
         })
     }
 
+    /// Joins `group`; partitions arrive through `sync`. `autoCommitMs` < 0: commit by hand.
+    #[napi(factory)]
+    pub fn join(
+        log: &NativeLog,
+        group: String,
+        topics: Vec<String>,
+        assignor: String,
+        start_from: String,
+        auto_commit_ms: i32,
+    ) -> Result<Self> {
+        let cfg = GroupConfig {
+            group,
+            topics,
+            assignor: Assignor::parse(&assignor).map_err(to_js)?,
+            start_from: if start_from == "earliest" {
+                Position::Earliest
+            } else {
+                Position::Latest
+            },
+            auto_commit: u64::try_from(auto_commit_ms)
+                .ok()
+                .map(Duration::from_millis),
+        };
+        let member = Member::join(log.inner.clone(), cfg).map_err(to_js)?;
+        Ok(NativeConsumer {
+            log: log.inner.clone(),
+            slots: Vec::new(),
+            next: 0,
+            member: Some(member),
+            held: Vec::new(),
+        })
+    }
+
+    /// True when the group has a new generation or partitions are waiting
+    /// for their previous owner: call `sync` (with nothing buffered).
+    #[napi]
+    pub fn changed(&self) -> bool {
+        self.member.as_ref().is_some_and(Member::changed)
+    }
+
+    /// True when a new generation started: buffered messages should be put back.
+    #[napi]
+    pub fn rebalancing(&self) -> bool {
+        self.member.as_ref().is_some_and(Member::rebalancing)
+    }
+
+    /// Follows the group's assignment; the cursors' positions count as processed.
+    #[napi]
+    pub fn sync(&mut self) -> Result<Option<Rebalance>> {
+        let Some(member) = self.member.as_mut() else {
+            return Ok(None);
+        };
+        let slots = &self.slots;
+        let find = |tp: &Tp| {
+            slots
+                .iter()
+                .find(|s| &s.tp == tp)
+                .map(|s| s.cursor.position())
+        };
+        let change = member.sync(&find).map_err(to_js)?;
+        if change.assigned.is_empty() && change.revoked.is_empty() {
+            return Ok(None);
+        }
+        self.slots.retain(|s| !change.revoked.contains(&s.tp));
+        for (tp, start) in &change.assigned {
+            let cursor = self
+                .log
+                .cursor(&tp.0, tp.1, Position::Offset(*start))
+                .map_err(to_js)?;
+            self.slots.push(Slot {
+                tp: tp.clone(),
+                cursor,
+                paused: false,
+            });
+        }
+        Ok(Some(Rebalance {
+            assigned: tps(change.assigned.into_iter().map(|(tp, _)| tp).collect()),
+            revoked: tps(change.revoked),
+        }))
+    }
+
+    /// The assigned partitions, in the order fetch results index them.
+    #[napi]
+    pub fn slots(&self) -> Vec<TopicPartition> {
+        tps(self.slots.iter().map(|s| s.tp.clone()).collect())
+    }
+
     /// Reads what is already published, at most `maxMessages` records and
-    /// about `maxBytes`, taking partitions in turn. Never waits; `null` if nothing.
+    /// about `maxBytes`, taking partitions in turn. Never waits; `null` if
+    /// nothing. In a group with auto-commit, commits positions that are due.
     #[napi]
     pub fn fetch(&mut self, max_messages: u32, max_bytes: u32) -> Result<Option<Fetched>> {
+        if let Some(member) = &mut self.member {
+            let positions: Vec<(Tp, u64)> = self
+                .slots
+                .iter()
+                .map(|s| (s.tp.clone(), s.cursor.position()))
+                .collect();
+            let idle = self
+                .slots
+                .iter()
+                .all(|s| s.cursor.position() >= s.cursor.high_watermark());
+            member.auto_commit(&positions, idle).map_err(to_js)?;
+        }
         let (mut data, mut meta, mut nums) = (Vec::new(), Vec::new(), Vec::new());
-        let n = self.cursors.len();
+        let n = self.slots.len();
         let mut left = max_messages as usize;
         for k in 0..n {
             let i = (self.next + k) % n;
-            if self.paused[i] || left == 0 || data.len() >= max_bytes as usize {
+            let slot = &mut self.slots[i];
+            if slot.paused || left == 0 || data.len() >= max_bytes as usize {
                 continue;
             }
-            let got = self.cursors[i].fetch(left, &mut |r| {
+            let got = slot.cursor.fetch(left, &mut |r| {
                 meta.push(i as i32);
                 put_bytes(&mut data, &mut meta, r.key);
                 put_bytes(&mut data, &mut meta, r.value);
@@ -370,35 +544,173 @@ impl NativeReader {
 
     #[napi]
     pub fn seek(&mut self, index: u32, at: f64) -> Result<()> {
-        let c = self
-            .cursors
-            .get_mut(index as usize)
-            .ok_or_else(|| invalid("no such assignment"))?;
-        c.seek(position(at));
+        self.slot(index)?.cursor.seek(position(at));
         Ok(())
     }
 
     #[napi]
     pub fn set_paused(&mut self, index: u32, paused: bool) -> Result<()> {
-        let p = self
-            .paused
-            .get_mut(index as usize)
-            .ok_or_else(|| invalid("no such assignment"))?;
-        *p = paused;
+        self.slot(index)?.paused = paused;
         Ok(())
     }
 
     /// The next offset each cursor returns.
     #[napi]
     pub fn positions(&self) -> Vec<f64> {
-        self.cursors.iter().map(|c| c.position() as f64).collect()
+        self.slots
+            .iter()
+            .map(|s| s.cursor.position() as f64)
+            .collect()
     }
 
     #[napi]
     pub fn high_watermarks(&self) -> Vec<f64> {
-        self.cursors
+        self.slots
             .iter()
-            .map(|c| c.high_watermark() as f64)
+            .map(|s| s.cursor.high_watermark() as f64)
             .collect()
+    }
+
+    #[napi]
+    pub fn commit(&mut self, offsets: Vec<TopicPartitionOffset>) -> Result<()> {
+        let list: Vec<(Tp, u64)> = offsets
+            .into_iter()
+            .map(|o| ((o.topic, o.partition), o.offset as u64))
+            .collect();
+        self.member()?.commit(&list).map_err(to_js)
+    }
+
+    #[napi]
+    pub fn committed(&mut self) -> Result<Vec<TopicPartitionOffset>> {
+        Ok(tpos(self.member()?.committed().map_err(to_js)?))
+    }
+
+    /// Gives up every partition without committing (maxPollIntervalMs passed).
+    #[napi]
+    pub fn fence(&mut self) -> Result<Vec<TopicPartition>> {
+        let revoked = self.member()?.fence().map_err(to_js)?;
+        self.slots.clear();
+        Ok(tps(revoked))
+    }
+
+    /// Commits (with auto-commit) the cursors' positions and leaves the group.
+    /// Partitions at `keep` (messages still in the user's hands) stay locked
+    /// until `releaseHeld`, so their next owner cannot start early.
+    #[napi]
+    pub fn leave(&mut self, keep: Vec<u32>) -> Result<Vec<TopicPartition>> {
+        let Some(mut member) = self.member.take() else {
+            return Ok(Vec::new());
+        };
+        let keep: Vec<Tp> = keep
+            .iter()
+            .filter_map(|&i| self.slots.get(i as usize).map(|s| s.tp.clone()))
+            .collect();
+        let slots = std::mem::take(&mut self.slots);
+        let find = |tp: &Tp| {
+            slots
+                .iter()
+                .find(|s| &s.tp == tp)
+                .map(|s| s.cursor.position())
+        };
+        let (revoked, held) = member.leave(&find, &keep).map_err(to_js)?;
+        self.held = held;
+        Ok(tps(revoked))
+    }
+
+    /// Lets the partitions kept by `leave` go.
+    #[napi]
+    pub fn release_held(&mut self) {
+        if !self.held.is_empty() {
+            self.held.clear();
+            self.log.interrupt();
+        }
+    }
+}
+
+#[napi(object)]
+pub struct GroupMember {
+    pub id: String,
+    pub pid: u32,
+    pub topics: Vec<String>,
+    pub assignment: Vec<TopicPartition>,
+}
+
+#[napi(object)]
+pub struct GroupOffset {
+    pub topic: String,
+    pub partition: u32,
+    /// -1 when nothing is committed.
+    pub committed: f64,
+    pub high: f64,
+}
+
+#[napi(object)]
+pub struct GroupInfo {
+    pub group: String,
+    pub generation: f64,
+    pub members: Vec<GroupMember>,
+    pub offsets: Vec<GroupOffset>,
+}
+
+fn group_info(g: caldo_core::GroupInfo) -> GroupInfo {
+    let mut assignment = g.assignment;
+    GroupInfo {
+        group: g.name,
+        generation: g.generation as f64,
+        members: g
+            .members
+            .into_iter()
+            .map(|m| GroupMember {
+                assignment: tps(assignment.remove(&m.id).unwrap_or_default()),
+                id: m.id,
+                pid: m.pid,
+                topics: m.topics,
+            })
+            .collect(),
+        offsets: g
+            .offsets
+            .into_iter()
+            .map(|((topic, partition), (c, high))| GroupOffset {
+                topic,
+                partition,
+                committed: c.map_or(-1.0, |c| c as f64),
+                high: high as f64,
+            })
+            .collect(),
+    }
+}
+
+#[napi]
+impl NativeLog {
+    #[napi]
+    pub async fn groups(&self) -> Result<Vec<GroupInfo>> {
+        let log = self.inner.clone();
+        Ok(blocking(move || log.groups())
+            .await?
+            .into_iter()
+            .map(group_info)
+            .collect())
+    }
+
+    /// `to`: "earliest", "latest", or "offsets" with `offsets` given.
+    #[napi]
+    pub async fn set_group_offsets(
+        &self,
+        group: String,
+        to: String,
+        offsets: Vec<TopicPartitionOffset>,
+    ) -> Result<()> {
+        let to = match to.as_str() {
+            "earliest" => ResetTo::Earliest,
+            "latest" => ResetTo::Latest,
+            _ => ResetTo::Offsets(
+                offsets
+                    .into_iter()
+                    .map(|o| ((o.topic, o.partition), o.offset as u64))
+                    .collect(),
+            ),
+        };
+        let log = self.inner.clone();
+        blocking(move || caldo_core::group::set_offsets(&log, &group, to)).await
     }
 }

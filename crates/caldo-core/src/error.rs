@@ -13,6 +13,10 @@ pub enum Code {
     Closed,
     Corrupt,
     Io,
+    InvalidGroup,
+    Fenced,
+    OffsetOutOfRange,
+    GroupActive,
 }
 
 impl Code {
@@ -27,6 +31,10 @@ impl Code {
             Code::Closed => "ERR_CLOSED",
             Code::Corrupt => "ERR_CORRUPT",
             Code::Io => "ERR_IO",
+            Code::InvalidGroup => "ERR_INVALID_GROUP",
+            Code::Fenced => "ERR_FENCED",
+            Code::OffsetOutOfRange => "ERR_OFFSET_OUT_OF_RANGE",
+            Code::GroupActive => "ERR_GROUP_ACTIVE",
         }
     }
 }

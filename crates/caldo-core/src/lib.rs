@@ -1,12 +1,15 @@
 //! caldo's engine: a partitioned, persistent, replayable commit log that many
 //! processes share through one directory, with no broker.
 
+pub mod assignor;
 pub mod batch;
 pub mod cursor;
 pub mod error;
+pub mod group;
 pub mod index;
 pub mod lock;
 pub mod log;
+pub mod offsets;
 pub mod partition;
 pub mod partitioner;
 pub mod segment;
@@ -15,9 +18,11 @@ pub mod topic;
 pub mod varint;
 pub mod wake;
 
+pub use assignor::{Assignor, Tp};
 pub use batch::{Header, RecordIn, RecordRef};
 pub use cursor::{Cursor, Position};
 pub use error::{Code, Error, Result};
+pub use group::{Change, Config as GroupConfig, GroupInfo, Member, MemberInfo, ResetTo};
 pub use log::{Log, PartitionInfo, Placed, TopicInfo};
 pub use partition::Durability;
 pub use topic::TopicConfig;

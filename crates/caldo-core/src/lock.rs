@@ -28,3 +28,8 @@ impl Drop for Guard<'_> {
         let _ = take(self.0, FlockOperation::Unlock);
     }
 }
+
+/// Takes the lock for as long as `file` stays open (a member's lifetime).
+pub fn hold(file: &File) -> io::Result<()> {
+    take(file, FlockOperation::LockExclusive)
+}

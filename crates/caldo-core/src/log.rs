@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use crate::batch::RecordIn;
 use crate::cursor::{Cursor, Position};
 use crate::error::{Code, Error, IoContext, Result};
+use crate::group::GroupDir;
+use crate::offsets::{self, Offsets};
 use crate::partition::{Durability, Partition};
 use crate::partitioner::partition_for_key;
 use crate::topic::{validate_name, Topic, TopicConfig};
@@ -60,6 +62,18 @@ pub struct Log {
     topics: Topics,
     closed: AtomicBool,
     flusher: Mutex<Option<Flusher>>,
+    offsets: Mutex<Option<Arc<Offsets>>>,
+}
+
+/// Internal topics (`__consumer_offsets`) are managed by caldo itself.
+fn check_not_internal(name: &str) -> Result<()> {
+    if name.starts_with("__") {
+        return Err(Error::new(
+            Code::InvalidTopic,
+            format!("topic names starting with '__' are reserved for caldo ('{name}')"),
+        ));
+    }
+    Ok(())
 }
 
 fn flush_all(topics: &Topics) -> Result<()> {
@@ -130,6 +144,7 @@ impl Log {
             topics,
             closed: AtomicBool::new(false),
             flusher: Mutex::new(flusher),
+            offsets: Mutex::default(),
         })
     }
 
@@ -172,6 +187,7 @@ impl Log {
     pub fn create_topic(&self, name: &str, config: &TopicConfig) -> Result<TopicInfo> {
         self.check_open()?;
         validate_name("topic", name)?;
+        check_not_internal(name)?;
         config.validate()?;
         Topic::create(
             &self.topics_dir(),
@@ -183,6 +199,7 @@ impl Log {
     }
 
     pub fn delete_topic(&self, name: &str) -> Result<()> {
+        check_not_internal(name)?;
         let topic = self.topic(name)?;
         topic.delete(&self.topics_dir())?;
         self.topics.lock().unwrap().remove(name);
@@ -206,8 +223,8 @@ impl Log {
         })
     }
 
-    /// Every topic, sorted by name.
-    pub fn topics(&self) -> Result<Vec<TopicInfo>> {
+    /// Every topic, sorted by name; internal ones only with `internal`.
+    pub fn topics(&self, internal: bool) -> Result<Vec<TopicInfo>> {
         self.check_open()?;
         let mut names = Vec::new();
         for entry in std::fs::read_dir(self.topics_dir()).ctx("listing topics")? {
@@ -216,7 +233,8 @@ impl Log {
                 .file_name()
                 .to_string_lossy()
                 .into_owned();
-            if !name.starts_with('.') && validate_name("topic", &name).is_ok() {
+            let shown = internal || check_not_internal(&name).is_ok();
+            if shown && !name.starts_with('.') && validate_name("topic", &name).is_ok() {
                 names.push(name);
             }
         }
@@ -337,6 +355,44 @@ impl Log {
 
     pub fn partition(&self, topic: &str, id: u32) -> Result<Arc<Partition>> {
         Ok(self.topic(topic)?.partition(id)?.clone())
+    }
+
+    /// The committed-offsets store, creating `__consumer_offsets` on first use.
+    pub fn offsets(&self) -> Result<Arc<Offsets>> {
+        let mut slot = self.offsets.lock().unwrap();
+        if let Some(o) = &*slot {
+            return Ok(o.clone());
+        }
+        let config = TopicConfig {
+            partitions: offsets::PARTITIONS,
+            ..TopicConfig::default()
+        };
+        let durable = self.durability != Durability::None;
+        match Topic::create(&self.topics_dir(), offsets::TOPIC, &config, durable) {
+            Err(e) if e.code != Code::TopicExists => return Err(e),
+            _ => {}
+        }
+        let o = Arc::new(Offsets::new(self.topic(offsets::TOPIC)?));
+        *slot = Some(o.clone());
+        Ok(o)
+    }
+
+    fn groups_dir(&self) -> PathBuf {
+        self.dir.join("groups")
+    }
+
+    pub fn group_dir(&self, name: &str) -> Result<GroupDir> {
+        self.check_open()?;
+        GroupDir::open(&self.groups_dir(), name)
+    }
+
+    /// Every group that has ever had a member, described.
+    pub fn groups(&self) -> Result<Vec<crate::group::GroupInfo>> {
+        self.check_open()?;
+        crate::group::list(&self.groups_dir())?
+            .iter()
+            .map(|g| crate::group::describe(self, g))
+            .collect()
     }
 }
 

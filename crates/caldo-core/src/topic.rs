@@ -61,7 +61,12 @@ impl TopicConfig {
 
 /// Kafka's rules: `[a-zA-Z0-9._-]`, 1..=249 chars, not `.` or `..`. Names
 /// become paths, so this is also what keeps them inside the log directory.
+/// Topic and group names follow the same rules, with their own error codes.
 pub fn validate_name(kind: &str, name: &str) -> Result<()> {
+    let code = match kind {
+        "group" => Code::InvalidGroup,
+        _ => Code::InvalidTopic,
+    };
     let ok = !name.is_empty()
         && name.len() <= 249
         && name != "."
@@ -73,7 +78,7 @@ pub fn validate_name(kind: &str, name: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::new(
-            Code::InvalidTopic,
+            code,
             format!(
                 "invalid {kind} name {name:?}: use 1 to 249 of a-z A-Z 0-9 . _ - (not '.' or '..')"
             ),

@@ -157,7 +157,7 @@ fn rejected_appends_write_nothing() {
     let big = vec![0u8; 5000];
     let err = log.append("t", &[rec(b"ok"), rec(&big)], 0).unwrap_err();
     assert_eq!(err.code, Code::MessageTooLarge);
-    assert_eq!(log.topics().unwrap()[0].partitions[0].high, 0);
+    assert_eq!(log.topics(false).unwrap()[0].partitions[0].high, 0);
     assert_eq!(
         log.append("nope", &[rec(b"x")], 0).unwrap_err().code,
         Code::UnknownTopic
@@ -277,7 +277,7 @@ fn a_state_from_another_boot_is_rebuilt_from_the_log() {
     let state = dir.path().join("topics/t/0/state");
     std::fs::write(&state, vec![0xEEu8; 4096]).unwrap();
     let log = open(dir.path());
-    let info = &log.topics().unwrap()[0].partitions[0];
+    let info = &log.topics(false).unwrap()[0].partitions[0];
     assert_eq!((info.low, info.high), (0, 500));
     assert_eq!(log.append("t", &[rec(b"next")], 0).unwrap(), vec![(0, 500)]);
     assert_eq!(
@@ -333,7 +333,11 @@ fn deleting_a_topic_stops_other_handles() {
     );
     small_topic(&a, "t");
     assert_eq!(b.append("t", &[rec(b"y")], 0).unwrap(), vec![(0, 0)]);
-    assert!(a.topics().unwrap().iter().all(|t| !t.name.starts_with('.')));
+    assert!(a
+        .topics(false)
+        .unwrap()
+        .iter()
+        .all(|t| !t.name.starts_with('.')));
 }
 
 #[test]

@@ -1,0 +1,139 @@
+//! Committed group offsets, stored as records in the internal topic
+//! `__consumer_offsets`, keyed by (group, topic, partition); the last record
+//! for a key wins. Each process keeps a map and tails the topic to update it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+use crate::batch::RecordIn;
+use crate::cursor::{Cursor, Position};
+use crate::error::{Code, Error, Result};
+use crate::partitioner::partition_for_key;
+use crate::topic::Topic;
+
+pub const TOPIC: &str = "__consumer_offsets";
+/// Groups hash onto these, so busy groups do not contend for one lock.
+pub const PARTITIONS: u32 = 8;
+
+#[derive(Serialize, Deserialize)]
+struct Value {
+    offset: u64,
+    timestamp: i64,
+}
+
+/// (topic, partition) → committed offset, for one group.
+pub type Committed = BTreeMap<(String, u32), u64>;
+
+struct Tail {
+    cursor: Cursor,
+    /// group → its committed offsets, as read so far.
+    groups: HashMap<String, Committed>,
+}
+
+pub struct Offsets {
+    topic: Arc<Topic>,
+    tails: Vec<Mutex<Tail>>,
+}
+
+fn key(group: &str, topic: &str, partition: u32) -> Vec<u8> {
+    serde_json::to_vec(&(group, topic, partition)).expect("key serializes")
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Offsets {
+    pub fn new(topic: Arc<Topic>) -> Offsets {
+        let tails = topic
+            .partitions
+            .iter()
+            .map(|p| {
+                Mutex::new(Tail {
+                    cursor: Cursor::new(p.clone(), Position::Earliest),
+                    groups: HashMap::new(),
+                })
+            })
+            .collect();
+        Offsets { topic, tails }
+    }
+
+    fn partition_of(&self, group: &str) -> usize {
+        partition_for_key(group.as_bytes(), self.tails.len() as u32) as usize
+    }
+
+    /// Writes offsets for `group` as one batch: all of them or none.
+    pub fn commit(&self, group: &str, offsets: &[((String, u32), u64)]) -> Result<()> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let ts = now_ms();
+        let encoded: Vec<(Vec<u8>, Vec<u8>)> = offsets
+            .iter()
+            .map(|((t, p), o)| {
+                let v = Value {
+                    offset: *o,
+                    timestamp: ts,
+                };
+                (
+                    key(group, t, *p),
+                    serde_json::to_vec(&v).expect("value serializes"),
+                )
+            })
+            .collect();
+        let records: Vec<RecordIn> = encoded
+            .iter()
+            .map(|(k, v)| RecordIn {
+                key: Some(k),
+                value: Some(v),
+                headers: &[],
+                timestamp: ts,
+            })
+            .collect();
+        self.topic.partitions[self.partition_of(group)].append(&records)?;
+        Ok(())
+    }
+
+    /// What `group` has committed, read up to the end of its partition now.
+    pub fn committed(&self, group: &str) -> Result<Committed> {
+        let mut tail = self.tails[self.partition_of(group)]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let Tail { cursor, groups } = &mut *tail;
+        let mut bad = None;
+        cursor.fetch(usize::MAX, &mut |r| {
+            let parsed = r
+                .key
+                .and_then(|k| serde_json::from_slice::<(String, String, u32)>(k).ok());
+            let Some((g, t, p)) = parsed else {
+                bad = Some(r.offset);
+                return false;
+            };
+            let entry = groups.entry(g).or_default();
+            match r.value.map(serde_json::from_slice::<Value>) {
+                Some(Ok(v)) => {
+                    entry.insert((t, p), v.offset);
+                }
+                None => {
+                    entry.remove(&(t, p));
+                }
+                Some(Err(_)) => {
+                    bad = Some(r.offset);
+                    return false;
+                }
+            }
+            true
+        })?;
+        if let Some(offset) = bad {
+            return Err(Error::new(
+                Code::Corrupt,
+                format!("{TOPIC} holds a record that is not a committed offset at offset {offset}"),
+            ));
+        }
+        Ok(groups.get(group).cloned().unwrap_or_default())
+    }
+}
