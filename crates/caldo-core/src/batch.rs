@@ -136,11 +136,17 @@ pub fn parse_header(buf: &[u8]) -> Option<BatchHeader> {
     let len = u32_at(buf, 8) as usize;
     let count = u32_at(buf, 18);
     let last_offset_delta = u32_at(buf, 22);
-    if len < HEADER_LEN - PREFIX_LEN || count == 0 || last_offset_delta != count - 1 {
+    let base_offset = u64_at(buf, 0);
+    if len < HEADER_LEN - PREFIX_LEN
+        || count == 0
+        || last_offset_delta != count - 1
+        // So that `next_offset` cannot overflow on a damaged base offset.
+        || base_offset.checked_add(u64::from(count)).is_none()
+    {
         return None;
     }
     Some(BatchHeader {
-        base_offset: u64_at(buf, 0),
+        base_offset,
         size: len + PREFIX_LEN,
         count,
         last_offset_delta,
@@ -313,6 +319,17 @@ mod tests {
         assert_eq!(parse_header(&[0; 256]), None);
         assert_eq!(parse_header(&[0xff; 256]), None);
         assert!(!crc_ok(&[0; 256]));
+    }
+
+    #[test]
+    fn a_base_offset_that_would_overflow_is_not_a_batch() {
+        let mut buf = Vec::new();
+        encode(&mut buf, u64::MAX - 1, &[rec(None, Some(b"a"), &[], 0)]);
+        assert_eq!(parse_header(&buf).unwrap().next_offset(), u64::MAX);
+        buf.clear();
+        let two = [rec(None, Some(b"a"), &[], 0), rec(None, Some(b"b"), &[], 0)];
+        encode(&mut buf, u64::MAX - 1, &two);
+        assert_eq!(parse_header(&buf), None);
     }
 
     #[test]

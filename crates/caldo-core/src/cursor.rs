@@ -22,6 +22,9 @@ struct Open {
     base: u64,
     file: File,
     pos: u64,
+    /// The base offset the batch at `pos` must have: base offsets are outside
+    /// the CRC, so a damaged one is caught by the sequence instead.
+    expect: u64,
 }
 
 pub struct Cursor {
@@ -82,7 +85,12 @@ impl Cursor {
     fn open(&mut self, base: u64, pos: u64) -> Result<()> {
         let path = segment::log_path(self.part.dir(), base);
         let file = File::open(&path).ctx(format_args!("opening {}", path.display()))?;
-        self.seg = Some(Open { base, file, pos });
+        self.seg = Some(Open {
+            base,
+            file,
+            pos,
+            expect: base,
+        });
         self.reader.clear();
         Ok(())
     }
@@ -101,7 +109,9 @@ impl Cursor {
         let seg = self.seg.as_ref().unwrap();
         let hit = self.reader.batch_at(&seg.file, e.pos.into(), hw)?;
         if hit.is_some_and(|(h, _)| h.base_offset == base + u64::from(e.rel)) {
-            self.seg.as_mut().unwrap().pos = e.pos.into();
+            let seg = self.seg.as_mut().unwrap();
+            seg.pos = e.pos.into();
+            seg.expect = base + u64::from(e.rel);
         }
         Ok(())
     }
@@ -129,9 +139,8 @@ impl Cursor {
             let seg = self.seg.as_mut().unwrap();
             let next = self.next;
             let found = self.reader.batch_at(&seg.file, seg.pos, hw)?;
-            let Some((h, bytes)) =
-                found.filter(|(h, _)| h.base_offset <= next && h.base_offset < hw)
-            else {
+            // A batch at or past the published end is a crashed writer's leftover.
+            let Some((h, bytes)) = found.filter(|(h, _)| h.base_offset < hw) else {
                 // The end of this segment: the record is at the start of the next one.
                 let seg_base = seg.base;
                 let path = segment::log_path(self.part.dir(), next);
@@ -144,8 +153,13 @@ impl Cursor {
                 }
                 return Err(self.corrupt(next, "missing or damaged batch"));
             };
+            if h.base_offset != seg.expect {
+                let expect = seg.expect;
+                return Err(self.corrupt(expect, "batch out of sequence (damaged base offset)"));
+            }
             if h.last_offset() < next {
                 seg.pos += h.size as u64;
+                seg.expect = h.next_offset();
                 continue;
             }
             if !batch::crc_ok(bytes) {
@@ -172,6 +186,7 @@ impl Cursor {
             }
             self.next = h.next_offset();
             seg.pos += h.size as u64;
+            seg.expect = self.next;
             if stopped {
                 break;
             }

@@ -62,7 +62,12 @@ impl Reader {
     }
 
     fn fill(&mut self, file: &File, pos: u64, need: usize, hw: u64) -> io::Result<()> {
-        let want = need.max(READ_AHEAD);
+        // Never more than the file holds: a damaged length field may claim up
+        // to 4 GiB, which must read as "no batch here", not as an allocation.
+        let left = file.metadata()?.len().saturating_sub(pos);
+        let want = need
+            .max(READ_AHEAD)
+            .min(usize::try_from(left).unwrap_or(usize::MAX));
         self.buf.resize(want, 0);
         let mut got = 0;
         while got < want {
@@ -178,5 +183,25 @@ mod tests {
             seen += 1;
         }
         assert_eq!(seen, 5);
+    }
+
+    #[test]
+    fn a_huge_length_field_is_no_batch_and_no_huge_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = log_path(dir.path(), 0);
+        let mut bytes = Vec::new();
+        let r = [RecordIn {
+            key: None,
+            value: Some(b"v"),
+            headers: &[],
+            timestamp: 0,
+        }];
+        batch::encode(&mut bytes, 0, &r);
+        bytes[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        let file = File::open(&path).unwrap();
+        let mut reader = Reader::default();
+        assert!(reader.batch_at(&file, 0, u64::MAX).unwrap().is_none());
+        assert!(reader.buf.capacity() < 1 << 20, "{}", reader.buf.capacity());
     }
 }

@@ -1,0 +1,440 @@
+//! Randomized crash points on real files.
+//!
+//! Each round appends to a small-segment topic with `Durability::Always`,
+//! remembers what was acknowledged and how long each file was at the last
+//! acknowledgement, optionally starts one more append that is never
+//! acknowledged (the one in flight when the crash hits), then simulates the
+//! crash on the files and reopens:
+//!
+//! - power loss: every byte past the last synced length is lost or replaced by
+//!   zeros, garbage or stale bytes; `state` is from another boot or damaged.
+//!   What 'always' syncs: the active `.log` up to the acknowledged end (one
+//!   fdatasync per append), a sealed `.log` in full (at the roll), directory
+//!   entries of new segments. Never: `.index` files and `state`.
+//! - process crash: the page cache survives, but the writer died between
+//!   `begin` and `publish`: its write may be partial and `state` still holds
+//!   the previous end with `appending` set.
+//!
+//! After reopening, every acknowledged record must be there with its value,
+//! anything past them must be a prefix of the in-flight append (never garbage),
+//! offsets must be dense from 0, and a new append must work and read back.
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use caldo_core::{Code, Cursor, Durability, Log, Placed, Position, RecordIn, TopicConfig};
+
+/// xorshift64*: small, fixed-seed, good enough to pick crash points.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform-ish in `lo..=hi`.
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+    fn chance(&mut self, one_in: u64) -> bool {
+        self.next().is_multiple_of(one_in)
+    }
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+const ROUNDS: u64 = 1200;
+/// Stops adding rounds past this (a slow disk), as long as the minimum ran.
+const MIN_ROUNDS: u64 = 1000;
+const TIME_BUDGET: Duration = Duration::from_secs(25);
+
+/// A value that says where it belongs, with a length that varies so batches
+/// straddle segment boundaries in many ways.
+fn value(rng: &mut Rng, round: u64, p: u32, offset: u64) -> Vec<u8> {
+    let mut v = format!("r{round}-p{p}-o{offset}-").into_bytes();
+    let pad = rng.range(0, 500) as usize;
+    v.extend((0..pad).map(|i| b'a' + ((offset as usize + i) % 26) as u8));
+    v
+}
+
+/// Every file in the topic's partition directories and its length.
+fn lengths(topic_dir: &Path) -> HashMap<PathBuf, u64> {
+    let mut out = HashMap::new();
+    for part in std::fs::read_dir(topic_dir).unwrap() {
+        let part = part.unwrap().path();
+        if !part.is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(&part).unwrap() {
+            let f = f.unwrap().path();
+            out.insert(f.clone(), std::fs::metadata(&f).unwrap().len());
+        }
+    }
+    out
+}
+
+fn read_all(c: &mut Cursor) -> Vec<(u64, Vec<u8>)> {
+    let mut out = Vec::new();
+    c.fetch(usize::MAX, &mut |r| {
+        assert_eq!(r.key, None, "records were written without keys");
+        out.push((r.offset, r.value.expect("records have values").to_vec()));
+        true
+    })
+    .unwrap_or_else(|e| panic!("reading after recovery: {e}"));
+    out
+}
+
+/// Appends `n` records spread over the topic's partitions; returns what was
+/// placed where, as (partition, offset, value).
+fn append(
+    log: &Log,
+    rng: &mut Rng,
+    round: u64,
+    partitions: u32,
+    next: &mut [u64],
+) -> Vec<(u32, u64, Vec<u8>)> {
+    let n = rng.range(1, 4) as usize;
+    let mut planned = Vec::with_capacity(n);
+    for _ in 0..n {
+        let p = rng.range(0, u64::from(partitions) - 1) as u32;
+        let v = value(rng, round, p, next[p as usize]);
+        next[p as usize] += 1;
+        planned.push((p, v));
+    }
+    let recs: Vec<Placed> = planned
+        .iter()
+        .map(|(p, v)| Placed {
+            partition: Some(*p),
+            record: RecordIn {
+                key: None,
+                value: Some(v),
+                headers: &[],
+                timestamp: 1_700_000_000_000 + round as i64,
+            },
+        })
+        .collect();
+    let placed = log.append("t", &recs, 0).unwrap();
+    planned
+        .into_iter()
+        .zip(placed)
+        .map(|((p, v), (pp, off))| {
+            assert_eq!(p, pp);
+            (p, off, v)
+        })
+        .collect()
+}
+
+/// Replaces `bytes[from..]`, which never reached the disk, with zeros,
+/// garbage, or stale bytes (here: the file's head, whole batches that start
+/// where they are copied to, at the wrong offsets).
+fn scramble(rng: &mut Rng, bytes: &mut [u8], from: usize) {
+    if from >= bytes.len() {
+        return;
+    }
+    match rng.range(0, 3) {
+        0 => bytes[from..].fill(0),
+        1 => {
+            let junk = rng.bytes(bytes.len() - from);
+            bytes[from..].copy_from_slice(&junk);
+        }
+        2 if from > 0 => {
+            for i in from..bytes.len() {
+                bytes[i] = bytes[(i - from) % from];
+            }
+        }
+        _ => {} // the unsynced bytes happened to reach the disk
+    }
+}
+
+/// A point in `lo..=hi`, often exactly `lo` (a batch boundary when `lo` is a
+/// synced length).
+fn point(rng: &mut Rng, lo: u64, hi: u64) -> u64 {
+    if rng.chance(4) {
+        lo
+    } else {
+        rng.range(lo, hi)
+    }
+}
+
+/// Power loss: each file keeps at least its synced bytes; the rest is cut,
+/// scrambled or extended with garbage.
+fn lose_power(rng: &mut Rng, now: &HashMap<PathBuf, u64>, synced: &HashMap<PathBuf, u64>) {
+    for (path, &len) in now {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        if name == "state" {
+            continue;
+        }
+        let is_log = name.ends_with(".log");
+        let floor = if is_log {
+            synced.get(path).copied().unwrap_or(0)
+        } else {
+            0 // indexes are never synced
+        };
+        // A segment created by the in-flight append's roll: its directory
+        // entry was synced, but the crash may also have come before the roll.
+        if !synced.contains_key(path) && rng.chance(3) {
+            std::fs::remove_file(path).unwrap();
+            continue;
+        }
+        let mut bytes = std::fs::read(path).unwrap();
+        assert_eq!(bytes.len() as u64, len);
+        assert!(len >= floor, "{name}: {len} < synced {floor}");
+        // Bytes up to `torn` reached the disk, the rest up to `cut` did not,
+        // and the file may have grown past `cut` with garbage.
+        let cut = point(rng, floor, len);
+        let torn = point(rng, floor, cut) as usize;
+        bytes.truncate(cut as usize);
+        if rng.chance(4) {
+            let extra = rng.range(1, 300) as usize;
+            bytes.resize(cut as usize + extra, 0);
+        }
+        scramble(rng, &mut bytes, torn);
+        std::fs::write(path, &bytes).unwrap();
+    }
+}
+
+const AT_NEXT: u64 = 8;
+const AT_APPENDING: u64 = 40;
+const AT_PID: u64 = 44;
+const AT_BOOT: u64 = 56;
+
+fn write_at(path: &Path, at: u64, bytes: &[u8]) {
+    let f = OpenOptions::new().write(true).open(path).unwrap();
+    f.write_all_at(bytes, at).unwrap();
+}
+
+/// A `state` file after a power loss: stale, from another boot, or damaged.
+fn damage_state(rng: &mut Rng, path: &Path) {
+    match rng.range(0, 4) {
+        0 => {
+            // From another boot, fields as they were.
+            write_at(path, AT_BOOT, &rng.bytes(16));
+        }
+        1 => {
+            // From another boot, with stale writer fields (never synced).
+            write_at(path, AT_BOOT, &rng.bytes(16));
+            write_at(path, AT_NEXT, &rng.bytes(32));
+            write_at(path, AT_APPENDING, &[rng.range(0, 1) as u8, 0, 0, 0]);
+        }
+        2 => {
+            // All zeros: the page never reached the disk.
+            std::fs::write(path, vec![0u8; 4096]).unwrap();
+        }
+        3 => {
+            // Garbage, or a short file.
+            let n = [0, 7, 100, 4096][rng.range(0, 3) as usize];
+            std::fs::write(path, rng.bytes(n)).unwrap();
+        }
+        _ => {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Crash {
+    PowerLoss,
+    ProcessCrash,
+}
+
+fn round(round: u64, rng: &mut Rng) {
+    let dir = tempfile::tempdir().unwrap();
+    let topic_dir = dir.path().join("topics/t");
+    let partitions = rng.range(1, 2) as u32;
+    let crash = if rng.chance(4) {
+        Crash::ProcessCrash
+    } else {
+        Crash::PowerLoss
+    };
+    // expected[p][o]: the value at offset o; acked[p]: how many are acknowledged.
+    let mut expected: Vec<Vec<Vec<u8>>> = vec![Vec::new(); partitions as usize];
+    let mut next = vec![0u64; partitions as usize];
+    let (synced, states, now, acked) = {
+        let log = Log::open(dir.path(), Durability::Always, Duration::from_secs(1)).unwrap();
+        let cfg = TopicConfig {
+            partitions,
+            segment_bytes: 4096,
+            max_message_bytes: 4096,
+        };
+        log.create_topic("t", &cfg).unwrap();
+        let appends = rng.range(0, 10);
+        for _ in 0..appends {
+            for (p, off, v) in append(&log, rng, round, partitions, &mut next) {
+                assert_eq!(off, expected[p as usize].len() as u64);
+                expected[p as usize].push(v);
+            }
+        }
+        // Everything below these lengths was fdatasync'ed before the last ack.
+        let synced = lengths(&topic_dir);
+        let acked: Vec<usize> = expected.iter().map(Vec::len).collect();
+        let states: Vec<Vec<u8>> = (0..partitions)
+            .map(|p| std::fs::read(topic_dir.join(format!("{p}/state"))).unwrap())
+            .collect();
+        // The append in flight when the crash hits.
+        if rng.chance(2) {
+            for (p, off, v) in append(&log, rng, round, partitions, &mut next) {
+                assert_eq!(off, expected[p as usize].len() as u64);
+                expected[p as usize].push(v);
+            }
+        }
+        let now = lengths(&topic_dir);
+        // Everything was synced already ('always'); the crash is simulated below.
+        drop(log);
+        (synced, states, now, acked)
+    };
+
+    match crash {
+        Crash::PowerLoss => {
+            lose_power(rng, &now, &synced);
+            for p in 0..partitions {
+                damage_state(rng, &topic_dir.join(format!("{p}/state")));
+            }
+        }
+        Crash::ProcessCrash => {
+            for p in 0..partitions {
+                let pdir = topic_dir.join(p.to_string());
+                // The writer died between begin and publish: state still has the
+                // previous end, with `appending` set; its write may be partial.
+                let state = pdir.join("state");
+                std::fs::write(&state, &states[p as usize]).unwrap();
+                write_at(&state, AT_PID, &u32::MAX.to_le_bytes());
+                write_at(&state, AT_APPENDING, &1u32.to_le_bytes());
+                for (path, &len) in &now {
+                    if path.parent() != Some(pdir.as_path())
+                        || path.extension().is_none_or(|e| e != "log")
+                    {
+                        continue;
+                    }
+                    let before = synced.get(path).copied().unwrap_or(0);
+                    let cut = rng.range(before, len);
+                    OpenOptions::new()
+                        .write(true)
+                        .open(path)
+                        .unwrap()
+                        .set_len(cut)
+                        .unwrap();
+                }
+            }
+        }
+    }
+
+    let ctx = format!("round {round} ({crash:?}, {partitions} partitions)");
+    let log = Log::open(dir.path(), Durability::Always, Duration::from_secs(1))
+        .unwrap_or_else(|e| panic!("{ctx}: reopening: {e}"));
+    let info = log
+        .topics()
+        .unwrap_or_else(|e| panic!("{ctx}: listing topics: {e}"));
+    assert_eq!(info.len(), 1, "{ctx}");
+    for p in 0..partitions {
+        let pi = &info[0].partitions[p as usize];
+        let exp = &expected[p as usize];
+        let acked = acked[p as usize];
+        let mut c = log.cursor("t", p, Position::Earliest).unwrap();
+        let got = read_all(&mut c);
+        assert_eq!(pi.low, 0, "{ctx}: partition {p} starts at 0");
+        assert_eq!(
+            got.len() as u64,
+            pi.high,
+            "{ctx}: partition {p} reads to its high watermark"
+        );
+        assert!(
+            got.len() >= acked,
+            "{ctx}: partition {p} lost acknowledged records: {} < {acked}",
+            got.len()
+        );
+        assert!(
+            got.len() <= exp.len(),
+            "{ctx}: partition {p} returned {} records, only {} were ever written",
+            got.len(),
+            exp.len()
+        );
+        for (i, (off, v)) in got.iter().enumerate() {
+            assert_eq!(*off, i as u64, "{ctx}: partition {p} offsets are dense");
+            assert!(
+                v == &exp[i],
+                "{ctx}: partition {p} offset {i} holds the wrong value: {:?}",
+                String::from_utf8_lossy(&v[..v.len().min(40)])
+            );
+        }
+        // Reads from the middle go through the (rebuilt or untrusted) indexes.
+        if !got.is_empty() {
+            let mid = rng.range(0, got.len() as u64 - 1);
+            let mut c = log.cursor("t", p, Position::Offset(mid)).unwrap();
+            let tail = read_all(&mut c);
+            assert_eq!(tail.len() as u64, got.len() as u64 - mid, "{ctx}");
+            assert_eq!(tail[0].0, mid, "{ctx}");
+        }
+        // The log goes on where it left off.
+        let v = format!("after-{round}-{p}");
+        let out = log
+            .append(
+                "t",
+                &[Placed {
+                    partition: Some(p),
+                    record: RecordIn {
+                        key: None,
+                        value: Some(v.as_bytes()),
+                        headers: &[],
+                        timestamp: 0,
+                    },
+                }],
+                0,
+            )
+            .unwrap_or_else(|e| panic!("{ctx}: appending after recovery: {e}"));
+        assert_eq!(out, vec![(p, got.len() as u64)], "{ctx}");
+        let mut c = log
+            .cursor("t", p, Position::Offset(got.len() as u64))
+            .unwrap();
+        assert_eq!(read_all(&mut c), vec![(got.len() as u64, v.into_bytes())]);
+    }
+    log.close().unwrap();
+    // And a second recovery (this boot now) agrees.
+    drop(log);
+    let log = Log::open(dir.path(), Durability::Always, Duration::from_secs(1)).unwrap();
+    let info = log.topics().unwrap();
+    for p in 0..partitions {
+        let mut c = log.cursor("t", p, Position::Earliest).unwrap();
+        assert_eq!(
+            read_all(&mut c).len() as u64,
+            info[0].partitions[p as usize].high,
+            "{ctx}: after reopening twice"
+        );
+    }
+}
+
+#[test]
+fn acknowledged_records_survive_random_crash_points() {
+    let mut rng = Rng(0x0DDC_0FFE_E5EE_D5ED);
+    let start = Instant::now();
+    let mut rounds = 0;
+    for r in 0..ROUNDS {
+        if r >= MIN_ROUNDS && start.elapsed() > TIME_BUDGET {
+            break;
+        }
+        round(r, &mut rng);
+        rounds += 1;
+    }
+    assert!(rounds >= MIN_ROUNDS);
+    eprintln!("{rounds} crash points in {:?}", start.elapsed());
+}
+
+#[test]
+fn a_topic_without_its_topic_json_is_unknown_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = Log::open(dir.path(), Durability::Always, Duration::from_secs(1)).unwrap();
+        log.create_topic("t", &TopicConfig::default()).unwrap();
+    }
+    std::fs::remove_file(dir.path().join("topics/t/topic.json")).unwrap();
+    let log = Log::open(dir.path(), Durability::Always, Duration::from_secs(1)).unwrap();
+    assert_eq!(
+        log.cursor("t", 0, Position::Earliest).err().unwrap().code,
+        Code::UnknownTopic
+    );
+}
