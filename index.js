@@ -200,28 +200,33 @@ class Producer {
         if (!byTopic.has(it.topic)) byTopic.set(it.topic, [])
         byTopic.get(it.topic).push(it)
       }
-      for (const [topic, group] of byTopic) {
-        const recs = group.length === 1 ? group[0].recs : group.flatMap((it) => it.recs)
-        const { data, meta, timestamps } = encodeBatch(recs)
-        let placed
-        try {
-          placed = await nativeAsync(this.#log._native.append(topic, data, meta, timestamps, this.#rr++ & MAX_U32))
-        } catch (err) {
-          for (const it of group) it.reject(err)
-          continue
-        }
-        let at = 0
-        for (const it of group) {
-          const out = it.recs.map((r) => {
-            const md = { topic, partition: placed[at * 2], offset: placed[at * 2 + 1], timestamp: r.timestamp }
-            at++
-            return md
-          })
-          it.resolve(it.single ? out[0] : out)
-        }
-      }
+      for (const [topic, group] of byTopic) await this.#append(topic, group)
     }
     this.#draining = null
+  }
+
+  // One native call for the whole group of sends; a rejected call wrote nothing, so
+  // when it held several sends, each is tried alone and only the bad one fails.
+  async #append (topic, group) {
+    const recs = group.length === 1 ? group[0].recs : group.flatMap((it) => it.recs)
+    const { data, meta, timestamps } = encodeBatch(recs)
+    let placed
+    try {
+      placed = await nativeAsync(this.#log._native.append(topic, data, meta, timestamps, this.#rr++ & MAX_U32))
+    } catch (err) {
+      if (group.length === 1) group[0].reject(err)
+      else for (const it of group) await this.#append(topic, [it])
+      return
+    }
+    let at = 0
+    for (const it of group) {
+      const out = it.recs.map((r) => {
+        const md = { topic, partition: placed[at * 2], offset: placed[at * 2 + 1], timestamp: r.timestamp }
+        at++
+        return md
+      })
+      it.resolve(it.single ? out[0] : out)
+    }
   }
 
   /** Resolves once every record sent so far is written (and synced, as durability says). */

@@ -132,7 +132,13 @@ test('bad input to every method gets a coded error and writes nothing', async (t
     ['consumer(assign offset -5)', () => log.consumer({ assign: [{ topic: 't', partition: 0, offset: -5 }] }), 'ERR_INVALID_ARG'],
     ['consumer(assign twice)', () => log.consumer({ assign: [{ topic: 't', partition: 0 }, { topic: 't', partition: 0 }] }), 'ERR_INVALID_ARG'],
     ['consumer(assign unknown field)', () => log.consumer({ assign: [{ topic: 't', partition: 0, group: 'g' }] }), 'ERR_INVALID_ARG'],
-    ['consumer(groupId)', () => log.consumer({ groupId: 'g', topics: ['t'] }), 'ERR_INVALID_ARG'],
+    ['consumer(groupId + assign)', () => log.consumer({ groupId: 'g', topics: ['t'], assign: [{ topic: 't', partition: 0 }] }), 'ERR_INVALID_ARG'],
+    ['consumer(groupId "../g")', () => log.consumer({ groupId: '../g', topics: ['t'] }), 'ERR_INVALID_GROUP'],
+    ['consumer(group, unknown topic)', () => log.consumer({ groupId: 'g', topics: ['nope'] }), 'ERR_UNKNOWN_TOPIC'],
+    ['consumer(group, maxPollIntervalMs 0)', () => log.consumer({ groupId: 'g', topics: ['t'], maxPollIntervalMs: 0 }), 'ERR_INVALID_ARG'],
+    ['setGroupOffsets("a/b")', () => log.setGroupOffsets('a/b', 'earliest'), 'ERR_INVALID_GROUP'],
+    ['setGroupOffsets(g, "first")', () => log.setGroupOffsets('g', 'first'), 'ERR_INVALID_ARG'],
+    ['setGroupOffsets(g, past the end)', () => log.setGroupOffsets('g', [{ topic: 't', partition: 0, offset: 1e9 }]), 'ERR_OFFSET_OUT_OF_RANGE'],
     ['consumer(signal: {})', () => log.consumer({ assign: [{ topic: 't', partition: 0 }], signal: {} }), 'ERR_INVALID_ARG'],
     ['consumer(value serde: {})', () => log.consumer({ assign: [{ topic: 't', partition: 0 }], value: {} }), 'ERR_INVALID_ARG'],
     ['consumer(unknown option)', () => log.consumer({ assign: [{ topic: 't', partition: 0 }], isolation: 'x' }), 'ERR_INVALID_ARG'],
@@ -285,4 +291,19 @@ test('a read-only log directory gives coded errors, not a crash', async (t) => {
     if (opened) await opened.close().catch(() => {})
     chmodAll(0o755, 0o644)
   }
+})
+
+test('a bad record sent in the same tick as good ones fails alone', async (t) => {
+  const dir = tmpdir(t)
+  const log = await open(dir)
+  t.after(() => log.close())
+  await log.createTopic('small', { maxMessageBytes: 10 })
+  const p = log.producer()
+  const sends = [p.send('small', { value: 'ok-1' }), p.send('small', { value: 'x'.repeat(11) }), p.send('small', { value: 'ok-2' })]
+  const [a, b, c] = await Promise.allSettled(sends)
+  assert.equal(a.status, 'fulfilled')
+  assert.equal(b.status, 'rejected')
+  assert.equal(b.reason.code, 'ERR_MESSAGE_TOO_LARGE')
+  assert.equal(c.status, 'fulfilled')
+  assert.deepEqual(await readAll(log, 'small', 1), ['0:0:ok-1', '0:1:ok-2'])
 })

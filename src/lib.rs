@@ -529,7 +529,13 @@ impl NativeConsumer {
                 nums.push(r.timestamp as f64);
                 data.len() < max_bytes as usize
             });
-            left -= got.map_err(to_js)?;
+            match got {
+                Ok(got) => left -= got,
+                // Hand out what was read first; the cursor stays at the bad batch,
+                // so the next fetch reports it.
+                Err(_) if !nums.is_empty() => break,
+                Err(e) => return Err(to_js(e)),
+            }
         }
         self.next = (self.next + 1) % n.max(1);
         if nums.is_empty() {

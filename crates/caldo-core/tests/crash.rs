@@ -328,7 +328,7 @@ fn round(round: u64, rng: &mut Rng) {
     let log = Log::open(dir.path(), Durability::Always, Duration::from_secs(1))
         .unwrap_or_else(|e| panic!("{ctx}: reopening: {e}"));
     let info = log
-        .topics()
+        .topics(false)
         .unwrap_or_else(|e| panic!("{ctx}: listing topics: {e}"));
     assert_eq!(info.len(), 1, "{ctx}");
     for p in 0..partitions {
@@ -397,7 +397,7 @@ fn round(round: u64, rng: &mut Rng) {
     // And a second recovery (this boot now) agrees.
     drop(log);
     let log = Log::open(dir.path(), Durability::Always, Duration::from_secs(1)).unwrap();
-    let info = log.topics().unwrap();
+    let info = log.topics(false).unwrap();
     for p in 0..partitions {
         let mut c = log.cursor("t", p, Position::Earliest).unwrap();
         assert_eq!(

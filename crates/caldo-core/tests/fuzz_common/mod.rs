@@ -325,7 +325,7 @@ pub fn recovery_scan(data: &[u8]) {
         .collect();
 
     let log = Log::open(dir.path(), Durability::None, Duration::from_secs(1)).unwrap();
-    let info = log.topics().expect("topics after recovery");
+    let info = log.topics(false).expect("topics after recovery");
     let high = info[0].partitions[0].high;
     assert_eq!(info[0].partitions[0].low, 0);
     let (got, err) = read(&log, Position::Earliest);
