@@ -62,10 +62,10 @@ const caldo = {
     for (const value of values) state.producer.send(topic, partition === undefined ? { value } : { value, partition }).catch((e) => { state.error = e })
   },
   async replay (log, { topic, count }) {
+    const first = nowUs()
     const consumer = log.consumer({ assign: [{ topic, partition: 0, offset: 'earliest' }] })
-    let n = 0; let first = 0
+    let n = 0
     for await (const batch of consumer.batches({ maxMessages: 10_000 })) {
-      if (!first && batch.length) first = nowUs()
       n += batch.length
       if (n >= count) break
     }
@@ -157,12 +157,13 @@ const kafka = {
     const consumer = kafka.consumer(c, { groupId: `replay-${process.pid}-${Date.now()}` })
     await consumer.connect()
     await consumer.subscribe({ topics: [topic], fromBeginning: true })
+    // The clock starts when the group join completes (fetching starts right after it).
     let n = 0; let first = 0
+    consumer.on(consumer.events.GROUP_JOIN, () => { first = nowUs() })
     await new Promise((resolve, reject) => {
       consumer.run({
         autoCommit: false,
         eachBatch: async ({ batch }) => {
-          if (!first) first = nowUs()
           n += batch.messages.length
           if (n >= count) resolve()
         }
@@ -260,11 +261,11 @@ const redis = {
     p.exec().catch((e) => { state.error = e })
   },
   async replay (r, { topic, count }) {
-    let n = 0; let first = 0; let from = '-'
+    let n = 0; let from = '-'
+    const first = nowUs()
     while (n < count) {
       const rows = await r.xrangeBuffer(topic, from, '+', 'COUNT', 10_000)
       if (!rows.length) throw new Error(`redis replay: stream ended after ${n} entries`)
-      if (!first) first = nowUs()
       n += rows.length
       from = '(' + rows[rows.length - 1][0].toString()
     }
@@ -362,11 +363,11 @@ const sqlite = {
   async sendNow (c, state, topic, values) { sqlite.insert(c, topic).immediate(values) },
   async replay (c, { topic, count }) {
     const q = c.db.prepare(`SELECT id, v FROM "${topic}" WHERE id > ? ORDER BY id LIMIT 10000`).raw()
-    let n = 0; let first = 0; let last = 0
+    let n = 0; let last = 0
+    const first = nowUs()
     while (n < count) {
       const rows = q.all(last)
       if (!rows.length) throw new Error(`sqlite replay: table ended after ${n} rows`)
-      if (!first) first = nowUs()
       n += rows.length
       last = rows[rows.length - 1][0]
     }
@@ -421,11 +422,11 @@ const nats = {
   },
   async sendNow (c, state, topic, values) { for (const v of values) c.js.publish(topic, v).catch((e) => { state.error = e }) },
   async replay (c, { topic, count }) {
+    const first = nowUs()
     const consumer = await c.js.consumers.get(topic) // ordered consumer from the start
     const msgs = await consumer.consume({ max_messages: 10_000 })
-    let n = 0; let first = 0
+    let n = 0
     for await (const m of msgs) {
-      if (!first) first = nowUs()
       if (++n >= count) break
     }
     const last = nowUs()
