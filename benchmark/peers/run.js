@@ -454,9 +454,17 @@ function markdown (m, systems, results, notes) {
 }
 
 // ------------------------------------------------------------------ main
+// The peer clients are this folder's own dependencies, not caldo's: install them on first use.
+function ensureDeps () {
+  if (fs.existsSync(path.join(__dirname, 'node_modules', '.package-lock.json'))) return
+  log('installing the peer clients (npm ci in benchmark/peers) ...')
+  execFileSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: __dirname, stdio: 'inherit' })
+}
+
 async function main () {
   fs.mkdirSync(WORK, { recursive: true })
   const systems = SYSTEMS.filter((s) => opts.only.includes(s))
+  if (systems.some((s) => s !== 'caldo')) ensureDeps()
   const results = {}
   const notes = []
   const failed = {}
