@@ -133,6 +133,10 @@ const kafka = {
     const configEntries = [{ name: 'max.message.bytes', value: String(2 << 20) }]
     if (durable) configEntries.push({ name: 'flush.messages', value: '1' })
     await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions, replicationFactor: 1, configEntries }] })
+    // Leaders in the metadata can precede the partition being hosted; wait until offsets answer.
+    for (let i = 0; ; i++) {
+      try { await admin.fetchTopicOffsets(topic); break } catch (e) { if (i >= 100) throw e; await sleep(100) }
+    }
   },
   async drop (c, topic) { await (await kafka.admin(c)).deleteTopics({ topics: [topic] }) },
   async produce (c, { topic, count, valueBytes, seq0 = 0, partition }) {
