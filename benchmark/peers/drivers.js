@@ -1,0 +1,450 @@
+'use strict'
+// One driver per system, all with the same shape, used by run.js (admin calls) and
+// worker.js (the measured work, one OS process per producer or consumer).
+//
+// Every record's value starts with the send time in µs (performance.timeOrigin +
+// performance.now(), comparable across processes) as a float64, then a uint32 sequence
+// number; the rest is filler up to the value size.
+
+const path = require('node:path')
+const { setTimeout: sleep } = require('node:timers/promises')
+
+const WORK = path.join(__dirname, '.work')
+const BATCH = 1000 // records per produce call / pipeline / transaction
+const IN_FLIGHT = 4 // produce batches awaited together
+const PORTS = { kafka: 19092, redis: 16379, nats: 14222 }
+
+const nowUs = () => (performance.timeOrigin + performance.now()) * 1000
+
+function makeValue (bytes, seq) {
+  const v = Buffer.alloc(bytes, 0x61)
+  v.writeDoubleLE(nowUs(), 0)
+  v.writeUInt32LE(seq >>> 0, 8)
+  return v
+}
+const sentAt = (buf) => buf.readDoubleLE(0)
+
+// Runs fn(i) for i in [0, batches) with at most `window` calls outstanding.
+async function pool (batches, window, fn) {
+  let next = 0
+  await Promise.all(Array.from({ length: Math.min(window, batches) }, async () => {
+    while (next < batches) await fn(next++)
+  }))
+}
+
+// ---------------------------------------------------------------- caldo
+const caldo = {
+  name: 'caldo',
+  async connect ({ durable } = {}) {
+    const { open } = require('../..')
+    const dir = path.join(WORK, durable ? 'caldo-durable' : 'caldo-data')
+    // Default durability ('interval': fdatasync every second in the background) except
+    // for the durable scenario, where send() resolves only after fdatasync.
+    return open(dir, durable ? { durability: 'always' } : {})
+  },
+  close: (log) => log.close(),
+  async create (log, topic, partitions) {
+    await log.createTopic(topic, { partitions, maxMessageBytes: 1 << 20 })
+  },
+  async drop (log, topic) { await log.deleteTopic(topic) },
+  async produce (log, { topic, count, valueBytes, seq0 = 0, partition }) {
+    const producer = log.producer()
+    await pool(Math.ceil(count / BATCH), IN_FLIGHT, async (b) => {
+      const n = Math.min(BATCH, count - b * BATCH)
+      const recs = new Array(n)
+      for (let j = 0; j < n; j++) recs[j] = partition === undefined ? { value: makeValue(valueBytes, seq0 + b * BATCH + j) } : { value: makeValue(valueBytes, seq0 + b * BATCH + j), partition }
+      await producer.sendBatch(topic, recs)
+    })
+    await producer.close()
+  },
+  async sendNow (log, state, topic, values, partition) {
+    state.producer ??= log.producer()
+    for (const value of values) state.producer.send(topic, partition === undefined ? { value } : { value, partition }).catch((e) => { state.error = e })
+  },
+  async replay (log, { topic, count }) {
+    const first = nowUs()
+    const consumer = log.consumer({ assign: [{ topic, partition: 0, offset: 'earliest' }] })
+    let n = 0
+    for await (const batch of consumer.batches({ maxMessages: 10_000 })) {
+      n += batch.length
+      if (n >= count) break
+    }
+    return { n, first, last: nowUs() }
+  },
+  async tail (log, { topic }, onMessage, ready) {
+    const consumer = log.consumer({ assign: [{ topic, partition: 0, offset: 0 }] })
+    ready()
+    for await (const m of consumer) { if (onMessage(m.value)) break }
+  },
+  async durable (log, { topic, senders, ms, valueBytes }) {
+    const producer = log.producer()
+    let sent = 0
+    const end = performance.now() + ms
+    await Promise.all(Array.from({ length: senders }, async () => {
+      while (performance.now() < end) { await producer.send(topic, { value: makeValue(valueBytes, sent) }); sent++ }
+    }))
+    await producer.close()
+    return sent
+  },
+  // Against the consumer-group API being written now; throws in builds without it.
+  async groupMember (log, { topic, groupId }, report, ready) {
+    const consumer = log.consumer({ groupId, topics: [topic], startFrom: 'earliest' })
+    consumer.on('rebalance', ({ assigned, revoked }) => report({
+      assigned: assigned.map((tp) => tp.partition), revoked: revoked.map((tp) => tp.partition)
+    }))
+    ready()
+    for await (const batch of consumer.batches({ maxMessages: 1000, maxWaitMs: 100 })) {
+      const byPartition = {}
+      for (const m of batch) byPartition[m.partition] = (byPartition[m.partition] || 0) + 1
+      if (batch.length) report({ consumed: byPartition, t: nowUs() })
+    }
+  },
+  // Group consumers in caldo live in the same directory: nothing to set up.
+  groupSupported (log, topic) {
+    try {
+      const c = log.consumer({ groupId: 'probe', topics: [topic], startFrom: 'earliest' })
+      c.close().catch(() => {})
+      return true
+    } catch { return false }
+  }
+}
+
+// ---------------------------------------------------------------- Apache Kafka via kafkajs
+const kafka = {
+  name: 'kafka',
+  async connect () {
+    const { Kafka, logLevel } = require('kafkajs')
+    const k = new Kafka({ clientId: 'caldo-bench', brokers: [`127.0.0.1:${PORTS.kafka}`], logLevel: logLevel.NOTHING, retry: { retries: 10 } })
+    const producer = k.producer({ allowAutoTopicCreation: false })
+    await producer.connect()
+    return { k, producer, admin: null, consumers: [] }
+  },
+  async close (c) {
+    for (const x of c.consumers) await x.disconnect().catch(() => {})
+    if (c.admin) await c.admin.disconnect()
+    await c.producer.disconnect()
+  },
+  async admin (c) {
+    if (!c.admin) { c.admin = c.k.admin(); await c.admin.connect() }
+    return c.admin
+  },
+  async create (c, topic, partitions, { durable } = {}) {
+    const admin = await kafka.admin(c)
+    const configEntries = [{ name: 'max.message.bytes', value: String(2 << 20) }]
+    if (durable) configEntries.push({ name: 'flush.messages', value: '1' })
+    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions, replicationFactor: 1, configEntries }] })
+    // Leaders in the metadata can precede the partition being hosted; wait until offsets answer.
+    for (let i = 0; ; i++) {
+      try { await admin.fetchTopicOffsets(topic); break } catch (e) { if (i >= 100) throw e; await sleep(100) }
+    }
+  },
+  async drop (c, topic) { await (await kafka.admin(c)).deleteTopics({ topics: [topic] }) },
+  async produce (c, { topic, count, valueBytes, seq0 = 0, partition }) {
+    await pool(Math.ceil(count / BATCH), IN_FLIGHT, async (b) => {
+      const n = Math.min(BATCH, count - b * BATCH)
+      const messages = new Array(n)
+      for (let j = 0; j < n; j++) messages[j] = { value: makeValue(valueBytes, seq0 + b * BATCH + j), partition }
+      await c.producer.send({ topic, acks: 1, messages })
+    })
+  },
+  async sendNow (c, state, topic, values, partition) {
+    c.producer.send({ topic, acks: 1, messages: values.map((value) => ({ value, partition })) }).catch((e) => { state.error = e })
+  },
+  consumer (c, opts) {
+    const consumer = c.k.consumer({
+      maxBytes: 50 << 20, maxBytesPerPartition: 10 << 20, maxWaitTimeInMs: 100, ...opts
+    })
+    c.consumers.push(consumer)
+    return consumer
+  },
+  async replay (c, { topic, count }) {
+    const consumer = kafka.consumer(c, { groupId: `replay-${process.pid}-${Date.now()}` })
+    await consumer.connect()
+    await consumer.subscribe({ topics: [topic], fromBeginning: true })
+    // The clock starts when the group join completes (fetching starts right after it).
+    let n = 0; let first = 0
+    consumer.on(consumer.events.GROUP_JOIN, () => { first = nowUs() })
+    await new Promise((resolve, reject) => {
+      consumer.run({
+        autoCommit: false,
+        eachBatch: async ({ batch }) => {
+          n += batch.messages.length
+          if (n >= count) resolve()
+        }
+      }).catch(reject)
+    })
+    const last = nowUs()
+    await consumer.stop()
+    return { n, first, last }
+  },
+  async tail (c, { topic }, onMessage, ready) {
+    const consumer = kafka.consumer(c, { groupId: `tail-${process.pid}-${Date.now()}`, minBytes: 1 })
+    await consumer.connect()
+    await consumer.subscribe({ topics: [topic], fromBeginning: true })
+    await new Promise((resolve, reject) => {
+      consumer.on(consumer.events.GROUP_JOIN, () => ready())
+      consumer.run({
+        autoCommit: false,
+        eachBatch: async ({ batch }) => {
+          for (const m of batch.messages) if (onMessage(m.value)) { resolve(); break }
+        }
+      }).catch(reject)
+    })
+    await consumer.stop()
+  },
+  async durable (c, { topic, senders, ms, valueBytes }) {
+    let sent = 0
+    const end = performance.now() + ms
+    await Promise.all(Array.from({ length: senders }, async () => {
+      while (performance.now() < end) {
+        await c.producer.send({ topic, acks: -1, messages: [{ value: makeValue(valueBytes, sent) }] })
+        sent++
+      }
+    }))
+    return sent
+  },
+  // Eager rebalancing (kafkajs has no cooperative protocol); the broker's minimum
+  // session timeout is 6 s, which bounds how fast a SIGKILLed member is noticed.
+  async groupMember (c, { topic, groupId }, report, ready) {
+    const consumer = kafka.consumer(c, { groupId, sessionTimeout: 6000, heartbeatInterval: 500, rebalanceTimeout: 10000 })
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      report({ assigned: (payload.memberAssignment[topic] || []).slice(), revoked: [], full: true })
+    })
+    await consumer.connect()
+    await consumer.subscribe({ topics: [topic], fromBeginning: true })
+    ready()
+    await consumer.run({
+      eachBatch: async ({ batch }) => {
+        report({ consumed: { [batch.partition]: batch.messages.length }, t: nowUs() })
+      }
+    })
+    await new Promise(() => {})
+  },
+  groupSupported: () => true
+}
+
+// ---------------------------------------------------------------- Redis Streams via ioredis
+const redis = {
+  name: 'redis',
+  async connect () {
+    const Redis = require('ioredis')
+    const r = new Redis({ host: '127.0.0.1', port: PORTS.redis, lazyConnect: true, maxRetriesPerRequest: 3 })
+    await r.connect()
+    return r
+  },
+  close: (r) => r.quit(),
+  async create (r, topic, partitions, { durable } = {}) {
+    await r.del(topic)
+    if (durable) {
+      await r.config('SET', 'appendfsync', 'always')
+      await r.config('SET', 'appendonly', 'yes')
+      // Switching AOF on rewrites it in the background; measure after that.
+      for (let i = 0; i < 600; i++) {
+        const info = await r.info('persistence')
+        if (/aof_enabled:1/.test(info) && /aof_rewrite_in_progress:0/.test(info) && /aof_rewrite_scheduled:0/.test(info)) break
+        await sleep(50)
+      }
+    }
+  },
+  async drop (r, topic, { durable } = {}) {
+    await r.del(topic)
+    if (durable) await r.config('SET', 'appendonly', 'no')
+  },
+  async produce (r, { topic, count, valueBytes, seq0 = 0 }) {
+    await pool(Math.ceil(count / BATCH), IN_FLIGHT, async (b) => {
+      const n = Math.min(BATCH, count - b * BATCH)
+      const p = r.pipeline()
+      for (let j = 0; j < n; j++) p.xadd(topic, '*', 'v', makeValue(valueBytes, seq0 + b * BATCH + j))
+      const res = await p.exec()
+      for (const [err] of res) if (err) throw err
+    })
+  },
+  async sendNow (r, state, topic, values) {
+    const p = r.pipeline()
+    for (const v of values) p.xadd(topic, '*', 'v', v)
+    p.exec().catch((e) => { state.error = e })
+  },
+  async replay (r, { topic, count }) {
+    let n = 0; let from = '-'
+    const first = nowUs()
+    while (n < count) {
+      const rows = await r.xrangeBuffer(topic, from, '+', 'COUNT', 10_000)
+      if (!rows.length) throw new Error(`redis replay: stream ended after ${n} entries`)
+      n += rows.length
+      from = '(' + rows[rows.length - 1][0].toString()
+    }
+    return { n, first, last: nowUs() }
+  },
+  async tail (r, { topic }, onMessage, ready) {
+    const sub = r.duplicate()
+    let last = '0-0'
+    ready()
+    for (;;) {
+      const res = await sub.xreadBuffer('COUNT', 10_000, 'BLOCK', 0, 'STREAMS', topic, last)
+      if (!res) continue
+      const entries = res[0][1]
+      for (const [id, fields] of entries) {
+        last = id.toString()
+        if (onMessage(fields[1])) { sub.disconnect(); return }
+      }
+    }
+  },
+  async durable (r, { topic, senders, ms, valueBytes }) {
+    let sent = 0
+    const end = performance.now() + ms
+    await Promise.all(Array.from({ length: senders }, async () => {
+      while (performance.now() < end) { await r.xadd(topic, '*', 'v', makeValue(valueBytes, sent)); sent++ }
+    }))
+    return sent
+  },
+  // One stream (Redis groups have no partitions). A member that dies keeps its unacked
+  // entries until a survivor claims them: every member runs XAUTOCLAIM (min idle 1 s) every 250 ms.
+  async groupMember (r, { topic, groupId, name }, report, ready, control) {
+    try { await r.xgroup('CREATE', topic, groupId, '0', 'MKSTREAM') } catch (e) { if (!/BUSYGROUP/.test(e.message)) throw e }
+    let hold = false
+    control.on('hold', () => { hold = true })
+    const claimer = r.duplicate()
+    const claim = setInterval(async () => {
+      try {
+        const [, entries] = await claimer.xautoclaim(topic, groupId, name, 1000, '0-0', 'COUNT', 1000)
+        if (entries.length) {
+          await claimer.xack(topic, groupId, ...entries.map((e) => e[0]))
+          report({ claimed: entries.length, consumed: { 0: entries.length }, t: nowUs() })
+        }
+      } catch {}
+    }, 250)
+    claim.unref()
+    ready()
+    for (;;) {
+      const res = await r.xreadgroupBuffer('GROUP', groupId, name, 'COUNT', 1000, 'BLOCK', 100, 'STREAMS', topic, '>')
+      if (!res) continue
+      const entries = res[0][1]
+      if (hold) { report({ held: entries.length }); continue }
+      await r.xack(topic, groupId, ...entries.map((e) => e[0]))
+      report({ consumed: { 0: entries.length }, t: nowUs() })
+    }
+  },
+  groupSupported: () => true
+}
+
+// ---------------------------------------------------------------- SQLite as a queue via better-sqlite3
+const sqlite = {
+  name: 'sqlite',
+  async connect ({ durable } = {}) {
+    const Database = require('better-sqlite3')
+    const db = new Database(path.join(WORK, 'sqlite.db'))
+    db.pragma('journal_mode = WAL')
+    // WAL + NORMAL: commits go to the WAL without fsync (like page-cache-only peers);
+    // FULL: every commit is fsynced.
+    db.pragma(`synchronous = ${durable ? 'FULL' : 'NORMAL'}`)
+    db.pragma('busy_timeout = 30000')
+    return { db, stmts: new Map() }
+  },
+  async close (c) { c.db.close() },
+  async create (c, topic) {
+    c.db.exec(`DROP TABLE IF EXISTS "${topic}"; CREATE TABLE "${topic}" (id INTEGER PRIMARY KEY, v BLOB NOT NULL)`)
+  },
+  async drop (c, topic) { c.db.exec(`DROP TABLE IF EXISTS "${topic}"`); c.db.pragma('wal_checkpoint(TRUNCATE)') },
+  insert (c, topic) {
+    let s = c.stmts.get(topic)
+    if (!s) {
+      const ins = c.db.prepare(`INSERT INTO "${topic}" (v) VALUES (?)`)
+      s = c.db.transaction((values) => { for (const v of values) ins.run(v) })
+      c.stmts.set(topic, s)
+    }
+    return s
+  },
+  async produce (c, { topic, count, valueBytes, seq0 = 0 }) {
+    const tx = sqlite.insert(c, topic)
+    for (let b = 0; b * BATCH < count; b++) {
+      const n = Math.min(BATCH, count - b * BATCH)
+      const values = new Array(n)
+      for (let j = 0; j < n; j++) values[j] = makeValue(valueBytes, seq0 + b * BATCH + j)
+      tx.immediate(values)
+      if (b % 16 === 15) await new Promise(setImmediate) // let IPC through
+    }
+  },
+  async sendNow (c, state, topic, values) { sqlite.insert(c, topic).immediate(values) },
+  async replay (c, { topic, count }) {
+    const q = c.db.prepare(`SELECT id, v FROM "${topic}" WHERE id > ? ORDER BY id LIMIT 10000`).raw()
+    let n = 0; let last = 0
+    const first = nowUs()
+    while (n < count) {
+      const rows = q.all(last)
+      if (!rows.length) throw new Error(`sqlite replay: table ended after ${n} rows`)
+      n += rows.length
+      last = rows[rows.length - 1][0]
+    }
+    return { n, first, last: nowUs() }
+  },
+  // No change notification in SQLite: the consumer polls every 1 ms.
+  async tail (c, { topic }, onMessage, ready) {
+    const q = c.db.prepare(`SELECT id, v FROM "${topic}" WHERE id > ? ORDER BY id LIMIT 10000`).raw()
+    let last = 0
+    ready()
+    for (;;) {
+      const rows = q.all(last)
+      for (const [id, v] of rows) { last = id; if (onMessage(v)) return }
+      await sleep(1)
+    }
+  },
+  // better-sqlite3 is synchronous: 64 "concurrent" senders in one process commit one at a time.
+  async durable (c, { topic, senders, ms, valueBytes }) {
+    const ins = c.db.prepare(`INSERT INTO "${topic}" (v) VALUES (?)`)
+    let sent = 0
+    const end = performance.now() + ms
+    await Promise.all(Array.from({ length: senders }, async () => {
+      while (performance.now() < end) { ins.run(makeValue(valueBytes, sent)); sent++; await null }
+    }))
+    return sent
+  },
+  groupSupported: () => false
+}
+
+// ---------------------------------------------------------------- NATS JetStream
+const nats = {
+  name: 'nats',
+  async connect () {
+    const { connect } = require('@nats-io/transport-node')
+    const { jetstream, jetstreamManager } = require('@nats-io/jetstream')
+    const nc = await connect({ servers: `127.0.0.1:${PORTS.nats}` })
+    return { nc, js: jetstream(nc), jsm: await jetstreamManager(nc) }
+  },
+  async close (c) { await c.nc.drain() },
+  async create (c, topic) {
+    try { await c.jsm.streams.delete(topic) } catch {}
+    await c.jsm.streams.add({ name: topic, subjects: [topic], storage: 'file', max_msg_size: 2 << 20 })
+  },
+  async drop (c, topic) { await c.jsm.streams.delete(topic) },
+  async produce (c, { topic, count, valueBytes, seq0 = 0 }) {
+    await pool(Math.ceil(count / BATCH), IN_FLIGHT, async (b) => {
+      const n = Math.min(BATCH, count - b * BATCH)
+      const acks = new Array(n)
+      for (let j = 0; j < n; j++) acks[j] = c.js.publish(topic, makeValue(valueBytes, seq0 + b * BATCH + j))
+      await Promise.all(acks)
+    })
+  },
+  async sendNow (c, state, topic, values) { for (const v of values) c.js.publish(topic, v).catch((e) => { state.error = e }) },
+  async replay (c, { topic, count }) {
+    const first = nowUs()
+    const consumer = await c.js.consumers.get(topic) // ordered consumer from the start
+    const msgs = await consumer.consume({ max_messages: 10_000 })
+    let n = 0
+    for await (const m of msgs) {
+      if (++n >= count) break
+    }
+    const last = nowUs()
+    await msgs.close()
+    return { n, first, last }
+  },
+  async tail (c, { topic }, onMessage, ready) {
+    const consumer = await c.js.consumers.get(topic)
+    const msgs = await consumer.consume({ max_messages: 10_000 })
+    ready()
+    for await (const m of msgs) { if (onMessage(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength))) break }
+    await msgs.close()
+  },
+  groupSupported: () => false
+}
+
+module.exports = { drivers: { caldo, kafka, redis, sqlite, nats }, nowUs, makeValue, sentAt, WORK, PORTS, BATCH, IN_FLIGHT }
