@@ -313,7 +313,7 @@ pub struct Member {
 
 impl Member {
     pub fn join(log: Arc<Log>, cfg: Config) -> Result<Member> {
-        let group = Arc::new(log.group_dir(&cfg.group)?);
+        validate_name("group", &cfg.group)?;
         if cfg.topics.is_empty() {
             return Err(Error::new(
                 Code::InvalidArg,
@@ -323,6 +323,7 @@ impl Member {
         for t in &cfg.topics {
             log.topic(t)?;
         }
+        let group = Arc::new(log.group_dir(&cfg.group)?);
         let info = MemberInfo {
             id: String::new(),
             pid: std::process::id(),
