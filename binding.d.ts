@@ -30,6 +30,11 @@ export declare class NativeConsumer {
   /** The assigned partitions, in the order fetch results index them. */
   slots(): Array<TopicPartition>
   /**
+   * Milliseconds until auto-commit is due for positions that moved, or -1:
+   * how long a consumer with nothing to read may sleep.
+   */
+  commitDueMs(): number
+  /**
    * Reads what is already published, at most `maxMessages` records and
    * about `maxBytes`, taking partitions in turn. Never waits; `null` if
    * nothing. In a group with auto-commit, commits positions that are due.

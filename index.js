@@ -535,7 +535,9 @@ class Consumer extends EventEmitter {
         }
         const left = deadline - Date.now()
         if (left <= 0) return false
-        await this.#log._native.wait(seq, Math.min(left, 60_000))
+        // Sleep until an append, or until processed offsets are due for auto-commit.
+        const due = this.#group ? this.#reader.commitDueMs() : -1
+        await this.#log._native.wait(seq, Math.min(left, 60_000, due < 0 ? Infinity : due + 1))
       }
     } finally {
       this.#waiting = false

@@ -367,6 +367,14 @@ impl NativeConsumer {
     }
 }
 
+/// Each assigned partition's next offset to read.
+fn positions(slots: &[Slot]) -> Vec<(Tp, u64)> {
+    slots
+        .iter()
+        .map(|s| (s.tp.clone(), s.cursor.position()))
+        .collect()
+}
+
 #[napi]
 impl NativeConsumer {
     /// Manual assignment. `starts`: an offset, -1 for earliest, -2 for latest.
@@ -487,22 +495,24 @@ impl NativeConsumer {
         tps(self.slots.iter().map(|s| s.tp.clone()).collect())
     }
 
+    /// Milliseconds until auto-commit is due for positions that moved, or -1:
+    /// how long a consumer with nothing to read may sleep.
+    #[napi]
+    pub fn commit_due_ms(&self) -> f64 {
+        let due = self
+            .member
+            .as_ref()
+            .and_then(|m| m.commit_due(&positions(&self.slots)));
+        due.map_or(-1.0, |d| d.as_millis() as f64)
+    }
+
     /// Reads what is already published, at most `maxMessages` records and
     /// about `maxBytes`, taking partitions in turn. Never waits; `null` if
     /// nothing. In a group with auto-commit, commits positions that are due.
     #[napi]
     pub fn fetch(&mut self, max_messages: u32, max_bytes: u32) -> Result<Option<Fetched>> {
         if let Some(member) = &mut self.member {
-            let positions: Vec<(Tp, u64)> = self
-                .slots
-                .iter()
-                .map(|s| (s.tp.clone(), s.cursor.position()))
-                .collect();
-            let idle = self
-                .slots
-                .iter()
-                .all(|s| s.cursor.position() >= s.cursor.high_watermark());
-            member.auto_commit(&positions, idle).map_err(to_js)?;
+            member.auto_commit(&positions(&self.slots)).map_err(to_js)?;
         }
         let (mut data, mut meta, mut nums) = (Vec::new(), Vec::new(), Vec::new());
         let n = self.slots.len();

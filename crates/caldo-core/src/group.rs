@@ -512,24 +512,31 @@ impl Member {
         Ok(())
     }
 
-    /// With auto-commit, commits positions that moved, when the interval has
-    /// passed or the consumer caught up (`idle`).
-    pub fn auto_commit(&mut self, positions: &[(Tp, u64)], idle: bool) -> Result<()> {
-        let Some(every) = self.cfg.auto_commit else {
-            return Ok(());
-        };
-        if self.fenced || !(idle || self.last_commit.elapsed() >= every) {
-            return Ok(());
-        }
-        let moved: Vec<(Tp, u64)> = positions
+    /// Positions that moved since they were last committed.
+    fn moved(&self, positions: &[(Tp, u64)]) -> Vec<(Tp, u64)> {
+        positions
             .iter()
             .filter(|(tp, o)| self.owned.contains_key(tp) && self.committed.get(tp) != Some(o))
             .cloned()
-            .collect();
-        if moved.is_empty() {
-            return Ok(());
+            .collect()
+    }
+
+    /// With auto-commit and positions that moved: how long until they are due.
+    pub fn commit_due(&self, positions: &[(Tp, u64)]) -> Option<Duration> {
+        let every = self.cfg.auto_commit?;
+        if self.fenced || self.moved(positions).is_empty() {
+            return None;
         }
-        self.commit(&moved)
+        Some(every.saturating_sub(self.last_commit.elapsed()))
+    }
+
+    /// With auto-commit, commits positions that moved once the interval has passed.
+    pub fn auto_commit(&mut self, positions: &[(Tp, u64)]) -> Result<()> {
+        if self.commit_due(positions) == Some(Duration::ZERO) {
+            let moved = self.moved(positions);
+            self.commit(&moved)?;
+        }
+        Ok(())
     }
 
     /// The group's committed offsets for the partitions this member holds.

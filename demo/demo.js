@@ -1,0 +1,148 @@
+'use strict'
+// `npm run demo`: a features service publishes FeatureCreated events; five services
+// each read them as their own consumer group, in their own processes. No service calls
+// another: each reads the shared log at its own pace. The demo shows fan-out, a crash
+// (kill -9) and the replay that follows, a group scaling from 1 to 3 processes, and a
+// rewind to offset 0, then a table of what each service did.
+const fs = require('node:fs')
+const path = require('node:path')
+const { fork } = require('node:child_process')
+const { styleText } = require('node:util')
+const { open } = require('..')
+
+const DIR = path.resolve(process.env.CALDO_DIR || '.caldo-data')
+const MARKER = path.join(DIR, 'demo-was-here')
+const EVENTS = 240
+const PER_SECOND = 40
+const SERVICES = ['email', 'push', 'search', 'jira', 'salesforce']
+const HUES = { email: 'magenta', push: 'cyan', search: 'yellow', jira: 'blue', salesforce: 'green', features: 'white' }
+
+const useColor = process.stdout.isTTY && !process.env.NO_COLOR
+const paint = (style, text) => (useColor ? styleText(style, text) : text)
+const started = Date.now()
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+function say (who, text) {
+  const t = paint('dim', `+${((Date.now() - started) / 1000).toFixed(1)}s`.padStart(7))
+  console.log(`${t} ${paint(HUES[who] || 'white', who.padEnd(11))} ${text}`)
+}
+const heading = (text) => console.log(`\n${paint(['bold', 'underline'], text)}`)
+
+// What each service has seen: offsets per partition, deliveries, replays.
+const stats = Object.fromEntries(SERVICES.map((s) => [s, { seen: new Set(), deliveries: 0, replays: 0, reread: 0, rewound: false, replayed: [] }]))
+const instances = new Map() // "service/instance" -> child process
+let finished = false
+
+function start (service, instance) {
+  const proc = fork(path.join(__dirname, 'service.js'), [DIR, service, instance], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  instances.set(`${service}/${instance}`, proc)
+  proc.on('exit', () => instances.delete(`${service}/${instance}`))
+  proc.on('message', (m) => {
+    const st = stats[service]
+    if (m.rebalance) {
+      const { assigned, revoked } = m.rebalance
+      if (!finished && (service === 'push' || st.rewound)) {
+        say(service, `${instance} rebalance: ${assigned.length ? `+[${assigned}]` : ''}${revoked.length ? ` -[${revoked}]` : ''}`)
+      }
+      return
+    }
+    const id = `${m.partition}:${m.offset}`
+    st.deliveries++
+    if (!st.seen.has(id)) st.seen.add(id)
+    else if (st.rewound) st.reread++
+    else {
+      st.replays++
+      st.replayed.push(`p${m.partition}@${m.offset}`)
+    }
+  })
+  return proc
+}
+
+const until = async (pred, ms = 20_000) => {
+  const end = Date.now() + ms
+  while (!pred()) {
+    if (Date.now() > end) throw new Error('the demo took too long; is the machine very busy?')
+    await sleep(20)
+  }
+}
+
+async function main () {
+  if (fs.existsSync(DIR) && fs.readdirSync(DIR).length && !fs.existsSync(MARKER)) {
+    console.error(`${DIR} holds a log that is not the demo's; set CALDO_DIR to another directory`)
+    process.exit(1)
+  }
+  fs.rmSync(DIR, { recursive: true, force: true })
+  const log = await open(DIR)
+  fs.writeFileSync(MARKER, '')
+  await log.createTopic('features', { partitions: 6 })
+  console.log(paint('bold', `caldo demo: one log in ${DIR}, six partitions, five services, no broker`))
+  console.log('n services make n connections to one log, instead of n² connections to each other.')
+
+  heading('1. Fan-out: every service receives every event')
+  for (const s of SERVICES) start(s, `${s}-1`)
+  const producer = fork(path.join(__dirname, 'features.js'), [DIR, String(EVENTS), String(PER_SECOND)])
+  say('features', `publishing ${EVENTS} FeatureCreated events, ${PER_SECOND}/s, keyed by feature id`)
+  await sleep(1500)
+  for (const s of SERVICES) say(s, `has processed ${stats[s].seen.size} events so far`)
+
+  heading('2. A crash: the email worker is killed with SIGKILL mid-stream')
+  const before = stats.email.seen.size
+  instances.get('email/email-1').kill('SIGKILL')
+  say('email', paint('red', `email-1 killed (SIGKILL) after ${before} events; the others carry on`))
+  await sleep(800)
+  start('email', 'email-2')
+  say('email', 'email-2 started: it resumes from the group\'s last committed offsets')
+  await until(() => stats.email.seen.size > before + 20)
+  const replayed = stats.email.replayed
+  say('email', replayed.length
+    ? `replayed ${replayed.length} event(s) processed but not yet committed when email-1 died: ${replayed.slice(0, 6).join(' ')}${replayed.length > 6 ? ' ...' : ''}`
+    : 'replayed nothing: email-1 had committed everything it processed')
+  say('email', 'that is at-least-once delivery, made visible')
+
+  heading('3. Scaling: the push group grows from 1 to 3 processes while events flow')
+  start('push', 'push-2')
+  await sleep(500)
+  start('push', 'push-3')
+  await sleep(700)
+
+  await new Promise((resolve) => producer.once('exit', resolve))
+  say('features', `done: ${EVENTS} events published`)
+  await until(() => SERVICES.every((s) => stats[s].seen.size === EVENTS))
+
+  heading('4. Rewind: the search index is rebuilt from offset 0')
+  for (const [key, proc] of instances) if (key.startsWith('search/')) proc.send('stop')
+  await until(() => ![...instances.keys()].some((k) => k.startsWith('search/')))
+  await log.setGroupOffsets('search', 'earliest')
+  say('search', 'group offsets reset to earliest (allowed: the group has no live members)')
+  stats.search.rewound = true
+  start('search', 'search-2')
+  await until(() => stats.search.reread === EVENTS)
+  say('search', `index rebuilt: re-read all ${EVENTS} events from offset 0`)
+
+  heading('5. What each service did')
+  finished = true
+  await sleep(1200) // let auto-commit record the last offsets
+  const groups = new Map((await log.groups()).map((g) => [g.groupId, g]))
+  const rows = [['service', 'processes', 'events', 'deliveries', 'replays', 'lag']]
+  for (const s of SERVICES) {
+    const g = groups.get(s)
+    const lag = g.offsets.reduce((sum, o) => sum + o.lag, 0)
+    rows.push([s, String(g.members.length), String(stats[s].seen.size), String(stats[s].deliveries), String(stats[s].replays), String(lag)])
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)))
+  rows.forEach((r, i) => {
+    const line = r.map((c, j) => (j ? c.padStart(widths[j]) : c.padEnd(widths[j]))).join('  ')
+    console.log(i ? line : paint('bold', line))
+  })
+  console.log(`\nEvery service got all ${EVENTS} events; deliveries above the count are the replays and the rebuild.`)
+  console.log(`Look around with the CLI: npx caldo topics, npx caldo groups (directory ${path.relative(process.cwd(), DIR) || '.'})`)
+
+  for (const proc of instances.values()) proc.send('stop')
+  await until(() => instances.size === 0)
+  await log.close()
+}
+
+main().catch((err) => {
+  console.error(err.message)
+  for (const proc of instances.values()) proc.kill('SIGKILL')
+  process.exit(1)
+})
