@@ -307,3 +307,22 @@ test('a bad record sent in the same tick as good ones fails alone', async (t) =>
   assert.equal(c.status, 'fulfilled')
   assert.deepEqual(await readAll(log, 'small', 1), ['0:0:ok-1', '0:1:ok-2'])
 })
+
+test('a symlink planted inside the log directory is refused, not followed', async (t) => {
+  const dir = tmpdir(t)
+  const outside = tmpdir(t)
+  let log = await open(dir)
+  await log.createTopic('real')
+  await log.close()
+  // A topic directory (and a group directory) replaced by links to a directory outside the log.
+  fs.cpSync(path.join(dir, 'topics', 'real'), path.join(outside, 'real'), { recursive: true })
+  fs.symlinkSync(path.join(outside, 'real'), path.join(dir, 'topics', 'evil'))
+  fs.mkdirSync(path.join(dir, 'groups'), { recursive: true })
+  fs.symlinkSync(outside, path.join(dir, 'groups', 'g'))
+  log = await open(dir)
+  t.after(() => log.close())
+  await rejectsWith(() => log.producer().send('evil', { value: 'x' }), 'ERR_CORRUPT', 'send through a topic symlink')
+  await rejectsWith(() => log.consumer({ groupId: 'g', topics: ['real'] }), 'ERR_CORRUPT', 'join through a group symlink')
+  assert.deepEqual(fs.readdirSync(outside).sort(), ['real'], 'nothing written outside the log')
+  assert.equal((await log.producer().send('real', { value: 'ok' })).offset, 0)
+})

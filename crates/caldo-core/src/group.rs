@@ -33,7 +33,7 @@ use crate::error::{Code, Error, IoContext, Result};
 use crate::lock;
 use crate::log::Log;
 use crate::offsets::Committed;
-use crate::topic::validate_name;
+use crate::topic::{refuse_symlink, validate_name};
 use crate::wake::Wake;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +65,7 @@ impl GroupDir {
     pub fn open(groups: &Path, name: &str) -> Result<GroupDir> {
         validate_name("group", name)?;
         let dir = groups.join(name);
+        refuse_symlink(&dir)?;
         for sub in ["members", "owners"] {
             std::fs::create_dir_all(dir.join(sub)).ctx(format_args!("creating group '{name}'"))?;
         }

@@ -86,6 +86,21 @@ pub fn validate_name(kind: &str, name: &str) -> Result<()> {
     }
 }
 
+/// Refuses a symlink where caldo expects its own directory, so a link planted
+/// inside the log directory cannot send reads or writes outside it.
+pub fn refuse_symlink(path: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(Error::new(
+            Code::Corrupt,
+            format!(
+                "{} is a symbolic link; caldo does not follow links inside the log directory (replace it with a directory)",
+                path.display()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub struct Topic {
     pub name: String,
     pub config: TopicConfig,
@@ -151,6 +166,7 @@ impl Topic {
         wake: &Arc<Wake>,
     ) -> Result<Topic> {
         let dir = topics.join(name);
+        refuse_symlink(&dir)?;
         let text = match std::fs::read(config_path(&dir)) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -172,6 +188,7 @@ impl Topic {
             .map_err(|e| Error::new(Code::Corrupt, format!("topic '{name}': {}", e.message)))?;
         let partitions = (0..config.partitions)
             .map(|p| {
+                refuse_symlink(&dir.join(p.to_string()))?;
                 let part = Partition::open(
                     name,
                     p,
