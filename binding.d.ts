@@ -72,6 +72,11 @@ export declare class NativeLog {
    * Resolves to [partition, offset] per record.
    */
   append(topic: string, data: Buffer, meta: Int32Array, timestamps: Float64Array, roundRobin: number): Promise<Float64Array>
+  /**
+   * `append` on the calling thread: for small batches without fsync, where
+   * a hop to a worker thread costs more than the write.
+   */
+  appendNow(topic: string, data: Uint8Array, meta: Int32Array, timestamps: Float64Array, roundRobin: number): Float64Array
   wakeSeq(): number
   /** Resolves when any process appends after `seen` was read, or after `timeoutMs`. */
   wait(seen: number, timeoutMs: number): Promise<boolean>

@@ -9,6 +9,8 @@ const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
 const TYPE_ERRORS = new Set(['ERR_INVALID_ARG', 'ERR_INVALID_TOPIC', 'ERR_INVALID_PARTITION'])
 const EMPTY_HEADERS = Object.freeze({})
 const MAX_U32 = 0xffffffff
+// Appends up to this size (without 'always' durability) are written on the calling thread.
+const SYNC_APPEND_BYTES = 1 << 20
 
 function coded (code, message) {
   const err = TYPE_ERRORS.has(code) ? new TypeError(message) : new Error(message)
@@ -212,7 +214,11 @@ class Producer {
     const { data, meta, timestamps } = encodeBatch(recs)
     let placed
     try {
-      placed = await nativeAsync(this.#log._native.append(topic, data, meta, timestamps, this.#rr++ & MAX_U32))
+      // A small append without fsync is a page-cache write: doing it here is faster
+      // than a hop to a worker thread and back, and it halves cross-process latency.
+      placed = this.#log._durability !== 'always' && data.length <= SYNC_APPEND_BYTES
+        ? native(() => this.#log._native.appendNow(topic, data, meta, timestamps, this.#rr++ & MAX_U32))
+        : await nativeAsync(this.#log._native.append(topic, data, meta, timestamps, this.#rr++ & MAX_U32))
     } catch (err) {
       if (group.length === 1) group[0].reject(err)
       else for (const it of group) await this.#append(topic, [it])
@@ -691,14 +697,17 @@ function topicInfo (t) {
 
 class Log {
   #native
+  #durability
   #closed = false
   #clients = new Set()
 
-  constructor (nativeLog) {
+  constructor (nativeLog, durability) {
     this.#native = nativeLog
+    this.#durability = durability
   }
 
   get _native () { return this.#native }
+  get _durability () { return this.#durability }
   _check () {
     if (this.#closed) throw coded('ERR_CLOSED', 'the log is closed; open it again with open(dir)')
   }
@@ -790,7 +799,7 @@ async function open (dir, opts) {
   const durability = opts.durability === undefined ? 'interval' : opts.durability
   if (!DURABILITY.includes(durability)) throw invalid(`durability must be one of ${DURABILITY.join(', ')}`)
   const flush = opts.flushIntervalMs === undefined ? 1000 : checkInt('flushIntervalMs', opts.flushIntervalMs, 1, 3_600_000)
-  return new Log(native(() => new NativeLog(dir, durability, flush)))
+  return new Log(native(() => new NativeLog(dir, durability, flush)), durability)
 }
 
 module.exports = { open, serde, Log, Producer, Consumer }

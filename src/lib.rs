@@ -135,17 +135,25 @@ impl NativeLog {
         round_robin: u32,
     ) -> Result<Float64Array> {
         let log = self.inner.clone();
-        let placed = blocking(move || {
-            let (headers, spans) = parse_headers(&data, &meta, &timestamps)?;
-            let records = records(&data, &meta, &timestamps, &headers, &spans);
-            log.append(&topic, &records, round_robin)
-        })
-        .await?;
-        Ok(placed
-            .into_iter()
-            .flat_map(|(p, o)| [f64::from(p), o as f64])
-            .collect::<Vec<f64>>()
-            .into())
+        let placed =
+            blocking(move || append(&log, &topic, &data, &meta, &timestamps, round_robin)).await?;
+        Ok(placed_array(placed))
+    }
+
+    /// `append` on the calling thread: for small batches without fsync, where
+    /// a hop to a worker thread costs more than the write.
+    #[napi]
+    pub fn append_now(
+        &self,
+        topic: String,
+        data: &[u8],
+        meta: &[i32],
+        timestamps: &[f64],
+        round_robin: u32,
+    ) -> Result<Float64Array> {
+        append(&self.inner, &topic, data, meta, timestamps, round_robin)
+            .map(placed_array)
+            .map_err(to_js)
     }
 
     #[napi]
@@ -177,6 +185,28 @@ impl NativeLog {
         let log = self.inner.clone();
         blocking(move || log.close()).await
     }
+}
+
+fn append(
+    log: &Log,
+    topic: &str,
+    data: &[u8],
+    meta: &[i32],
+    timestamps: &[f64],
+    round_robin: u32,
+) -> caldo_core::Result<Vec<(u32, u64)>> {
+    let (headers, spans) = parse_headers(data, meta, timestamps)?;
+    let records = records(data, meta, timestamps, &headers, &spans);
+    log.append(topic, &records, round_robin)
+}
+
+/// [partition, offset] per record.
+fn placed_array(placed: Vec<(u32, u64)>) -> Float64Array {
+    placed
+        .into_iter()
+        .flat_map(|(p, o)| [f64::from(p), o as f64])
+        .collect::<Vec<f64>>()
+        .into()
 }
 
 type Span = (usize, usize, usize);
