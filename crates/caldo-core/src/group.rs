@@ -152,9 +152,13 @@ impl GroupDir {
         }
         let mut partitions = BTreeMap::new();
         for t in topics {
-            // A topic deleted since someone subscribed is simply not assigned.
-            if let Ok(topic) = log.topic(&t) {
-                partitions.insert(t, topic.config.partitions);
+            match log.topic(&t) {
+                Ok(topic) => {
+                    partitions.insert(t, topic.config.partitions);
+                }
+                // A topic deleted since someone subscribed is simply not assigned.
+                Err(e) if e.code == Code::UnknownTopic => {}
+                Err(e) => return Err(e),
             }
         }
         let subs: Vec<Sub> = st
