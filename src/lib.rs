@@ -359,6 +359,12 @@ fn tpos(list: Vec<(Tp, u64)>) -> Vec<TopicPartitionOffset> {
         .collect()
 }
 
+fn from_tpos(list: Vec<TopicPartitionOffset>) -> Vec<(Tp, u64)> {
+    list.into_iter()
+        .map(|o| ((o.topic, o.partition), o.offset as u64))
+        .collect()
+}
+
 #[napi(object)]
 pub struct Rebalance {
     pub assigned: Vec<TopicPartition>,
@@ -619,11 +625,7 @@ impl NativeConsumer {
 
     #[napi]
     pub fn commit(&mut self, offsets: Vec<TopicPartitionOffset>) -> Result<()> {
-        let list: Vec<(Tp, u64)> = offsets
-            .into_iter()
-            .map(|o| ((o.topic, o.partition), o.offset as u64))
-            .collect();
-        self.member()?.commit(&list).map_err(to_js)
+        self.member()?.commit(&from_tpos(offsets)).map_err(to_js)
     }
 
     #[napi]
@@ -749,12 +751,7 @@ impl NativeLog {
         let to = match to.as_str() {
             "earliest" => ResetTo::Earliest,
             "latest" => ResetTo::Latest,
-            _ => ResetTo::Offsets(
-                offsets
-                    .into_iter()
-                    .map(|o| ((o.topic, o.partition), o.offset as u64))
-                    .collect(),
-            ),
+            _ => ResetTo::Offsets(from_tpos(offsets)),
         };
         let log = self.inner.clone();
         blocking(move || caldo_core::group::set_offsets(&log, &group, to)).await
