@@ -55,8 +55,11 @@ export declare class NativeConsumer {
    * until `releaseHeld`, so their next owner cannot start early.
    */
   leave(keep: Array<number>): Array<TopicPartition>
-  /** Lets the partitions kept by `leave` go. */
-  releaseHeld(): void
+  /**
+   * Lets the partitions kept by `leave` go, first committing `processed`
+   * for them (with auto-commit): still holding their locks, nobody else can.
+   */
+  releaseHeld(processed: Array<TopicPartitionOffset>): void
 }
 
 export declare class NativeLog {

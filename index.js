@@ -467,7 +467,6 @@ class Consumer extends EventEmitter {
     for (const [idx, offset] of this.#undelivered(true)) this.#reader.seek(idx, offset)
     this.#buffer = []
     this.#at = 0
-    this.#inHand = null
   }
 
   // Drops buffered, undelivered messages of assignment `idx`; returns the first one's offset or -1.
@@ -508,8 +507,9 @@ class Consumer extends EventEmitter {
 
   // Called each time the next message or batch is asked for.
   #asked () {
+    // Closed while a handler worked: what it held is processed now; commit it and let go.
+    if (this.#closed) native(() => this.#reader.releaseHeld(this.#inHand ? this.#nextOffsets(this.#inHand) : []))
     this.#inHand = null
-    if (this.#closed) this.#reader.releaseHeld()
     if (!this.#group) return
     const now = performance.now()
     this.#askedAt = now
@@ -570,7 +570,17 @@ class Consumer extends EventEmitter {
   async #loopEnded () {
     this.#iterating = false
     await this.close()
-    this.#reader.releaseHeld()
+    this.#reader.releaseHeld([])
+  }
+
+  // The offset after the last of `msgs` in each partition.
+  #nextOffsets (msgs) {
+    const next = new Map()
+    for (const m of msgs) {
+      const k = `${m.partition}/${m.topic}`
+      if (!next.has(k) || next.get(k).offset <= m.offset) next.set(k, { topic: m.topic, partition: m.partition, offset: m.offset + 1 })
+    }
+    return [...next.values()]
   }
 
   /** Yields arrays of messages as they arrive; with maxWaitMs, an empty array after that long idle. */

@@ -350,3 +350,23 @@ test('rebalance storm: no record lost, no partition consumed by two live members
   assert.ok(members > 2, 'partitions moved between members during the storm')
   t.diagnostic(`${k} members came and went; ${produced} records`)
 })
+
+test('an aborted signal ends the loop, commits what was processed and leaves the group', async (t) => {
+  const dir = tmpdir(t)
+  const log = await open(dir)
+  t.after(() => log.close())
+  await log.createTopic('t', { partitions: 1 })
+  await produce(log, 't', 20, 1)
+  const ac = new AbortController()
+  const c = log.consumer({ groupId: 'g', topics: ['t'], startFrom: 'earliest', signal: ac.signal })
+  const seen = []
+  for await (const m of c) {
+    seen.push(m.offset)
+    if (m.offset === 4) ac.abort() // from inside the handler: the loop ends when it asks for the next
+  }
+  assert.deepEqual(seen, [0, 1, 2, 3, 4])
+  const [g] = await log.groups()
+  assert.equal(g.members.length, 0, 'left the group')
+  assert.equal(g.offsets[0].committed, 5, 'offsets 0..4 were processed and committed')
+  await assert.rejects(c.commit(), { code: 'ERR_CLOSED' })
+})

@@ -385,8 +385,10 @@ pub struct NativeConsumer {
     slots: Vec<Slot>,
     next: usize,
     member: Option<Member>,
-    /// Owner locks kept past leaving, until the messages in hand are done.
-    held: Vec<File>,
+    /// Owner locks kept past leaving, until the messages in hand are done,
+    /// with the group to commit them to (with auto-commit).
+    held: Vec<(Tp, File)>,
+    held_group: Option<String>,
 }
 
 impl NativeConsumer {
@@ -441,6 +443,7 @@ impl NativeConsumer {
             next: 0,
             member: None,
             held: Vec::new(),
+            held_group: None,
         })
     }
 
@@ -474,6 +477,7 @@ impl NativeConsumer {
             next: 0,
             member: Some(member),
             held: Vec::new(),
+            held_group: None,
         })
     }
 
@@ -662,16 +666,33 @@ impl NativeConsumer {
         };
         let (revoked, held) = member.leave(&find, &keep).map_err(to_js)?;
         self.held = held;
+        self.held_group = member.auto_commits().then(|| member.group().to_string());
         Ok(tps(revoked))
     }
 
-    /// Lets the partitions kept by `leave` go.
+    /// Lets the partitions kept by `leave` go, first committing `processed`
+    /// for them (with auto-commit): still holding their locks, nobody else can.
     #[napi]
-    pub fn release_held(&mut self) {
-        if !self.held.is_empty() {
-            self.held.clear();
-            self.log.interrupt();
+    pub fn release_held(&mut self, processed: Vec<TopicPartitionOffset>) -> Result<()> {
+        if self.held.is_empty() {
+            return Ok(());
         }
+        let held = std::mem::take(&mut self.held);
+        let done: Vec<(Tp, u64)> = from_tpos(processed)
+            .into_iter()
+            .filter(|(tp, _)| held.iter().any(|(h, _)| h == tp))
+            .collect();
+        let committed = match &self.held_group {
+            Some(group) if !done.is_empty() => self
+                .log
+                .offsets()
+                .and_then(|o| o.commit(group, &done))
+                .map_err(to_js),
+            _ => Ok(()),
+        };
+        drop(held);
+        self.log.interrupt();
+        committed
     }
 }
 

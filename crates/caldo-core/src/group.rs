@@ -378,6 +378,10 @@ impl Member {
         &self.group.name
     }
 
+    pub fn auto_commits(&self) -> bool {
+        self.cfg.auto_commit.is_some()
+    }
+
     /// True when [`Member::sync`] has something to do: a new generation, or
     /// partitions still waiting for their previous owner.
     pub fn changed(&self) -> bool {
@@ -561,7 +565,7 @@ impl Member {
         positions: &dyn Fn(&Tp) -> Option<u64>,
         commit: bool,
         keep: &[Tp],
-    ) -> (Vec<Tp>, Vec<File>) {
+    ) -> (Vec<Tp>, Vec<(Tp, File)>) {
         if commit && self.cfg.auto_commit.is_some() && !self.fenced {
             let offsets: Vec<(Tp, u64)> = self
                 .owned
@@ -577,7 +581,7 @@ impl Member {
         let mut revoked = Vec::new();
         for (tp, file) in std::mem::take(&mut self.owned) {
             if keep.contains(&tp) {
-                kept.push(file);
+                kept.push((tp.clone(), file));
             }
             revoked.push(tp);
         }
@@ -592,7 +596,7 @@ impl Member {
         &mut self,
         positions: &dyn Fn(&Tp) -> Option<u64>,
         keep: &[Tp],
-    ) -> Result<(Vec<Tp>, Vec<File>)> {
+    ) -> Result<(Vec<Tp>, Vec<(Tp, File)>)> {
         let out = self.release_all(positions, true, keep);
         self.exit()?;
         Ok(out)
