@@ -1,11 +1,11 @@
 //! Node binding for caldo-core: converts arguments, results and errors.
 //! Storage logic lives in the core; idioms live in index.js.
 
-use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use caldo_core::group::Held;
 use caldo_core::{
     Assignor, Code, Cursor, Durability, GroupConfig, Header, Log, Member, Placed, Position,
     RecordIn, ResetTo, TopicConfig, Tp,
@@ -387,7 +387,7 @@ pub struct NativeConsumer {
     member: Option<Member>,
     /// Owner locks kept past leaving, until the messages in hand are done,
     /// with the group to commit them to (with auto-commit).
-    held: Vec<(Tp, File)>,
+    held: Vec<Held>,
     held_group: Option<String>,
 }
 

@@ -298,6 +298,9 @@ fn watch(log: &Log, group: &GroupDir, stop: &OwnedFd, notify: &OwnedFd) {
     }
 }
 
+/// A partition's owner lock kept past leaving; dropping it lets the partition go.
+pub type Held = (Tp, File);
+
 /// One member of a group, in this process.
 pub struct Member {
     log: Arc<Log>,
@@ -565,7 +568,7 @@ impl Member {
         positions: &dyn Fn(&Tp) -> Option<u64>,
         commit: bool,
         keep: &[Tp],
-    ) -> (Vec<Tp>, Vec<(Tp, File)>) {
+    ) -> (Vec<Tp>, Vec<Held>) {
         if commit && self.cfg.auto_commit.is_some() && !self.fenced {
             let offsets: Vec<(Tp, u64)> = self
                 .owned
@@ -596,7 +599,7 @@ impl Member {
         &mut self,
         positions: &dyn Fn(&Tp) -> Option<u64>,
         keep: &[Tp],
-    ) -> Result<(Vec<Tp>, Vec<(Tp, File)>)> {
+    ) -> Result<(Vec<Tp>, Vec<Held>)> {
         let out = self.release_all(positions, true, keep);
         self.exit()?;
         Ok(out)
