@@ -139,10 +139,15 @@ impl Cursor {
             let seg = self.seg.as_mut().unwrap();
             let next = self.next;
             let found = self.reader.batch_at(&seg.file, seg.pos, hw)?;
-            // A batch at or past the published end is a crashed writer's leftover.
-            let Some((h, bytes)) = found.filter(|(h, _)| h.base_offset < hw) else {
+            // A batch at or past the published end is a crashed writer's leftover;
+            // one out of sequence is either junk after a sealed segment's last batch
+            // or a damaged base offset (base offsets are outside the CRC).
+            let found = found.filter(|(h, _)| h.base_offset < hw);
+            let in_sequence = found.filter(|(h, _)| h.base_offset == seg.expect);
+            let Some((h, bytes)) = in_sequence else {
                 // The end of this segment: the record is at the start of the next one.
                 let seg_base = seg.base;
+                let expect = seg.expect;
                 let path = segment::log_path(self.part.dir(), next);
                 if next != seg_base && path.exists() {
                     self.open(next, 0)?;
@@ -151,12 +156,11 @@ impl Cursor {
                 if self.part.state().deleted() {
                     return Err(self.part.unknown());
                 }
+                if found.is_some() {
+                    return Err(self.corrupt(expect, "batch out of sequence (damaged base offset)"));
+                }
                 return Err(self.corrupt(next, "missing or damaged batch"));
             };
-            if h.base_offset != seg.expect {
-                let expect = seg.expect;
-                return Err(self.corrupt(expect, "batch out of sequence (damaged base offset)"));
-            }
             if h.last_offset() < next {
                 seg.pos += h.size as u64;
                 seg.expect = h.next_offset();

@@ -374,3 +374,30 @@ fn always_durability_appends_and_closes() {
         Code::Closed
     );
 }
+
+#[test]
+fn junk_after_a_sealed_segments_last_batch_is_skipped_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = open(dir.path());
+        small_topic(&log, "t");
+        for i in 0..300u32 {
+            let v = format!("value-{i:05}-{}", "x".repeat(80));
+            log.append("t", &[rec(v.as_bytes())], 0).unwrap();
+        }
+    }
+    // A power loss can leave stale bytes (here: a whole valid batch, offset 0) after
+    // a sealed segment's end; the next segment still starts where it should.
+    let pdir = dir.path().join("topics/t/0");
+    let first = segment::log_path(&pdir, 0);
+    let bytes = std::fs::read(&first).unwrap();
+    let stale = caldo_core::batch::parse_header(&bytes).unwrap();
+    let mut junk = bytes.clone();
+    junk.extend_from_slice(&bytes[..stale.size]);
+    std::fs::write(&first, junk).unwrap();
+    let log = open(dir.path());
+    let mut c = log.cursor("t", 0, Position::Earliest).unwrap();
+    let all = read_all(&mut c);
+    assert_eq!(all.len(), 300);
+    assert!(all.iter().enumerate().all(|(i, (o, _))| *o == i as u64));
+}
