@@ -411,7 +411,7 @@ async function verify (opts) {
     }
   }
   const bar = !opts.json && process.stderr.isTTY
-    ? new cliProgress.SingleBar({ format: 'verifying |{bar}| {percentage}% {value}/{total} bytes', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic)
+    ? new cliProgress.SingleBar({ format: 'verifying |{bar}| {percentage}% {value}/{total} bytes', stream: process.stderr, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic)
     : null
   bar?.start(total, 0)
   const sum = { topics: new Set(), partitions: new Set(), segments: 0, batches: 0, records: 0, bytes: 0 }
