@@ -126,6 +126,59 @@ export interface GroupOffset {
   high: number
 }
 
+export interface InspectBatch {
+  segment: string
+  position: number
+  baseOffset: number
+  lastOffset: number
+  count: number
+  size: number
+  firstTimestamp: number
+  maxTimestamp: number
+  crcOk: boolean
+}
+
+export interface InspectDamage {
+  segment: string
+  position: number
+  offset: number
+  reason: string
+}
+
+/** A partition's segment files and published offsets. */
+export declare function inspectFiles(dir: string, topic: string, partition: number): InspectFiles
+
+export interface InspectFiles {
+  /** From the partition's state file; absent when it is unreadable. */
+  low?: number
+  high?: number
+  segments: Array<InspectSegment>
+}
+
+/**
+ * Every batch of a partition whose last offset is at least `from_offset`, and
+ * each segment's damage.
+ */
+export declare function inspectPartition(dir: string, topic: string, partition: number, fromOffset: number): Promise<InspectPartition>
+
+export interface InspectPartition {
+  batches: Array<InspectBatch>
+  damage: Array<InspectDamage>
+}
+
+export interface InspectScan {
+  batches: number
+  records: number
+  bytes: number
+  damage?: InspectDamage
+}
+
+export interface InspectSegment {
+  base: number
+  file: string
+  bytes: number
+}
+
 export interface PartitionInfo {
   partition: number
   low: number
@@ -154,3 +207,6 @@ export interface TopicPartitionOffset {
   partition: number
   offset: number
 }
+
+/** Checks one segment (by base offset) of a partition. */
+export declare function verifySegment(dir: string, topic: string, partition: number, base: number): Promise<InspectScan>

@@ -837,3 +837,6 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.NativeConsumer = nativeBinding.NativeConsumer
 module.exports.NativeLog = nativeBinding.NativeLog
+module.exports.inspectFiles = nativeBinding.inspectFiles
+module.exports.inspectPartition = nativeBinding.inspectPartition
+module.exports.verifySegment = nativeBinding.verifySegment

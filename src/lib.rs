@@ -13,6 +13,8 @@ use caldo_core::{
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+pub mod inspect;
+
 /// Errors cross as "[CODE] message"; index.js turns them into coded errors.
 fn to_js(e: caldo_core::Error) -> napi::Error {
     napi::Error::from_reason(format!("[{}] {}", e.code.as_str(), e.message))

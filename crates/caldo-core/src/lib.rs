@@ -7,6 +7,7 @@ pub mod cursor;
 pub mod error;
 pub mod group;
 pub mod index;
+pub mod inspect;
 pub mod lock;
 pub mod log;
 pub mod offsets;

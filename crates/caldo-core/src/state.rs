@@ -42,6 +42,23 @@ pub fn boot_id() -> [u8; 16] {
     })
 }
 
+/// `(log start, next offset)` as the state file at `path` holds them now, read
+/// without mapping, locking or creating anything; `None` when it is missing,
+/// short, or not a state file of ours.
+pub fn peek(path: &Path) -> Result<Option<(u64, u64)>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).ctx(format_args!("reading {}", path.display())),
+    };
+    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+    let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+    if (bytes.len() as u64) < SIZE || u32_at(AT_MAGIC) != MAGIC || u32_at(AT_VERSION) != VERSION {
+        return Ok(None);
+    }
+    Ok(Some((u64_at(AT_START), u64_at(AT_NEXT))))
+}
+
 pub struct State {
     /// Also the partition's lock file.
     pub file: File,
