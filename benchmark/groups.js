@@ -24,7 +24,7 @@ const { open } = require('..')
 // --quick (for trying changes): fewer records and runs; the results files are not written.
 const QUICK = require.main === module && process.argv.includes('--quick')
 const RUNS = QUICK ? 1 : 5 // in-process throughput figures: median of this many runs
-const GROUP_RUNS = QUICK ? 1 : 3 // group-of-4 throughput: median of this many runs
+const GROUP_RUNS = QUICK ? 1 : 5 // group-of-4 throughput: median of this many runs
 const RECORDS = QUICK ? 200_000 : 1_000_000
 const PARTITIONS = 8
 const BATCH = 1000
