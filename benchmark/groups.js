@@ -294,7 +294,7 @@ async function split (ta, tb) {
 
 const stats = (samples) => {
   const s = [...samples].sort((a, b) => a - b)
-  return { p50: percentile(s, 0.5), p99: percentile(s, 0.99), max: s[s.length - 1], min: s[0], samples: s.length }
+  return { p50: percentile(s, 0.5), p99: percentile(s, 0.99), max: s[s.length - 1], min: s[0], samples: s.length, runs: samples.map((x) => Math.round(x * 1000) / 1000) }
 }
 
 async function rebalanceLatency (dir, topic) {
