@@ -1,6 +1,7 @@
 'use strict'
 // caldo's quick benchmark (`npm run bench`): prints a Markdown table and writes
-// benchmark/results/caldo.json and caldo.md. Node built-ins and caldo only.
+// benchmark/results/caldo.json and caldo.md, then runs the consumer-group benchmark
+// (groups.js: results/groups.json and groups.md). Node built-ins and caldo only.
 
 const fs = require('node:fs')
 const os = require('node:os')
@@ -277,6 +278,8 @@ async function main () {
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true })
   }
+  console.log('\nConsumer groups (benchmark/groups.js):\n')
+  await require('./groups').main()
 }
 
 main().catch((err) => {

@@ -86,7 +86,8 @@ const caldo = {
     await producer.close()
     return sent
   },
-  // Against the consumer-group API being written now; throws in builds without it.
+  // A group member (log.consumer({ groupId, topics })): reports each rebalance event's
+  // partitions (cooperative: only what moved) and, per batch, what it consumed.
   async groupMember (log, { topic, groupId }, report, ready) {
     const consumer = log.consumer({ groupId, topics: [topic], startFrom: 'earliest' })
     consumer.on('rebalance', ({ assigned, revoked }) => report({
@@ -99,7 +100,8 @@ const caldo = {
       if (batch.length) report({ consumed: byPartition, t: nowUs() })
     }
   },
-  // Group consumers in caldo live in the same directory: nothing to set up.
+  // Group consumers in caldo live in the same directory: nothing to set up. The probe
+  // (a join and a leave) keeps the row honest for builds without groups.
   groupSupported (log, topic) {
     try {
       const c = log.consumer({ groupId: 'probe', topics: [topic], startFrom: 'earliest' })

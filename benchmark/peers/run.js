@@ -1,6 +1,6 @@
 'use strict'
 // caldo against what users would pick instead, side by side on this machine.
-//   node benchmark/peers/run.js [--quick] [--only caldo,kafka,redis,sqlite,nats] [--scenarios 1,2,3,4,5,6] [--runs N]
+//   node benchmark/peers/run.js [--quick] [--only caldo,kafka,redis,sqlite,nats] [--scenarios 1,2,3,4,5,6] [--runs N] [--merge]
 // Starts each peer through its script here (loopback only), stops it afterwards even on
 // failure, and writes benchmark/results/peers.{json,md,svg}. See benchmark/README.md.
 
@@ -16,7 +16,7 @@ const SYSTEMS = ['caldo', 'kafka', 'redis', 'sqlite', 'nats']
 const SERVICES = { kafka: 'kafka.sh', redis: 'redis.sh', nats: 'nats.sh' }
 
 function parseArgs (argv) {
-  const o = { quick: false, only: SYSTEMS, scenarios: [1, 2, 3, 4, 5, 6], runs: null, out: null }
+  const o = { quick: false, only: SYSTEMS, scenarios: [1, 2, 3, 4, 5, 6], runs: null, out: null, merge: false }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     if (a === '--quick') o.quick = true
@@ -24,6 +24,7 @@ function parseArgs (argv) {
     else if (a === '--scenarios') o.scenarios = argv[++i].split(',').map(Number)
     else if (a === '--runs') o.runs = Number(argv[++i])
     else if (a === '--out') o.out = argv[++i]
+    else if (a === '--merge') o.merge = true
     else throw new Error(`unknown argument ${a}; see benchmark/README.md`)
   }
   for (const s of o.only) if (!SYSTEMS.includes(s)) throw new Error(`unknown system ${s}; one of ${SYSTEMS.join(', ')}`)
@@ -221,7 +222,7 @@ async function groupScenario (system, c, res, notes) {
   const topic = topicName('group')
   await d.create(c, topic, CFG.groupPartitions)
   if (!d.groupSupported(c, topic)) {
-    const msg = system === 'caldo' ? 'caldo groups: not available in this build'
+    const msg = system === 'caldo' ? 'caldo: scenario 4 not run: consumer groups not available in this build'
       : system === 'sqlite' ? 'sqlite: scenario 4 not run: SQLite has no consumer groups (a queue table would need hand-written leases)'
         : `${system}: scenario 4 not run: not implemented here (JetStream has no partitions; workers share one pull consumer with ack-wait redelivery)`
     log(`  ${msg}`); notes.push(msg); res.group = { unavailable: msg }
@@ -289,7 +290,7 @@ async function groupScenario (system, c, res, notes) {
     })
     const killedAt = nowUs()
     members[victim].child.kill('SIGKILL')
-    const t = await Promise.race([taken, sleep(45_000).then(() => null)])
+    const t = await Promise.race([taken, sleep(45_000, null, { ref: false })])
     if (t) takeover = (t - killedAt) / 1000
     feed.child.kill('SIGKILL')
     log(`  ${system} takeover after SIGKILL: ${takeover === null ? 'none within 45 s' : fmt(takeover) + ' ms'} (victim owned partitions ${[...owned].join(',') || '-'})`)
@@ -453,6 +454,67 @@ function markdown (m, systems, results, notes) {
   return lines.join('\n')
 }
 
+// ------------------------------------------------------------------ --merge
+// The results keys each scenario writes, per system (scenario 6 writes results.physical).
+const SCENARIO_KEYS = {
+  1: [/^produce[14]_/],
+  2: [/^consume_/],
+  3: [/^latency_/],
+  4: [/^group$/],
+  5: [/^durable_/]
+}
+
+// Which system and scenarios a note is about, from its text ("<system>: scenario N ..."):
+// null system for notes about the whole run; no scenarios for notes about a whole system.
+function noteScope (note) {
+  const lower = note.toLowerCase()
+  const system = lower.startsWith('@platformatic') ? null
+    : lower.startsWith('apache kafka') ? 'kafka'
+      : SYSTEMS.find((s) => lower.startsWith(s))
+  const scenarios = [...lower.matchAll(/scenarios? ([0-9/]+)/g)].flatMap((x) => x[1].split('/').map(Number))
+  if (lower.startsWith('caldo groups')) scenarios.push(4) // older wording
+  return { system: system || null, scenarios }
+}
+
+const stamp = (iso) => iso.replace('T', ' ').slice(0, 16) + ' UTC'
+
+// Puts this run's figures for (systems × opts.scenarios) into the results file in `file`,
+// keeping every other figure, note and fact of the run that wrote it.
+function merge (file, fresh, systems) {
+  if (!fs.existsSync(file)) throw new Error(`--merge: no ${file} to merge into`)
+  const old = JSON.parse(fs.readFileSync(file, 'utf8'))
+  for (const k of Object.keys(CFG)) {
+    if (JSON.stringify(old.settings[k]) !== JSON.stringify(CFG[k])) {
+      throw new Error(`--merge: setting ${k} differs from ${file} (${JSON.stringify(old.settings[k])} there, ${JSON.stringify(CFG[k])} here); run with the same options`)
+    }
+  }
+  const rerun = opts.scenarios
+  const results = { ...old.results }
+  for (const s of systems) {
+    if (!fresh.results[s]) continue
+    const kept = {}
+    for (const [k, v] of Object.entries(results[s] || {})) {
+      if (!rerun.some((sc) => (SCENARIO_KEYS[sc] || []).some((re) => re.test(k)))) kept[k] = v
+    }
+    results[s] = { ...kept, ...fresh.results[s] }
+  }
+  if (fresh.results.physical) results.physical = fresh.results.physical
+  const replaced = (n) => {
+    const { system, scenarios } = noteScope(n)
+    if (!system || !systems.includes(system)) return false
+    return scenarios.length === 0 || scenarios.some((sc) => rerun.includes(sc))
+  }
+  const notes = old.notes.filter((n) => !replaced(n))
+  for (const n of fresh.notes) if (!notes.includes(n)) notes.push(n)
+  const runDate = fresh.machine.date
+  const merged = [...(old.merged || []), { date: runDate, systems, scenarios: rerun, versions: { ...fresh.versions } }]
+  const versions = { ...old.versions }
+  for (const [k, v] of Object.entries(fresh.versions)) if (!(k in versions)) versions[k] = v
+  notes.push(`${systems.join(', ')}, scenario${rerun.length > 1 ? 's' : ''} ${rerun.join(',')}: re-run on ${stamp(runDate)} with ${systems.map((s) => fresh.versions[s] ? `${s} ${fresh.versions[s]}` : s).join(', ')} and merged in (--merge); every other figure is from the run of ${stamp(old.machine.date)} with the versions above`)
+  const only = SYSTEMS.filter((s) => old.settings.only.includes(s) || systems.includes(s))
+  return { machine: old.machine, versions, settings: { ...old.settings, only }, results, notes, merged }
+}
+
 // ------------------------------------------------------------------ main
 // The peer clients are this folder's own dependencies, not caldo's: install them on first use.
 function ensureDeps () {
@@ -523,15 +585,19 @@ async function main () {
     stopServices()
   }
   collectVersions(systems.filter((s) => !failed[s]))
-  const m = machine()
-  const md = markdown(m, systems, results, notes)
-  log('\n' + md)
   const out = opts.out || path.join(__dirname, '..', 'results')
+  let m = machine()
+  let settings = { ...CFG, quick: Q, only: systems, scenarios: opts.scenarios }
+  let doc = { machine: m, versions, settings, results, notes }
+  if (opts.merge) doc = merge(path.join(out, 'peers.json'), doc, systems)
+  m = doc.machine; settings = doc.settings
+  Object.assign(versions, doc.versions)
+  const md = markdown(m, settings.only, doc.results, doc.notes)
+  log('\n' + md)
   fs.mkdirSync(out, { recursive: true })
-  const settings = { ...CFG, quick: Q, only: systems, scenarios: opts.scenarios }
-  fs.writeFileSync(path.join(out, 'peers.json'), JSON.stringify({ machine: m, versions, settings, results, notes }, null, 2) + '\n')
+  fs.writeFileSync(path.join(out, 'peers.json'), JSON.stringify(doc, null, 2) + '\n')
   fs.writeFileSync(path.join(out, 'peers.md'), md + '\n')
-  fs.writeFileSync(path.join(out, 'peers.svg'), renderSvg({ systems: systems.filter((s) => results[s]), results, labels: LABEL, cfg: CFG }))
+  fs.writeFileSync(path.join(out, 'peers.svg'), renderSvg({ systems: settings.only.filter((s) => doc.results[s]), results: doc.results, labels: LABEL, cfg: CFG }))
   log(`\nwrote ${path.relative(process.cwd(), out) || '.'}/peers.{json,md,svg}`)
 }
 
