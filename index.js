@@ -334,8 +334,11 @@ class Consumer extends EventEmitter {
   #pendingError = null
   #signal
   #onAbort
-  #lastCheck = 0
-  #askedAt = 0
+  #checkDue = false
+  #checkTimer = null
+  #asks = 0
+  #asksSeen = 0
+  #quietSince = 0
   #waiting = false
   #iterating = false
   #timer = null
@@ -368,7 +371,7 @@ class Consumer extends EventEmitter {
     if (group) {
       this.#reader = native(() => NativeConsumer.join(log._native, group.group, group.topics, group.assignor, group.startFrom, group.autoCommitMs))
       if (group.maxPoll) {
-        this.#askedAt = performance.now()
+        this.#quietSince = performance.now()
         this.#timer = setInterval(() => this.#checkPollInterval(), Math.max(10, group.maxPoll / 4))
         this.#timer.unref()
       }
@@ -495,8 +498,16 @@ class Consumer extends EventEmitter {
     if (change) this.#emitRebalance(change)
   }
 
+  // Runs every maxPollIntervalMs / 4: a consumer that neither waits for messages nor
+  // asked for one since `#quietSince` is stuck in its handler.
   #checkPollInterval () {
-    if (this.#closed || this.#waiting || performance.now() - this.#askedAt <= this.#group.maxPoll) return
+    const now = performance.now()
+    if (this.#waiting || this.#asks !== this.#asksSeen) {
+      this.#asksSeen = this.#asks
+      this.#quietSince = now
+      return
+    }
+    if (this.#closed || now - this.#quietSince <= this.#group.maxPoll) return
     // The handler has held the last messages too long: let the group take the partitions.
     this.#buffer = []
     this.#at = 0
@@ -510,13 +521,22 @@ class Consumer extends EventEmitter {
     // Closed while a handler worked: what it held is processed now; commit it and let go.
     if (this.#closed) native(() => this.#reader.releaseHeld(this.#inHand ? this.#nextOffsets(this.#inHand) : []))
     this.#inHand = null
-    if (!this.#group) return
-    const now = performance.now()
-    this.#askedAt = now
-    if (now - this.#lastCheck > REBALANCE_CHECK_MS && this.#at < this.#buffer.length) {
-      this.#lastCheck = now
-      if (this.#reader.rebalancing()) this.#putBack()
+    this.#asks++
+    // Handing out a buffer in a group: look for a new generation every few ms (a
+    // timer sets the flag), not per message, and put the buffer back if there is one.
+    if (this.#checkDue) {
+      this.#checkDue = false
+      if (this.#at < this.#buffer.length) {
+        if (this.#reader.rebalancing()) this.#putBack()
+        else this.#scheduleCheck()
+      }
     }
+  }
+
+  #scheduleCheck () {
+    if (this.#checkTimer) return
+    this.#checkTimer = setTimeout(() => { this.#checkTimer = null; this.#checkDue = true }, REBALANCE_CHECK_MS)
+    this.#checkTimer.unref()
   }
 
   // Fetches into the buffer, sleeping on the log's wake-up word when there is nothing.
@@ -536,6 +556,7 @@ class Consumer extends EventEmitter {
         const f = native(() => this.#reader.fetch(maxMessages, 4 << 20))
         if (f) {
           this.#decode(f)
+          if (this.#group) this.#scheduleCheck()
           if (this.#buffer.length) return true
           continue
         }
@@ -676,6 +697,7 @@ class Consumer extends EventEmitter {
     if (this.#closed && !this.#log._has(this)) return
     this.#closed = true
     if (this.#timer) clearInterval(this.#timer)
+    if (this.#checkTimer) clearTimeout(this.#checkTimer)
     if (this.#signal) this.#signal.removeEventListener('abort', this.#onAbort)
     this.#log._forget(this)
     try {
