@@ -11,7 +11,7 @@ use crate::error::{Code, Error, IoContext, Result};
 use crate::index::{self, Entry};
 use crate::lock;
 use crate::segment;
-use crate::state::State;
+use crate::state::{Durable, State};
 use crate::wake::Wake;
 
 /// Appends are cut into batches of about this size.
@@ -31,9 +31,34 @@ pub enum Durability {
 struct Active {
     base: u64,
     log: Arc<File>,
-    index: File,
+    index: Arc<File>,
     index_len: u64,
     last_indexed: u64,
+}
+
+/// What a sync would cover now: see [`Partition::published`].
+struct Published {
+    durable: Durable,
+    log: Arc<File>,
+    index: Arc<File>,
+    /// The index has entries past the durable record's.
+    index_dirty: bool,
+}
+
+/// Where [`Partition::rebuild`] starts walking a segment.
+#[derive(Clone, Copy)]
+enum From {
+    /// At its first batch.
+    Start,
+    /// At the last index entry below this published next offset (same boot).
+    Published(u64),
+    /// At the durable record's position, keeping its index entries.
+    Durable(Durable),
+}
+
+/// The length of an index file, in whole entries.
+fn index_len(index: &File) -> Result<u64> {
+    Ok(index.metadata().ctx("stat index")?.len() / index::ENTRY * index::ENTRY)
 }
 
 #[derive(Default)]
@@ -159,7 +184,7 @@ impl Partition {
             w.active = Some(Active {
                 base,
                 log: Arc::new(log),
-                index,
+                index: Arc::new(index),
                 index_len,
                 last_indexed,
             });
@@ -182,7 +207,7 @@ impl Partition {
             }
             self.state.begin();
             if end > 0 && end + w.buf.len() as u64 > self.segment_bytes {
-                self.roll(w, base, next)?;
+                self.roll(w, base, end, next)?;
                 (base, end) = (next, 0);
             }
             let buf = std::mem::take(&mut w.buf);
@@ -224,23 +249,33 @@ impl Partition {
         Ok(first)
     }
 
-    /// Seals the active segment and starts one at `next`.
-    fn roll(&self, w: &mut Writer, base: u64, next: u64) -> Result<()> {
-        if self.durability != Durability::None {
-            self.active(w, base)?
-                .log
-                .sync_data()
-                .ctx("syncing sealed segment")?;
-        }
+    /// Seals the active segment (which ends at `end`) and starts one at `next`.
+    fn roll(&self, w: &mut Writer, base: u64, end: u64, next: u64) -> Result<()> {
+        let sealed = match self.durability {
+            Durability::None => None,
+            _ => {
+                let a = self.active(w, base)?;
+                let index_len = index_len(&a.index)?;
+                a.index.sync_data().ctx("syncing sealed index")?;
+                a.log.sync_data().ctx("syncing sealed segment")?;
+                Some(Durable {
+                    base,
+                    pos: end,
+                    next,
+                    index_len,
+                })
+            }
+        };
         let log = open_rw(&segment::log_path(&self.dir, next), true)?;
         let index = open_rw(&segment::index_path(&self.dir, next), true)?;
-        if self.durability != Durability::None {
+        if let Some(d) = sealed {
             sync_dir(&self.dir)?;
+            self.note_durable(d);
         }
         w.active = Some(Active {
             base: next,
             log: Arc::new(log),
-            index,
+            index: Arc::new(index),
             index_len: 0,
             last_indexed: 0,
         });
@@ -249,20 +284,79 @@ impl Partition {
 
     /// fdatasync so that `log` is durable up to `end`. Concurrent callers share
     /// one sync: the first covers every append published before it started.
+    /// Once the sync returned, the durable record in `state` moves up to it.
     fn sync_to(&self, base: u64, end: u64, log: &File) -> Result<()> {
         let mut synced = lock_poisoned(&self.synced);
         if *synced >= (base, end) {
             return Ok(());
         }
-        let (now_base, now_end) = self.state.active();
-        let covers = if now_base == base && now_end > end {
-            now_end
-        } else {
-            end
-        };
-        log.sync_data().ctx("syncing segment")?;
-        *synced = (*synced).max((base, covers));
+        match self.published()? {
+            Some(now) if now.durable.base == base && now.durable.pos >= end => {
+                if now.index_dirty {
+                    now.index.sync_data().ctx("syncing index")?;
+                }
+                now.log.sync_data().ctx("syncing segment")?;
+                *synced = (*synced).max((base, now.durable.pos));
+                self.record_durable(now.durable)?;
+            }
+            _ => {
+                log.sync_data().ctx("syncing segment")?;
+                *synced = (*synced).max((base, end));
+            }
+        }
         Ok(())
+    }
+
+    /// What is published now, read under the lock so that the fields agree,
+    /// with the active segment's files; `None` while a crashed writer's append
+    /// is pending (the next append recovers it) or once the topic is deleted.
+    fn published(&self) -> Result<Option<Published>> {
+        let mut w = lock_poisoned(&self.writer);
+        let _guard = lock::exclusive(&self.state.file).ctx("locking partition")?;
+        if self.state.deleted() || !self.state.clean() {
+            return Ok(None);
+        }
+        let (base, end) = self.state.active();
+        let next = self.state.next_offset();
+        let a = self.active(&mut w, base)?;
+        let durable = Durable {
+            base,
+            pos: end,
+            next,
+            index_len: index_len(&a.index)?,
+        };
+        // The index is synced up to the recorded length (at most what is
+        // published, which only grows): only a longer one needs a sync.
+        let index_dirty = self
+            .state
+            .durable()
+            .is_none_or(|r| r.base != base || r.index_len < durable.index_len);
+        Ok(Some(Published {
+            durable,
+            log: a.log.clone(),
+            index: a.index.clone(),
+            index_dirty,
+        }))
+    }
+
+    /// Moves the durable record up to `d`, which a completed sync covers.
+    fn record_durable(&self, d: Durable) -> Result<()> {
+        let _w = lock_poisoned(&self.writer);
+        let _guard = lock::exclusive(&self.state.file).ctx("locking partition")?;
+        if !self.state.deleted() && self.state.clean() {
+            self.note_durable(d);
+        }
+        Ok(())
+    }
+
+    /// With the lock held: records `d` if it is ahead of the record and still
+    /// published (a recovery in between may have cut the log).
+    fn note_durable(&self, d: Durable) {
+        let (base, end) = self.state.active();
+        let published = base > d.base || (base == d.base && end >= d.pos);
+        if published && self.state.durable().is_none_or(|r| r < d) {
+            self.state.set_durable(Some(d));
+        }
     }
 
     /// Flushes what this process appended since the last flush.
@@ -295,9 +389,9 @@ impl Partition {
 
     /// Rebuilds the writer state from the files. With a state from this boot,
     /// `next_offset` is trusted and only the tail after the last index entry
-    /// below it is walked; otherwise (power loss, damaged state) the last
-    /// segment is re-validated from its start, batch by batch, and cut at the
-    /// first bad one.
+    /// below it is walked. Otherwise (power loss, damaged state) the log is
+    /// re-validated batch by batch and cut at the first bad batch: from the
+    /// durable record when it verifies, else from the start of the last segment.
     fn recover(&self) -> Result<()> {
         let trusted = self.state.trusted_boot();
         let published = self.state.next_offset();
@@ -309,60 +403,62 @@ impl Partition {
             }
             bases.retain(|&b| b <= published);
         }
+        let durable = self.state.durable().filter(|d| bases.contains(&d.base));
         let Some(&(mut base)) = bases.last() else {
             let start = if trusted { published } else { 0 };
             open_rw(&segment::log_path(&self.dir, start), true)?;
             open_rw(&segment::index_path(&self.dir, start), true)?;
+            self.state.set_durable(None);
             self.state.reset(start, start, 0, start);
             return Ok(());
         };
-        let (end, next) = loop {
-            let limit = trusted.then_some(published);
-            let (end, next) = self.rebuild(base, limit)?;
+        let (end, next, kept) = loop {
+            let from = match durable {
+                _ if trusted => From::Published(published),
+                Some(d) if d.base == base => From::Durable(d),
+                _ => From::Start,
+            };
+            let (end, next, kept) = self.rebuild(base, from)?;
             // After a power loss, a segment rolled to but never synced may be
-            // empty; the previous one then holds the tail.
-            if !trusted && end == 0 && bases.len() > 1 {
+            // empty; the previous one then holds the tail. (One the durable
+            // record names was rolled to after the previous one was synced.)
+            if !trusted && end == 0 && bases.len() > 1 && durable.is_none_or(|d| d.base < base) {
                 remove_segment(&self.dir, base)?;
                 bases.pop();
                 base = *bases.last().unwrap();
                 continue;
             }
-            break (end, next);
+            break (end, next, kept);
         };
+        // The record holds while its segment and bytes are still there.
+        let holds = durable
+            .filter(|d| d.base < base || (d.base == base && d.pos <= end && d.index_len <= kept));
+        if holds != self.state.durable() {
+            self.state.set_durable(holds);
+        }
         self.state.reset(bases[0], base, end, next);
         Ok(())
     }
 
-    /// Walks segment `base`, validating each batch, cuts the log after the last
-    /// good one (and below `limit`), rewrites the index tail. Returns (end, next).
-    fn rebuild(&self, base: u64, limit: Option<u64>) -> Result<(u64, u64)> {
+    /// Walks segment `base` from `from`, validating each batch, cuts the log
+    /// after the last good one (and below the published offset), rewrites the
+    /// index after the entries it kept. Returns (end, next, index bytes kept).
+    fn rebuild(&self, base: u64, from: From) -> Result<(u64, u64, u64)> {
         let log = open_rw(&segment::log_path(&self.dir, base), false)?;
         let index_path = segment::index_path(&self.dir, base);
-        let mut entries = if limit.is_some() {
-            index::read(&index_path)?
-        } else {
-            Vec::new()
-        };
         let mut reader = segment::Reader::default();
-        // Start from the last index entry that still points at a batch below the limit.
-        let mut keep = 0;
-        let (mut pos, mut next) = (0u64, base);
-        if let Some(limit) = limit {
-            let target = limit
-                .saturating_sub(1)
-                .saturating_sub(base)
-                .min(u64::from(u32::MAX)) as u32;
-            let e = index::lookup(&entries, target);
-            if e.pos > 0 {
-                if let Some((h, _)) = reader.batch_at(&log, e.pos.into(), u64::MAX)? {
-                    if h.base_offset == base + u64::from(e.rel) {
-                        keep = entries.iter().position(|x| *x == e).map_or(0, |i| i + 1);
-                        (pos, next) = (e.pos.into(), h.base_offset);
-                    }
-                }
+        let limit = match from {
+            From::Published(limit) => Some(limit),
+            _ => None,
+        };
+        let (mut entries, mut pos, mut next) = match from {
+            From::Start => (Vec::new(), 0, base),
+            From::Published(limit) => published_start(&log, &index_path, base, limit, &mut reader)?,
+            From::Durable(d) => {
+                durable_start(&log, &index_path, d, &mut reader)?.unwrap_or((Vec::new(), 0, base))
             }
-        }
-        entries.truncate(keep);
+        };
+        let kept = entries.len();
         let mut last_indexed = entries.last().map_or(0, |e| u64::from(e.pos));
         while let Some((h, bytes)) = reader.batch_at(&log, pos, u64::MAX)? {
             if h.base_offset != next
@@ -381,11 +477,92 @@ impl Partition {
             pos += h.size as u64;
             next = h.next_offset();
         }
-        log.set_len(pos).ctx("cutting torn tail")?;
-        let bytes: Vec<u8> = entries.iter().flat_map(|e| e.encode()).collect();
-        std::fs::write(&index_path, bytes).ctx("rewriting index")?;
-        Ok((pos, next))
+        if log.metadata().ctx("stat segment")?.len() != pos {
+            log.set_len(pos).ctx("cutting torn tail")?;
+        }
+        // The kept entries stay in place (the durable ones may be relied on
+        // after another power loss); only the tail is rewritten.
+        let index = open_rw(&index_path, false)?;
+        let kept_len = kept as u64 * index::ENTRY;
+        if index.metadata().ctx("stat index")?.len() != kept_len {
+            index.set_len(kept_len).ctx("cutting index")?;
+        }
+        let tail: Vec<u8> = entries[kept..].iter().flat_map(|e| e.encode()).collect();
+        if !tail.is_empty() {
+            index.write_all_at(&tail, kept_len).ctx("rewriting index")?;
+        }
+        Ok((pos, next, kept_len))
     }
+}
+
+/// Where a same-boot recovery starts: the last index entry that still points
+/// at a batch below `limit`, with the entries up to it.
+fn published_start(
+    log: &File,
+    index_path: &Path,
+    base: u64,
+    limit: u64,
+    reader: &mut segment::Reader,
+) -> Result<(Vec<Entry>, u64, u64)> {
+    let mut entries = index::read(index_path)?;
+    let target = limit
+        .saturating_sub(1)
+        .saturating_sub(base)
+        .min(u64::from(u32::MAX)) as u32;
+    let e = index::lookup(&entries, target);
+    let (mut keep, mut pos, mut next) = (0, 0, base);
+    if e.pos > 0 {
+        if let Some((h, _)) = reader.batch_at(log, e.pos.into(), u64::MAX)? {
+            if h.base_offset == base + u64::from(e.rel) {
+                keep = entries.iter().position(|x| *x == e).map_or(0, |i| i + 1);
+                (pos, next) = (e.pos.into(), h.base_offset);
+            }
+        }
+    }
+    entries.truncate(keep);
+    Ok((entries, pos, next))
+}
+
+/// Where a recovery from the durable record `d` starts: its position, with
+/// its index entries. `None` (scan the segment from its start) when the files
+/// do not fit the record: shorter than it says, or an index entry that is out
+/// of order or does not point at a valid batch below its position.
+fn durable_start(
+    log: &File,
+    index_path: &Path,
+    d: Durable,
+    reader: &mut segment::Reader,
+) -> Result<Option<(Vec<Entry>, u64, u64)>> {
+    let fits = d.pos <= u64::from(u32::MAX)
+        && d.next >= d.base
+        && d.index_len.is_multiple_of(index::ENTRY)
+        && log.metadata().ctx("stat segment")?.len() >= d.pos;
+    if !fits {
+        return Ok(None);
+    }
+    let mut entries = index::read(index_path)?;
+    let n = (d.index_len / index::ENTRY) as usize;
+    if entries.len() < n {
+        return Ok(None);
+    }
+    entries.truncate(n);
+    let ordered = entries
+        .windows(2)
+        .all(|w| w[0].rel < w[1].rel && w[0].pos < w[1].pos);
+    let below = entries
+        .last()
+        .is_none_or(|e| u64::from(e.pos) < d.pos && d.base + u64::from(e.rel) < d.next);
+    if !ordered || !below {
+        return Ok(None);
+    }
+    if let Some(e) = entries.last() {
+        let at = reader.batch_at(log, e.pos.into(), u64::MAX)?;
+        if !at.is_some_and(|(h, b)| h.base_offset == d.base + u64::from(e.rel) && batch::crc_ok(b))
+        {
+            return Ok(None);
+        }
+    }
+    Ok(Some((entries, d.pos, d.next)))
 }
 
 fn remove_segment(dir: &Path, base: u64) -> Result<()> {

@@ -2,6 +2,11 @@
 //! `next_offset` is what readers trust: a batch is readable once it is below it.
 //! The other fields are the writer's cache, valid only while `appending` is 0
 //! and the boot id is this boot's; otherwise the next lock holder recovers.
+//!
+//! The durable record (`AT_DURABLE..`) says how much of the log an fdatasync
+//! has covered: it is written only after the sync returned and only moves
+//! forward, so whatever version of it survives a power loss is a lower bound
+//! of what is on disk. A checksum guards it against a torn or garbage page.
 
 use std::fs::{File, OpenOptions};
 use std::path::Path;
@@ -26,6 +31,34 @@ const AT_APPENDING: usize = 40;
 const AT_PID: usize = 44;
 const AT_DELETED: usize = 48;
 const AT_BOOT: usize = 56; // 16 bytes
+const AT_DURABLE: usize = 72; // 4 × u64: segment base, position, next offset, index length
+const AT_DURABLE_SUM: usize = 104; // u32
+const DURABLE_TAG: &[u8; 4] = b"CLDD";
+
+/// A prefix of the log known to be on stable storage: segment `base` up to
+/// `pos` (where offset `next` starts), and its index file up to `index_len` bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Durable {
+    pub base: u64,
+    pub pos: u64,
+    pub next: u64,
+    pub index_len: u64,
+}
+
+impl Durable {
+    fn fields(self) -> [u64; 4] {
+        [self.base, self.pos, self.next, self.index_len]
+    }
+    /// Never 0 for all-zero fields, so a zeroed page does not verify.
+    fn checksum(fields: [u64; 4]) -> u32 {
+        let mut h = crc32fast::Hasher::new();
+        h.update(DURABLE_TAG);
+        for f in fields {
+            h.update(&f.to_le_bytes());
+        }
+        h.finalize()
+    }
+}
 
 /// This machine boot's id, so a state written before a power loss is not trusted.
 pub fn boot_id() -> [u8; 16] {
@@ -139,6 +172,29 @@ impl State {
         )
     }
 
+    /// The durable record, if it verifies.
+    pub fn durable(&self) -> Option<Durable> {
+        let sum = self.u32(AT_DURABLE_SUM).load(Ordering::Acquire);
+        let f: [u64; 4] =
+            std::array::from_fn(|i| self.u64(AT_DURABLE + 8 * i).load(Ordering::Relaxed));
+        (Durable::checksum(f) == sum).then_some(Durable {
+            base: f[0],
+            pos: f[1],
+            next: f[2],
+            index_len: f[3],
+        })
+    }
+
+    /// Replaces the durable record (`None` clears it); only the lock holder calls this.
+    pub fn set_durable(&self, d: Option<Durable>) {
+        let fields = d.map_or([0; 4], Durable::fields);
+        let sum = d.map_or(0, |_| Durable::checksum(fields));
+        for (i, f) in fields.into_iter().enumerate() {
+            self.u64(AT_DURABLE + 8 * i).store(f, Ordering::Relaxed);
+        }
+        self.u32(AT_DURABLE_SUM).store(sum, Ordering::Release);
+    }
+
     /// Marks an append in progress; a crash before [`State::publish`] leaves it set.
     pub fn begin(&self) {
         self.u32(AT_PID)
@@ -167,5 +223,35 @@ impl State {
         self.u32(AT_VERSION).store(VERSION, Ordering::Relaxed);
         self.u64(AT_START).store(log_start, Ordering::Release);
         self.publish(active, end, next);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durable_record_round_trips_and_damage_does_not_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        let s = State::open(&path).unwrap();
+        assert_eq!(s.durable(), None, "a zeroed page holds no record");
+        assert_ne!(Durable::checksum([0; 4]), 0);
+        let d = Durable {
+            base: 100,
+            pos: 4096,
+            next: 140,
+            index_len: 8,
+        };
+        s.set_durable(Some(d));
+        assert_eq!(s.durable(), Some(d));
+        drop(s);
+        let f = OpenOptions::new().write(true).open(&path).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&f, &[0xff], AT_DURABLE as u64 + 9).unwrap();
+        let s = State::open(&path).unwrap();
+        assert_eq!(s.durable(), None, "a flipped byte does not verify");
+        s.set_durable(Some(d));
+        s.set_durable(None);
+        assert_eq!(s.durable(), None);
     }
 }

@@ -8,9 +8,11 @@
 //!
 //! - power loss: every byte past the last synced length is lost or replaced by
 //!   zeros, garbage or stale bytes; `state` is from another boot or damaged.
-//!   What 'always' syncs: the active `.log` up to the acknowledged end (one
-//!   fdatasync per append), a sealed `.log` in full (at the roll), directory
-//!   entries of new segments. Never: `.index` files and `state`.
+//!   What 'always' syncs: the active `.log` and `.index` up to the acknowledged
+//!   end (one fdatasync per append), a sealed segment in full (at the roll),
+//!   directory entries of new segments. Never `state` itself: its durable
+//!   record (written after each sync) survives as of the last acknowledgement,
+//!   or an earlier one (stale but valid), or damaged.
 //! - process crash: the page cache survives, but the writer died between
 //!   `begin` and `publish`: its write may be partial and `state` still holds
 //!   the previous end with `appending` set.
@@ -170,12 +172,7 @@ fn lose_power(rng: &mut Rng, now: &BTreeMap<PathBuf, u64>, synced: &BTreeMap<Pat
         if name == "state" {
             continue;
         }
-        let is_log = name.ends_with(".log");
-        let floor = if is_log {
-            synced.get(path).copied().unwrap_or(0)
-        } else {
-            0 // indexes are never synced
-        };
+        let floor = synced.get(path).copied().unwrap_or(0);
         // A segment created by the in-flight append's roll: its directory
         // entry was synced, but the crash may also have come before the roll.
         if !synced.contains_key(path) && rng.chance(3) {
@@ -190,7 +187,15 @@ fn lose_power(rng: &mut Rng, now: &BTreeMap<PathBuf, u64>, synced: &BTreeMap<Pat
         let cut = point(rng, floor, len);
         let torn = point(rng, floor, cut) as usize;
         bytes.truncate(cut as usize);
-        if rng.chance(4) {
+        // A sealed segment's size was synced at the roll and nothing is
+        // written past it since: it cannot come back longer.
+        let sealed = name.ends_with(".log")
+            && now.keys().any(|other| {
+                other.parent() == path.parent()
+                    && other.extension().is_some_and(|e| e == "log")
+                    && other.file_name().unwrap() > path.file_name().unwrap()
+            });
+        if !sealed && rng.chance(4) {
             let extra = rng.range(1, 300) as usize;
             bytes.resize(cut as usize + extra, 0);
         }
@@ -203,9 +208,16 @@ const AT_NEXT: u64 = 8;
 const AT_APPENDING: u64 = 40;
 const AT_PID: u64 = 44;
 const AT_BOOT: u64 = 56;
+/// The durable record and its checksum.
+const DURABLE: std::ops::Range<usize> = 72..108;
 
 fn write_at(path: &Path, at: u64, bytes: &[u8]) {
-    let f = OpenOptions::new().write(true).open(path).unwrap();
+    let f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .unwrap();
     f.write_all_at(bytes, at).unwrap();
 }
 
@@ -237,6 +249,26 @@ fn damage_state(rng: &mut Rng, path: &Path) {
     }
 }
 
+/// The durable record that survives a power loss: the state page as written
+/// after the last acknowledged sync (`acked`), or an earlier one, or damaged.
+fn durable_after_power_loss(rng: &mut Rng, path: &Path, acked: &[u8], earlier: &[Vec<u8>]) {
+    let mut record = acked[DURABLE].to_vec();
+    match rng.range(0, 5) {
+        0 | 1 => {}
+        2 | 3 if !earlier.is_empty() => {
+            let i = rng.range(0, earlier.len() as u64 - 1) as usize;
+            record = earlier[i][DURABLE].to_vec();
+        }
+        2 | 3 => {}
+        4 => {
+            let i = rng.range(0, record.len() as u64 - 1) as usize;
+            record[i] ^= 1 << rng.range(0, 7);
+        }
+        _ => record = rng.bytes(record.len()),
+    }
+    write_at(path, DURABLE.start as u64, &record);
+}
+
 #[derive(Clone, Copy, Debug)]
 enum Crash {
     PowerLoss,
@@ -255,7 +287,7 @@ fn round(round: u64, rng: &mut Rng) {
     // expected[p][o]: the value at offset o; acked[p]: how many are acknowledged.
     let mut expected: Vec<Vec<Vec<u8>>> = vec![Vec::new(); partitions as usize];
     let mut next = vec![0u64; partitions as usize];
-    let (synced, states, now, acked) = {
+    let (synced, states, earlier, now, acked) = {
         let log = Log::open(dir.path(), Durability::Always, Duration::from_secs(1)).unwrap();
         let cfg = TopicConfig {
             partitions,
@@ -263,8 +295,18 @@ fn round(round: u64, rng: &mut Rng) {
             max_message_bytes: 4096,
         };
         log.create_topic("t", &cfg).unwrap();
+        let read_states = || -> Vec<Vec<u8>> {
+            (0..partitions)
+                .map(|p| std::fs::read(topic_dir.join(format!("{p}/state"))).unwrap())
+                .collect()
+        };
+        // The states after each acknowledged append but the last.
+        let mut earlier: Vec<Vec<Vec<u8>>> = Vec::new();
         let appends = rng.range(0, 10);
-        for _ in 0..appends {
+        for i in 0..appends {
+            if i > 0 {
+                earlier.push(read_states());
+            }
             for (p, off, v) in append(&log, rng, round, partitions, &mut next) {
                 assert_eq!(off, expected[p as usize].len() as u64);
                 expected[p as usize].push(v);
@@ -273,9 +315,7 @@ fn round(round: u64, rng: &mut Rng) {
         // Everything below these lengths was fdatasync'ed before the last ack.
         let synced = lengths(&topic_dir);
         let acked: Vec<usize> = expected.iter().map(Vec::len).collect();
-        let states: Vec<Vec<u8>> = (0..partitions)
-            .map(|p| std::fs::read(topic_dir.join(format!("{p}/state"))).unwrap())
-            .collect();
+        let states = read_states();
         // The append in flight when the crash hits.
         if rng.chance(2) {
             for (p, off, v) in append(&log, rng, round, partitions, &mut next) {
@@ -286,14 +326,17 @@ fn round(round: u64, rng: &mut Rng) {
         let now = lengths(&topic_dir);
         // Everything was synced already ('always'); the crash is simulated below.
         drop(log);
-        (synced, states, now, acked)
+        (synced, states, earlier, now, acked)
     };
 
     match crash {
         Crash::PowerLoss => {
             lose_power(rng, &now, &synced);
             for p in 0..partitions {
-                damage_state(rng, &topic_dir.join(format!("{p}/state")));
+                let path = topic_dir.join(format!("{p}/state"));
+                damage_state(rng, &path);
+                let earlier: Vec<Vec<u8>> = earlier.iter().map(|s| s[p as usize].clone()).collect();
+                durable_after_power_loss(rng, &path, &states[p as usize], &earlier);
             }
         }
         Crash::ProcessCrash => {
@@ -438,5 +481,84 @@ fn a_topic_without_its_topic_json_is_unknown_not_a_crash() {
     assert_eq!(
         log.cursor("t", 0, Position::Earliest).err().unwrap().code,
         Code::UnknownTopic
+    );
+}
+
+/// Reopens after a power loss with `state` as given (from another boot) and
+/// the segment as given; returns the partition's high watermark.
+fn reopen_after_power_loss(dir: &Path, state: &[u8], log_bytes: &[u8], index: &[u8]) -> u64 {
+    let pdir = dir.join("topics/t/0");
+    std::fs::write(pdir.join("state"), state).unwrap();
+    write_at(&pdir.join("state"), AT_BOOT, &[0x5a; 16]);
+    std::fs::write(pdir.join("00000000000000000000.log"), log_bytes).unwrap();
+    std::fs::write(pdir.join("00000000000000000000.index"), index).unwrap();
+    let log = Log::open(dir, Durability::Interval, Duration::from_secs(3600)).unwrap();
+    let high = log.topics(false).unwrap()[0].partitions[0].high;
+    let mut c = log.cursor("t", 0, Position::Offset(high.min(120))).unwrap();
+    assert_eq!(read_all(&mut c).len() as u64, high - high.min(120));
+    high
+}
+
+#[test]
+fn a_power_loss_revalidates_from_the_durable_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let pdir = dir.path().join("topics/t/0");
+    let value = vec![b'v'; 300];
+    let (stale, state, log_bytes, index) = {
+        let log = Log::open(dir.path(), Durability::Interval, Duration::from_secs(3600)).unwrap();
+        log.create_topic("t", &TopicConfig::default()).unwrap();
+        let mut snapshots = Vec::new();
+        for _ in 0..2 {
+            for _ in 0..100 {
+                let rec = Placed {
+                    partition: Some(0),
+                    record: RecordIn {
+                        key: None,
+                        value: Some(&value),
+                        headers: &[],
+                        timestamp: 0,
+                    },
+                };
+                log.append("t", &[rec], 0).unwrap();
+            }
+            log.flush().unwrap();
+            snapshots.push(std::fs::read(pdir.join("state")).unwrap());
+        }
+        let state = snapshots.pop().unwrap();
+        let log_bytes = std::fs::read(pdir.join("00000000000000000000.log")).unwrap();
+        let index = std::fs::read(pdir.join("00000000000000000000.index")).unwrap();
+        assert!(!index.is_empty());
+        (snapshots.pop().unwrap(), state, log_bytes, index)
+    };
+    // Damages the value of the batch holding `offset` (one record per batch).
+    let batch_len = log_bytes.len() / 200;
+    let damaged = |offset: usize| {
+        let mut b = log_bytes.clone();
+        b[(offset + 1) * batch_len - 10] ^= 1;
+        b
+    };
+    // The durable prefix is not read again (damage inside it goes unseen);
+    // the whole log was flushed, so nothing is cut.
+    assert_eq!(
+        reopen_after_power_loss(dir.path(), &state, &damaged(50), &index),
+        200
+    );
+    // From a stale record, the tail after it is validated and cut at the
+    // first bad batch.
+    assert_eq!(
+        reopen_after_power_loss(dir.path(), &stale, &damaged(150), &index),
+        150
+    );
+    // A record that does not verify: the whole segment is validated.
+    let mut torn = state.clone();
+    torn[DURABLE.start + 3] ^= 0x10;
+    assert_eq!(
+        reopen_after_power_loss(dir.path(), &torn, &damaged(50), &index),
+        50
+    );
+    // An index shorter than the record says: the whole segment too.
+    assert_eq!(
+        reopen_after_power_loss(dir.path(), &state, &damaged(50), &index[..8]),
+        50
     );
 }
