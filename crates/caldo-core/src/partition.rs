@@ -170,26 +170,32 @@ impl Partition {
         if w.active.as_ref().is_none_or(|a| a.base != base) {
             let log = open_rw(&segment::log_path(&self.dir, base), false)?;
             let index = open_rw(&segment::index_path(&self.dir, base), false)?;
-            let index_len = index.metadata().ctx("stat index")?.len() / index::ENTRY * index::ENTRY;
+            w.active = Some(Active {
+                base,
+                log: Arc::new(log),
+                index: Arc::new(index),
+                index_len: 0,
+                last_indexed: 0,
+            });
+        }
+        let a = w.active.as_mut().unwrap();
+        // Other processes append (and index) too: take the index's length from
+        // the file, not from this process's last append.
+        let len = a.index.metadata().ctx("stat index")?.len() / index::ENTRY * index::ENTRY;
+        if len != a.index_len {
             let mut last = [0u8; 8];
-            let last_indexed = match index_len {
+            a.last_indexed = match len {
                 0 => 0,
                 n => {
-                    index
+                    a.index
                         .read_exact_at(&mut last, n - index::ENTRY)
                         .ctx("reading index")?;
                     index::decode(&last)[0].pos.into()
                 }
             };
-            w.active = Some(Active {
-                base,
-                log: Arc::new(log),
-                index: Arc::new(index),
-                index_len,
-                last_indexed,
-            });
+            a.index_len = len;
         }
-        Ok(w.active.as_mut().unwrap())
+        Ok(a)
     }
 
     /// Appends `records` (non-empty) as one contiguous run of offsets; returns the first.

@@ -401,3 +401,29 @@ fn junk_after_a_sealed_segments_last_batch_is_skipped_not_read() {
     assert_eq!(all.len(), 300);
     assert!(all.iter().enumerate().all(|(i, (o, _))| *o == i as u64));
 }
+
+#[test]
+fn two_writers_keep_one_ordered_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (open(dir.path()), open(dir.path()));
+    a.create_topic("t", &TopicConfig::default()).unwrap();
+    let value = vec![7u8; 1500];
+    for i in 0..200 {
+        let w = if i % 3 == 0 { &a } else { &b };
+        w.append("t", &[rec(&value)], 0).unwrap();
+    }
+    let pdir = dir.path().join("topics/t/0");
+    let entries = caldo_core::index::read(&segment::index_path(&pdir, 0)).unwrap();
+    assert!(entries.len() > 50, "an entry per 4 KiB: {}", entries.len());
+    assert!(
+        entries
+            .windows(2)
+            .all(|w| w[0].rel < w[1].rel && w[0].pos < w[1].pos),
+        "ordered"
+    );
+    let log = std::fs::read(segment::log_path(&pdir, 0)).unwrap();
+    for e in &entries {
+        let h = caldo_core::batch::parse_header(&log[e.pos as usize..]).unwrap();
+        assert_eq!(h.base_offset, u64::from(e.rel), "entry points at its batch");
+    }
+}
