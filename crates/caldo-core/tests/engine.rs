@@ -421,6 +421,25 @@ fn two_writers_keep_one_ordered_index() {
             .all(|w| w[0].rel < w[1].rel && w[0].pos < w[1].pos),
         "ordered"
     );
+    // One entry per INTERVAL bytes of log, whoever wrote them: none overwritten.
+    let spacing = caldo_core::index::INTERVAL + 1600;
+    assert!(
+        u64::from(entries[0].pos) <= spacing,
+        "the first entry is there"
+    );
+    assert!(
+        entries
+            .windows(2)
+            .all(|w| u64::from(w[1].pos - w[0].pos) <= spacing),
+        "no gaps"
+    );
+    let len = std::fs::metadata(segment::log_path(&pdir, 0))
+        .unwrap()
+        .len();
+    assert!(
+        len - u64::from(entries.last().unwrap().pos) <= spacing,
+        "indexed to the end"
+    );
     let log = std::fs::read(segment::log_path(&pdir, 0)).unwrap();
     for e in &entries {
         let h = caldo_core::batch::parse_header(&log[e.pos as usize..]).unwrap();
