@@ -181,7 +181,7 @@ impl Partition {
         let a = w.active.as_mut().unwrap();
         // Other processes append (and index) too: take the index's length from
         // the file, not from this process's last append.
-        let len = a.index.metadata().ctx("stat index")?.len() / index::ENTRY * index::ENTRY;
+        let len = index_len(&a.index)?;
         if len != a.index_len {
             let mut last = [0u8; 8];
             a.last_indexed = match len {
