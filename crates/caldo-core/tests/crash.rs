@@ -29,27 +29,8 @@ use std::time::{Duration, Instant};
 
 use caldo_core::{Code, Cursor, Durability, Log, Placed, Position, RecordIn, TopicConfig};
 
-/// xorshift64*: small, fixed-seed, good enough to pick crash points.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform-ish in `lo..=hi`.
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-    fn chance(&mut self, one_in: u64) -> bool {
-        self.next().is_multiple_of(one_in)
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
+mod rng;
+use rng::Rng;
 
 const ROUNDS: u64 = 1200;
 /// Stops adding rounds past this (a slow disk), as long as the minimum ran.

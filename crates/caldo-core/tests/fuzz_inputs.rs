@@ -10,27 +10,8 @@ use caldo_core::{segment, Code, Durability, Log, Placed, Position, TopicConfig};
 use fuzz_common::{batch_decoder, known_batches, recovery_scan};
 use std::time::Duration;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-    /// Up to `max - 1` random bytes.
-    fn some_bytes(&mut self, max: usize) -> Vec<u8> {
-        let n = self.below(max);
-        self.bytes(n)
-    }
-}
+mod rng;
+use rng::Rng;
 
 /// Damages `b` the ways a disk or a fuzzer would: bit flips, overwritten
 /// bytes, extreme header fields, truncation, extension, spliced copies.
