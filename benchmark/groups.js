@@ -17,9 +17,10 @@
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { fork, execFileSync } = require('node:child_process')
+const { fork } = require('node:child_process')
 const { setTimeout: sleep } = require('node:timers/promises')
 const { open } = require('..')
+const { median, percentile, fmt, machine } = require('./common')
 
 // --quick (for trying changes): fewer records and runs; the results files are not written.
 const QUICK = require.main === module && process.argv.includes('--quick')
@@ -35,12 +36,6 @@ const STEP_TIMEOUT_MS = 15_000
 
 const hr = () => process.hrtime.bigint()
 const ms = (ns) => Number(ns) / 1e6
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
-}
-const percentile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]
 const perSecond = (n, ns) => n / Number(ns) * 1e9
 
 function expect (what, got, want) {
@@ -357,25 +352,7 @@ async function rebalanceLatency (dir, topic) {
 }
 
 // ------------------------------------------------------------------ output
-function machine (dir) {
-  let disk = null
-  try {
-    const [device, fsType, , , , , mount] = execFileSync('df', ['-T', dir], { encoding: 'utf8' }).trim().split('\n').pop().split(/\s+/)
-    disk = { device, fsType, mount }
-  } catch {}
-  const cpus = os.cpus()
-  return {
-    cpus: cpus.length,
-    cpuModel: cpus[0] ? cpus[0].model.trim() : 'unknown',
-    totalMemBytes: os.totalmem(),
-    node: process.version,
-    platform: `${os.type()} ${os.release()} ${os.arch()}`,
-    tmpDisk: disk,
-    date: new Date().toISOString()
-  }
-}
 
-const fmt = (x) => Math.round(x).toLocaleString('en-US')
 const fmtMs = (x) => x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : fmt(x)
 
 function table (m, r) {

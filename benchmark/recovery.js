@@ -15,6 +15,7 @@ const path = require('node:path')
 const { fork, execFileSync } = require('node:child_process')
 const { setTimeout: sleep } = require('node:timers/promises')
 const { open } = require('..')
+const { median, machine } = require('./common')
 
 const RUNS = 3 // each figure is the median of this many runs
 const TOPICS = 10
@@ -27,11 +28,6 @@ const KILL_AFTER_MS = 1500 // the crashing writer runs this long before SIGKILL
 const AT_APPENDING = 40
 const AT_BOOT = 56
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
-}
 
 function arg (name, fallback) {
   const i = process.argv.indexOf(name)
@@ -172,23 +168,6 @@ async function scenario (dir, prepare, minHigh) {
   return { medianMs: median(runs), runsMs: runs, records: high }
 }
 
-function machine (dir) {
-  let disk = null
-  try {
-    const [device, fsType, , , , , mount] = execFileSync('df', ['-T', dir], { encoding: 'utf8' }).trim().split('\n').pop().split(/\s+/)
-    disk = { device, fsType, mount }
-  } catch {}
-  const cpus = os.cpus()
-  return {
-    cpus: cpus.length,
-    cpuModel: cpus[0] ? cpus[0].model.trim() : 'unknown',
-    totalMemBytes: os.totalmem(),
-    node: process.version,
-    platform: `${os.type()} ${os.release()} ${os.arch()}`,
-    tmpDisk: disk,
-    date: new Date().toISOString()
-  }
-}
 
 const ms = (x) => (x === undefined ? '—' : `${x < 100 ? x.toFixed(1) : Math.round(x).toLocaleString('en-US')} ms`)
 

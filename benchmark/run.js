@@ -6,9 +6,10 @@
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { fork, execFileSync } = require('node:child_process')
+const { fork } = require('node:child_process')
 const { setTimeout: sleep } = require('node:timers/promises')
 const { open } = require('..')
+const { median, percentile, fmt, machine } = require('./common')
 
 const RUNS = 5 // throughput figures are the median of this many runs
 const RECORDS = 1_000_000 // per throughput run
@@ -20,12 +21,6 @@ const DURABLE_SENDERS = 64
 const DURABLE_MS = 3000
 const FDATASYNC_MS = 2000
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
-}
-const percentile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]
 const perSecond = (n, ms) => n / ms * 1000
 
 function expect (what, got, want) {
@@ -183,25 +178,7 @@ async function repeat (fn) {
   return { median: median(runs), runs }
 }
 
-function machine (dir) {
-  let disk = null
-  try {
-    const [device, fsType, , , , , mount] = execFileSync('df', ['-T', dir], { encoding: 'utf8' }).trim().split('\n').pop().split(/\s+/)
-    disk = { device, fsType, mount }
-  } catch {}
-  const cpus = os.cpus()
-  return {
-    cpus: cpus.length,
-    cpuModel: cpus[0] ? cpus[0].model.trim() : 'unknown',
-    totalMemBytes: os.totalmem(),
-    node: process.version,
-    platform: `${os.type()} ${os.release()} ${os.arch()}`,
-    tmpDisk: disk,
-    date: new Date().toISOString()
-  }
-}
 
-const fmt = (x) => Math.round(x).toLocaleString('en-US')
 
 function table (m, r) {
   const tput = (x) => `${fmt(x.median)} rec/s`
