@@ -9,6 +9,8 @@ const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
 const TYPE_ERRORS = new Set(['ERR_INVALID_ARG', 'ERR_INVALID_TOPIC', 'ERR_INVALID_PARTITION'])
 const EMPTY_HEADERS = Object.freeze({})
 const MAX_U32 = 0xffffffff
+// Errors raised by checking a batch's records, before the engine writes any of them.
+const REFUSED_BEFORE_WRITING = new Set(['ERR_MESSAGE_TOO_LARGE', 'ERR_INVALID_PARTITION', 'ERR_INVALID_ARG'])
 // Appends up to this size (without 'always' durability) are written on the calling thread.
 const SYNC_APPEND_BYTES = 1 << 20
 
@@ -207,8 +209,9 @@ class Producer {
     this.#draining = null
   }
 
-  // One native call for the whole group of sends; a rejected call wrote nothing, so
-  // when it held several sends, each is tried alone and only the bad one fails.
+  // One native call for the whole group of sends. A record refused by validation fails
+  // the call before anything is written, so then each send is tried alone and only the
+  // bad one fails; any other error fails them all (part may be written).
   async #append (topic, group) {
     const recs = group.length === 1 ? group[0].recs : group.flatMap((it) => it.recs)
     const { data, meta, timestamps } = encodeBatch(recs)
@@ -220,8 +223,9 @@ class Producer {
         ? native(() => this.#log._native.appendNow(topic, data, meta, timestamps, this.#rr++ & MAX_U32))
         : await nativeAsync(this.#log._native.append(topic, data, meta, timestamps, this.#rr++ & MAX_U32))
     } catch (err) {
-      if (group.length === 1) group[0].reject(err)
-      else for (const it of group) await this.#append(topic, [it])
+      if (group.length > 1 && REFUSED_BEFORE_WRITING.has(err.code)) {
+        for (const it of group) await this.#append(topic, [it])
+      } else for (const it of group) it.reject(err)
       return
     }
     let at = 0
