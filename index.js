@@ -516,8 +516,13 @@ class Consumer extends EventEmitter {
     this.#buffer = []
     this.#at = 0
     this.#inHand = null
-    const revoked = native(() => this.#reader.fence())
-    if (revoked.length) this.#emitRebalance({ assigned: [], revoked })
+    try {
+      const revoked = native(() => this.#reader.fence())
+      if (revoked.length) this.#emitRebalance({ assigned: [], revoked })
+    } catch (err) {
+      // A timer has no caller to throw to: the next ask for messages gets it.
+      this.#pendingError = err
+    }
   }
 
   // Called each time the next message or batch is asked for.
