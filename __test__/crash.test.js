@@ -1,10 +1,12 @@
 'use strict'
 // Crash safety through the JS API: producers killed with SIGKILL at random
-// moments, and a flipped bit in a sealed segment.
+// moments, a flipped bit in a sealed segment, and a full disk.
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
+const os = require('node:os')
 const path = require('node:path')
+const { execFileSync } = require('node:child_process')
 const { open } = require('..')
 const { tmpdir, child, until } = require('./helpers')
 
@@ -158,4 +160,48 @@ test('a flipped bit in a sealed segment is ERR_CORRUPT naming topic, partition a
   // And the log takes appends.
   const md = await log.producer().send(topic, { value: 'after' })
   assert.equal(md.offset, 200)
+})
+
+test('a full disk gives a coded error, damages nothing, and appends work again once there is room', async (t) => {
+
+  const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'caldo-full-'))
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', mnt], { stdio: 'ignore' })
+  } catch {
+    fs.rmSync(mnt, { recursive: true, force: true })
+    return t.skip('needs a small filesystem: mounting a tmpfs requires root')
+  }
+  let log
+  t.after(async () => {
+    if (log) await log.close().catch(() => {})
+    execFileSync('umount', ['-l', mnt]) // lazily: the addon drops its mappings at garbage collection
+    fs.rmSync(mnt, { recursive: true, force: true })
+  })
+  const filler = path.join(mnt, 'filler')
+  fs.writeFileSync(filler, Buffer.alloc(512 * 1024))
+  log = await open(path.join(mnt, 'log'))
+  await log.createTopic('t', { segmentBytes: 256 * 1024 })
+  const p = log.producer()
+  const value = Buffer.alloc(1000, 7)
+  let acked = 0
+  let err
+  for (;;) {
+    try {
+      await p.sendBatch('t', Array.from({ length: 50 }, (_, i) => ({ value: Buffer.concat([Buffer.from(`${acked + i};`), value]) })))
+      acked += 50
+    } catch (e) { err = e; break }
+  }
+  assert.equal(err.code, 'ERR_IO')
+  assert.match(err.message, /space/i)
+  assert.ok(acked > 1000, `wrote ${acked} records before the disk filled`)
+  fs.rmSync(filler) // room again
+  const md = await p.send('t', { value: 'after' })
+  assert.equal(md.offset, acked, 'offsets stay dense: the failed batch left nothing behind')
+  const c = log.consumer({ assign: [{ topic: 't', partition: 0, offset: 'earliest' }] })
+  let n = 0
+  for await (const m of c) {
+    if (n < acked) assert.equal(m.value.toString().split(';')[0], String(n))
+    else assert.equal(m.value.toString(), 'after')
+    if (++n === acked + 1) break
+  }
 })
