@@ -14,6 +14,9 @@ use crate::segment;
 use crate::state::{Durable, State};
 use crate::wake::Wake;
 
+/// The index is fdatasync'ed once it has this many unsynced entries (1 MiB of log).
+const INDEX_SYNC_ENTRIES: u64 = 256;
+
 /// Appends are cut into batches of about this size.
 const MAX_BATCH_BYTES: usize = 1 << 20;
 
@@ -325,18 +328,23 @@ impl Partition {
         let (base, end) = self.state.active();
         let next = self.state.next_offset();
         let a = self.active(&mut w, base)?;
+        // The index needs no sync for the log to be durable: recovery keeps the
+        // entries the record covers and indexes from the record on. So it is
+        // synced only once it has grown by INDEX_SYNC_ENTRIES; until then the
+        // record keeps its last synced length, which stays true.
+        let len = index_len(&a.index)?;
+        let synced_len = self
+            .state
+            .durable()
+            .filter(|r| r.base == base)
+            .map_or(0, |r| r.index_len);
+        let index_dirty = len >= synced_len + INDEX_SYNC_ENTRIES * index::ENTRY;
         let durable = Durable {
             base,
             pos: end,
             next,
-            index_len: index_len(&a.index)?,
+            index_len: if index_dirty { len } else { synced_len },
         };
-        // The index is synced up to the recorded length (at most what is
-        // published, which only grows): only a longer one needs a sync.
-        let index_dirty = self
-            .state
-            .durable()
-            .is_none_or(|r| r.base != base || r.index_len < durable.index_len);
         Ok(Some(Published {
             durable,
             log: a.log.clone(),

@@ -484,13 +484,15 @@ fn reopen_after_power_loss(dir: &Path, state: &[u8], log_bytes: &[u8], index: &[
 fn a_power_loss_revalidates_from_the_durable_record() {
     let dir = tempfile::tempdir().unwrap();
     let pdir = dir.path().join("topics/t/0");
-    let value = vec![b'v'; 300];
+    // A batch per record, an index entry per batch, and enough of them per
+    // flush (300) for the index to be synced with the log (see INDEX_SYNC_ENTRIES).
+    let value = vec![b'v'; 4200];
     let (stale, state, log_bytes, index) = {
         let log = Log::open(dir.path(), Durability::Interval, Duration::from_secs(3600)).unwrap();
         log.create_topic("t", &TopicConfig::default()).unwrap();
         let mut snapshots = Vec::new();
         for _ in 0..2 {
-            for _ in 0..100 {
+            for _ in 0..300 {
                 let rec = Placed {
                     partition: Some(0),
                     record: RecordIn {
@@ -512,7 +514,7 @@ fn a_power_loss_revalidates_from_the_durable_record() {
         (snapshots.pop().unwrap(), state, log_bytes, index)
     };
     // Damages the value of the batch holding `offset` (one record per batch).
-    let batch_len = log_bytes.len() / 200;
+    let batch_len = log_bytes.len() / 600;
     let damaged = |offset: usize| {
         let mut b = log_bytes.clone();
         b[(offset + 1) * batch_len - 10] ^= 1;
@@ -522,13 +524,13 @@ fn a_power_loss_revalidates_from_the_durable_record() {
     // the whole log was flushed, so nothing is cut.
     assert_eq!(
         reopen_after_power_loss(dir.path(), &state, &damaged(50), &index),
-        200
+        600
     );
     // From a stale record, the tail after it is validated and cut at the
     // first bad batch.
     assert_eq!(
-        reopen_after_power_loss(dir.path(), &stale, &damaged(150), &index),
-        150
+        reopen_after_power_loss(dir.path(), &stale, &damaged(450), &index),
+        450
     );
     // A record that does not verify: the whole segment is validated.
     let mut torn = state.clone();
