@@ -44,7 +44,7 @@ struct Published {
     durable: Durable,
     log: Arc<File>,
     index: Arc<File>,
-    /// The index has entries past the durable record's.
+    /// The index has grown enough to be synced with the log this time.
     index_dirty: bool,
 }
 
