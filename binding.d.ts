@@ -55,6 +55,8 @@ export declare class NativeConsumer {
    * until `releaseHeld`, so their next owner cannot start early.
    */
   leave(keep: Array<number>): Array<TopicPartition>
+  /** Drops the cursors and their open segments; the consumer is closed. */
+  close(): void
   /**
    * Lets the partitions kept by `leave` go, first committing `processed`
    * for them (with auto-commit): still holding their locks, nobody else can.

@@ -718,6 +718,8 @@ class Consumer extends EventEmitter {
         if (revoked.length) this.emit('rebalance', { assigned: [], revoked })
         this.#tps = []
       }
+      this.#buffer = []
+      this.#reader.close()
     } finally {
       this.#log._native.interrupt()
     }

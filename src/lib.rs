@@ -672,6 +672,12 @@ impl NativeConsumer {
         Ok(tps(revoked))
     }
 
+    /// Drops the cursors and their open segments; the consumer is closed.
+    #[napi]
+    pub fn close(&mut self) {
+        self.slots.clear();
+    }
+
     /// Lets the partitions kept by `leave` go, first committing `processed`
     /// for them (with auto-commit): still holding their locks, nobody else can.
     #[napi]

@@ -349,6 +349,9 @@ impl Log {
             Durability::None => Ok(()),
             _ => flush_all(&self.topics),
         };
+        // Let go of the files now rather than when the last handle is dropped.
+        self.topics.lock().unwrap().clear();
+        *self.offsets.lock().unwrap() = None;
         self.wake.notify();
         flushed
     }
