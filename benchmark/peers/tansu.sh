@@ -26,7 +26,7 @@ mkdir -p "$work"
 setup () {
   if [ -x "$bin" ]; then return 0; fi
   command -v cargo >/dev/null || { echo "tansu.sh: cargo is not installed (needed to build tansu from crates.io)" >&2; return 1; }
-  echo "tansu.sh: building tansu $crate_version with cargo install (takes a while on few cores; log in .work/tansu-cargo.log)" >&2
+  echo "tansu.sh: building tansu $crate_version with cargo install (takes a while on few cores; log in .work/tansu-cargo.log)"
   cargo install tansu --version "$crate_version" --locked --no-default-features --features dynostore \
     --root "$root" >"$work/tansu-cargo.log" 2>&1 || {
     echo "tansu.sh: cargo install tansu $crate_version failed (see .work/tansu-cargo.log):" >&2
