@@ -113,7 +113,7 @@ function stopServices () {
 const whyOf = (e) => (e.stderr || e.message || '').toString().trim().split('\n').slice(-3).join(' ')
 
 // Which broker serves the Kafka API in this run: 'kafka' (Apache Kafka), or 'tansu', a
-// Kafka-compatible broker built from crates.io, when Kafka cannot be set up or started or
+// Kafka-compatible broker built from its Rust crate, when Kafka cannot be set up or started or
 // when --kafka-broker tansu forces it. Never silent: the switch is printed and noted.
 let kafkaBroker = null
 
@@ -124,14 +124,14 @@ function startKafkaApi (notes) {
       service('kafka', 'setup'); service('kafka', 'start'); started.add('kafka')
       return 'kafka'
     } catch (e) {
-      msg = `Apache Kafka could not be set up or started (${whyOf(e)}); falling back to tansu, a Kafka-compatible broker built from crates.io, driven by the same kafkajs code`
+      msg = `Apache Kafka could not be set up or started (${whyOf(e)}); falling back to tansu, a Kafka-compatible broker built from its Rust crate, driven by the same kafkajs code`
     }
   } else {
-    msg = 'Apache Kafka not set up (--kafka-broker tansu): the Kafka API is served by tansu, a Kafka-compatible broker built from crates.io, driven by the same kafkajs code'
+    msg = 'Apache Kafka not set up (--kafka-broker tansu): the Kafka API is served by tansu, a Kafka-compatible broker built from its Rust crate, driven by the same kafkajs code'
   }
   console.error('  ' + msg); notes.push(msg)
   try {
-    log('  setting up tansu (the first time, cargo builds it from crates.io: about 10 minutes on 2 cores) ...')
+    log('  setting up tansu (the first time, cargo builds it: about 10 minutes on 2 cores) ...')
     service('tansu', 'setup', 7_200_000); service('tansu', 'start'); started.add('tansu')
   } catch (e) { throw new Error(`tansu could not be set up or started either (${whyOf(e)})`) }
   const port = service('tansu', 'port')

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tansu, a Kafka-compatible broker written in Rust, on loopback: the peer benchmark's
 # fallback when Apache Kafka cannot be fetched (run.js --kafka-broker tansu forces it).
-#   tansu.sh setup    cargo install the `tansu` crate (pinned version) once, from crates.io
+#   tansu.sh setup    cargo install the `tansu` crate (pinned version) once
 #   tansu.sh start    start the broker with in-memory storage; waits until it listens
 #   tansu.sh stop     stop it (SIGTERM, then SIGKILL after 10 s)
 #   tansu.sh version
@@ -25,7 +25,7 @@ mkdir -p "$work"
 
 setup () {
   if [ -x "$bin" ]; then return 0; fi
-  command -v cargo >/dev/null || { echo "tansu.sh: cargo is not installed (needed to build tansu from crates.io)" >&2; return 1; }
+  command -v cargo >/dev/null || { echo "tansu.sh: cargo is not installed (needed to build tansu)" >&2; return 1; }
   echo "tansu.sh: building tansu $crate_version with cargo install (takes a while on few cores; log in .work/tansu-cargo.log)"
   cargo install tansu --version "$crate_version" --locked --no-default-features --features dynostore \
     --root "$root" >"$work/tansu-cargo.log" 2>&1 || {
