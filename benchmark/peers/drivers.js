@@ -12,7 +12,9 @@ const { setTimeout: sleep } = require('node:timers/promises')
 const WORK = path.join(__dirname, '.work')
 const BATCH = 1000 // records per produce call / pipeline / transaction
 const IN_FLIGHT = 4 // produce batches awaited together
-const PORTS = { kafka: 19092, redis: 16379, nats: 14222 }
+// BENCH_KAFKA_PORT: set by run.js (and inherited by its workers) when the Kafka API is
+// served by the tansu fallback instead of Apache Kafka.
+const PORTS = { kafka: Number(process.env.BENCH_KAFKA_PORT) || 19092, redis: 16379, nats: 14222 }
 
 const nowUs = () => (performance.timeOrigin + performance.now()) * 1000
 

@@ -1,6 +1,7 @@
 'use strict'
 // caldo against what users would pick instead, side by side on this machine.
 //   node benchmark/peers/run.js [--quick] [--only caldo,kafka,redis,sqlite,nats] [--scenarios 1,2,3,4,5,6] [--runs N] [--merge]
+//                               [--kafka-broker kafka|tansu]
 // Starts each peer through its script here (loopback only), stops it afterwards even on
 // failure, and writes benchmark/results/peers.{json,md,svg}. See benchmark/README.md.
 
@@ -9,14 +10,15 @@ const os = require('node:os')
 const path = require('node:path')
 const { fork, execFileSync } = require('node:child_process')
 const { setTimeout: sleep } = require('node:timers/promises')
-const { drivers, nowUs, WORK } = require('./drivers')
+const { drivers, nowUs, WORK, PORTS } = require('./drivers')
 const { renderSvg } = require('./chart')
 
 const SYSTEMS = ['caldo', 'kafka', 'redis', 'sqlite', 'nats']
-const SERVICES = { kafka: 'kafka.sh', redis: 'redis.sh', nats: 'nats.sh' }
+const SERVICES = { kafka: 'kafka.sh', tansu: 'tansu.sh', redis: 'redis.sh', nats: 'nats.sh' }
+const KAFKA_BROKERS = ['kafka', 'tansu']
 
 function parseArgs (argv) {
-  const o = { quick: false, only: SYSTEMS, scenarios: [1, 2, 3, 4, 5, 6], runs: null, out: null, merge: false }
+  const o = { quick: false, only: SYSTEMS, scenarios: [1, 2, 3, 4, 5, 6], runs: null, out: null, merge: false, kafkaBroker: 'kafka' }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     if (a === '--quick') o.quick = true
@@ -25,9 +27,11 @@ function parseArgs (argv) {
     else if (a === '--runs') o.runs = Number(argv[++i])
     else if (a === '--out') o.out = argv[++i]
     else if (a === '--merge') o.merge = true
+    else if (a === '--kafka-broker') o.kafkaBroker = argv[++i]
     else throw new Error(`unknown argument ${a}; see benchmark/README.md`)
   }
   for (const s of o.only) if (!SYSTEMS.includes(s)) throw new Error(`unknown system ${s}; one of ${SYSTEMS.join(', ')}`)
+  if (!KAFKA_BROKERS.includes(o.kafkaBroker)) throw new Error(`unknown --kafka-broker ${o.kafkaBroker}; one of ${KAFKA_BROKERS.join(', ')}`)
   return o
 }
 
@@ -97,8 +101,8 @@ function killAll () { for (const c of children) { try { c.kill('SIGKILL') } catc
 
 // ------------------------------------------------------------------ services
 const started = new Set()
-function service (name, cmd) {
-  return execFileSync(path.join(__dirname, SERVICES[name]), [cmd], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 900_000 }).trim()
+function service (name, cmd, timeout = 900_000) {
+  return execFileSync(path.join(__dirname, SERVICES[name]), [cmd], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout }).trim()
 }
 function stopServices () {
   for (const name of started) {
@@ -106,6 +110,40 @@ function stopServices () {
     started.delete(name)
   }
 }
+const whyOf = (e) => (e.stderr || e.message || '').toString().trim().split('\n').slice(-3).join(' ')
+
+// Which broker serves the Kafka API in this run: 'kafka' (Apache Kafka), or 'tansu', a
+// Kafka-compatible broker built from its Rust crate, when Kafka cannot be set up or started or
+// when --kafka-broker tansu forces it. Never silent: the switch is printed and noted.
+let kafkaBroker = null
+
+function startKafkaApi (notes) {
+  let msg
+  if (opts.kafkaBroker === 'kafka') {
+    try {
+      service('kafka', 'setup'); service('kafka', 'start'); started.add('kafka')
+      return 'kafka'
+    } catch (e) {
+      msg = `Apache Kafka could not be set up or started (${whyOf(e)}); falling back to tansu, a Kafka-compatible broker built from its Rust crate, driven by the same kafkajs code`
+    }
+  } else {
+    msg = 'Apache Kafka not set up (--kafka-broker tansu): the Kafka API is served by tansu, a Kafka-compatible broker built from its Rust crate, driven by the same kafkajs code'
+  }
+  console.error('  ' + msg); notes.push(msg)
+  try {
+    log('  setting up tansu (the first time, cargo builds it: about 10 minutes on 2 cores) ...')
+    service('tansu', 'setup', 7_200_000); service('tansu', 'start'); started.add('tansu')
+  } catch (e) { throw new Error(`tansu could not be set up or started either (${whyOf(e)})`) }
+  const port = service('tansu', 'port')
+  process.env.BENCH_KAFKA_PORT = port // for the workers, forked with this environment
+  PORTS.kafka = Number(port)
+  LABEL.kafka = TANSU_LABEL
+  const v = service('tansu', 'version')
+  const note = `kafka: the Kafka column is tansu ${v} (storage engine memory://: nothing is written to disk), not Apache Kafka; its figures say nothing about Apache Kafka's`
+  log('  ' + note); notes.push(note)
+  return 'tansu'
+}
+
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => { killAll(); stopServices(); process.exit(130) })
 }
@@ -167,8 +205,12 @@ async function throughputScenarios (system, c, res) {
   }
 }
 
-async function latencyScenario (system, c, res) {
+async function latencyScenario (system, c, res, notes) {
   const d = drivers[system]
+  if (system === 'kafka' && kafkaBroker === 'tansu') {
+    const msg = `kafka: scenario 3: tansu ${versions.tansu || ''} answers a fetch only after the client's whole max wait (kafkajs maxWaitTimeInMs, 100 ms here), even when records are there: its fetch loop sleeps out the remaining wait before it checks minBytes; the latency figures are mostly that wait`
+    log(`  ${msg}`); notes.push(msg)
+  }
   for (const size of CFG.sizes) {
     for (const rate of CFG.latencyRates) {
       const topic = topicName(`lat-${size}-${rate}`)
@@ -192,6 +234,11 @@ async function latencyScenario (system, c, res) {
 
 async function durableScenario (system, res, notes) {
   const d = drivers[system]
+  if (system === 'kafka' && kafkaBroker === 'tansu') {
+    const msg = 'kafka: scenario 5 not run: tansu runs here with its memory:// storage engine (the only one that needs neither a database server nor SQLite), which never writes to disk, so flush.messages=1 with acks=-1 cannot mean an fsync'
+    log(`  ${msg}`); notes.push(msg)
+    return
+  }
   if (!d.durable) {
     notes.push(`${system}: scenario 5 not run: nats-server ${versions.nats || ''} has no per-message fsync (sync_interval: always arrived in 2.10); its file store syncs every 2 minutes by default`)
     return
@@ -294,6 +341,12 @@ async function groupScenario (system, c, res, notes) {
     if (t) takeover = (t - killedAt) / 1000
     feed.child.kill('SIGKILL')
     log(`  ${system} takeover after SIGKILL: ${takeover === null ? 'none within 45 s' : fmt(takeover) + ' ms'} (victim owned partitions ${[...owned].join(',') || '-'})`)
+    if (takeover === null && system === 'kafka' && kafkaBroker === 'tansu') {
+      const msg = owned.size
+        ? `kafka: scenario 4: tansu ${versions.tansu || ''} did not give the SIGKILLed member's partitions (${[...owned].join(',')}) to a surviving member within 45 s (kafkajs session timeout 6 s), so there is no takeover figure`
+        : `kafka: scenario 4: no takeover figure: under tansu ${versions.tansu || ''} the member that was SIGKILLed had no partitions in its last assignment, so no record could show a takeover`
+      log(`  ${msg}`); notes.push(msg)
+    }
     res.group = { unit: 'rec/s', throughput, records: total, takeoverMs: takeover, victimPartitions: [...owned] }
   } finally {
     for (const w of members) w.child.kill('SIGKILL')
@@ -395,7 +448,8 @@ function collectVersions (systems) {
   const sh = (cmd, args) => { try { return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() } catch { return null } }
   versions.node = process.version
   versions.caldo = `${require('../../package.json').version} (${sh('git', ['-C', __dirname, 'rev-parse', '--short', 'HEAD']) || '?'})`
-  if (systems.includes('kafka')) { versions.kafka = service('kafka', 'version'); versions.kafkajs = pkgVersion('kafkajs'); versions.java = (sh('java', ['-version']) || sh('sh', ['-c', 'java -version 2>&1 | head -1'])) }
+  if (systems.includes('kafka') && kafkaBroker === 'tansu') { versions.tansu = service('tansu', 'version'); versions.kafkajs = pkgVersion('kafkajs') }
+  if (systems.includes('kafka') && kafkaBroker !== 'tansu') { versions.kafka = service('kafka', 'version'); versions.kafkajs = pkgVersion('kafkajs'); versions.java = (sh('java', ['-version']) || sh('sh', ['-c', 'java -version 2>&1 | head -1'])) }
   if (systems.includes('redis')) { versions.redis = service('redis', 'version'); versions.ioredis = pkgVersion('ioredis') }
   if (systems.includes('sqlite')) {
     versions['better-sqlite3'] = pkgVersion('better-sqlite3')
@@ -406,6 +460,7 @@ function collectVersions (systems) {
 
 // ------------------------------------------------------------------ output
 const fmt = (x) => x === null || x === undefined || Number.isNaN(x) ? '–' : Math.round(x).toLocaleString('en-US')
+const TANSU_LABEL = 'Kafka API (tansu, kafkajs)'
 const LABEL = { caldo: 'caldo', kafka: 'Kafka (kafkajs)', redis: 'Redis Streams (ioredis)', sqlite: 'SQLite (better-sqlite3)', nats: 'NATS JetStream' }
 
 function markdown (m, systems, results, notes) {
@@ -483,6 +538,10 @@ const stamp = (iso) => iso.replace('T', ' ').slice(0, 16) + ' UTC'
 function merge (file, fresh, systems) {
   if (!fs.existsSync(file)) throw new Error(`--merge: no ${file} to merge into`)
   const old = JSON.parse(fs.readFileSync(file, 'utf8'))
+  const oldBroker = old.kafkaBroker || 'kafka'
+  if (fresh.results.kafka && old.results.kafka && oldBroker !== fresh.kafkaBroker) {
+    throw new Error(`--merge: the Kafka figures in ${file} come from ${oldBroker}, this run's from ${fresh.kafkaBroker}; not mixing them`)
+  }
   for (const k of Object.keys(CFG)) {
     if (JSON.stringify(old.settings[k]) !== JSON.stringify(CFG[k])) {
       throw new Error(`--merge: setting ${k} differs from ${file} (${JSON.stringify(old.settings[k])} there, ${JSON.stringify(CFG[k])} here); run with the same options`)
@@ -510,9 +569,10 @@ function merge (file, fresh, systems) {
   const merged = [...(old.merged || []), { date: runDate, systems, scenarios: rerun, versions: { ...fresh.versions } }]
   const versions = { ...old.versions }
   for (const [k, v] of Object.entries(fresh.versions)) if (!(k in versions)) versions[k] = v
-  notes.push(`${systems.join(', ')}, scenario${rerun.length > 1 ? 's' : ''} ${rerun.join(',')}: re-run on ${stamp(runDate)} with ${systems.map((s) => fresh.versions[s] ? `${s} ${fresh.versions[s]}` : s).join(', ')} and merged in (--merge); every other figure is from the run of ${stamp(old.machine.date)} with the versions above`)
+  notes.push(`${systems.join(', ')}, scenario${rerun.length > 1 ? 's' : ''} ${rerun.join(',')}: re-run on ${stamp(runDate)} with ${systems.map((s) => s === 'kafka' && fresh.kafkaBroker === 'tansu' ? `the Kafka API served by tansu ${fresh.versions.tansu}` : fresh.versions[s] ? `${s} ${fresh.versions[s]}` : s).join(', ')} and merged in (--merge); every other figure is from the run of ${stamp(old.machine.date)} with the versions above`)
   const only = SYSTEMS.filter((s) => old.settings.only.includes(s) || systems.includes(s))
-  return { machine: old.machine, versions, settings: { ...old.settings, only }, results, notes, merged }
+  const kafkaBroker = fresh.results.kafka ? fresh.kafkaBroker : old.kafkaBroker
+  return { machine: old.machine, versions, settings: { ...old.settings, only }, ...(kafkaBroker ? { kafkaBroker } : {}), results, notes, merged }
 }
 
 // ------------------------------------------------------------------ main
@@ -535,21 +595,26 @@ async function main () {
   try {
     for (const system of systems) {
       log(`\n== ${LABEL[system]}`)
-      if (SERVICES[system]) {
+      if (system === 'kafka') {
+        try { kafkaBroker = startKafkaApi(notes) } catch (e) {
+          const msg = `kafka: no broker for the Kafka API: ${e.message.split('\n')[0]}; Kafka rows are empty`
+          console.error('  ' + msg); notes.push(msg); failed[system] = msg
+          continue
+        }
+      } else if (SERVICES[system]) {
         try {
           service(system, 'setup')
           service(system, 'start')
           started.add(system)
         } catch (e) {
-          const why = (e.stderr || e.message || '').toString().trim().split('\n').slice(-3).join(' ')
-          const msg = system === 'kafka'
-            ? `Apache Kafka could not be set up or started (${why}); the tansu fallback is not automated here, so Kafka rows are empty`
-            : `${system}: could not be set up or started: ${why}`
+          const why = whyOf(e)
+          const msg = `${system}: could not be set up or started: ${why}`
           console.error('  ' + msg); notes.push(msg); failed[system] = msg
           continue
         }
       }
-      if (system === 'kafka' || system === 'redis' || system === 'nats') versions[system] = service(system, 'version')
+      const svc = system === 'kafka' ? kafkaBroker : system
+      if (SERVICES[system]) versions[svc] = service(svc, 'version')
       const d = drivers[system]
       const res = results[system] = {}
       if (system === 'caldo') fs.rmSync(path.join(WORK, 'caldo-data'), { recursive: true, force: true })
@@ -558,7 +623,7 @@ async function main () {
       try {
         const steps = [
           [[1, 2], () => throughputScenarios(system, c, res)],
-          [[3], () => latencyScenario(system, c, res)],
+          [[3], () => latencyScenario(system, c, res, notes)],
           [[4], () => groupScenario(system, c, res, notes)],
           [[5], () => durableScenario(system, res, notes)]
         ]
@@ -573,7 +638,7 @@ async function main () {
       } finally {
         await d.close(c).catch(() => {})
       }
-      if (started.has(system)) { service(system, 'stop'); started.delete(system) }
+      if (started.has(svc)) { service(svc, 'stop'); started.delete(svc) }
     }
     if (opts.scenarios.includes(6) && systems.includes('caldo')) {
       log('\n== physical limit')
@@ -588,8 +653,10 @@ async function main () {
   const out = opts.out || path.join(__dirname, '..', 'results')
   let m = machine()
   let settings = { ...CFG, quick: Q, only: systems, scenarios: opts.scenarios }
-  let doc = { machine: m, versions, settings, results, notes }
+  // kafkaBroker: which broker served the Kafka API ('kafka' or 'tansu'), when Kafka ran.
+  let doc = { machine: m, versions, settings, ...(results.kafka ? { kafkaBroker } : {}), results, notes }
   if (opts.merge) doc = merge(path.join(out, 'peers.json'), doc, systems)
+  if (doc.kafkaBroker === 'tansu') LABEL.kafka = TANSU_LABEL
   m = doc.machine; settings = doc.settings
   Object.assign(versions, doc.versions)
   const md = markdown(m, settings.only, doc.results, doc.notes)
