@@ -34,4 +34,10 @@ function machine (dir) {
   }
 }
 
-module.exports = { median, percentile, fmt, machine }
+/** The "Machine: ..." line of a results file; `where` names the data's disk ('tmp on', 'data on'). */
+function machineLine (m, where = 'tmp on') {
+  const disk = m.tmpDisk ? `, ${where} ${m.tmpDisk.device} (${m.tmpDisk.fsType})` : ''
+  return `Machine: ${m.cpus} × ${m.cpuModel}, ${(m.totalMemBytes / 2 ** 30).toFixed(1)} GiB RAM, Node ${m.node}, ${m.platform}${disk}, ${m.date}`
+}
+
+module.exports = { median, percentile, fmt, machine, machineLine }

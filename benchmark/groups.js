@@ -20,7 +20,7 @@ const path = require('node:path')
 const { fork } = require('node:child_process')
 const { setTimeout: sleep } = require('node:timers/promises')
 const { open } = require('..')
-const { median, percentile, fmt, machine } = require('./common')
+const { median, percentile, fmt, machine, machineLine } = require('./common')
 
 // --quick (for trying changes): fewer records and runs; the results files are not written.
 const QUICK = require.main === module && process.argv.includes('--quick')
@@ -375,9 +375,8 @@ function table (m, r) {
     ['3. graceful leave: `close()` to the survivor\'s assignment, p50 / p99', lat(r.rebalance.leaveMs), latDetail(r.rebalance.leaveMs)],
     ['3. kill -9: SIGKILL to the survivor\'s assignment, p50 / p99', lat(r.rebalance.killMs), latDetail(r.rebalance.killMs)]
   ]
-  const disk = m.tmpDisk ? `, tmp on ${m.tmpDisk.device} (${m.tmpDisk.fsType})` : ''
   return [
-    `Machine: ${m.cpus} × ${m.cpuModel}, ${(m.totalMemBytes / 2 ** 30).toFixed(1)} GiB RAM, Node ${m.node}, ${m.platform}${disk}, ${m.date}`,
+    machineLine(m),
     '',
     `One topic of ${PARTITIONS} partitions, ${RECORDS.toLocaleString('en-US')} records of ${VALUE_BYTES} B, durability 'none'; ` +
       'throughput clocks start before the consumer is created (a group\'s join included). Rebalances: cooperative-sticky (the default), 2 members.',

@@ -15,7 +15,7 @@ const path = require('node:path')
 const { fork, execFileSync } = require('node:child_process')
 const { setTimeout: sleep } = require('node:timers/promises')
 const { open } = require('..')
-const { median, machine } = require('./common')
+const { median, machine, machineLine } = require('./common')
 
 const RUNS = 3 // each figure is the median of this many runs
 const TOPICS = 10
@@ -178,9 +178,8 @@ function table (m, fillInfo, r, before) {
     ['(b) power loss, page cache dropped before each run', 'powerLossCold']
   ].filter(([, k]) => r[k] || (before && before[k]))
   const spread = (x) => x ? `${x.runsMs.map((v) => Math.round(v)).join(', ')}` : '—'
-  const disk = m.tmpDisk ? `, data on ${m.tmpDisk.device} (${m.tmpDisk.fsType})` : ''
   return [
-    `Machine: ${m.cpus} × ${m.cpuModel}, ${(m.totalMemBytes / 2 ** 30).toFixed(1)} GiB RAM, Node ${m.node}, ${m.platform}${disk}, ${m.date}`,
+    machineLine(m, 'data on'),
     '',
     `${TOPICS} topics × ${PARTITIONS} partitions, ${(fillInfo.bytes / 1e9).toFixed(2)} GB of values (${fillInfo.records.toLocaleString('en-US')} records of ${MIN_VALUE} B–${MAX_VALUE} B), durability 'interval', flushed; then a writer appending to every partition is killed with SIGKILL after ${KILL_AFTER_MS} ms. Time of \`open(dir)\` + \`log.topics()\` in a fresh process, median of ${RUNS}.`,
     '',

@@ -9,7 +9,7 @@ const path = require('node:path')
 const { fork } = require('node:child_process')
 const { setTimeout: sleep } = require('node:timers/promises')
 const { open } = require('..')
-const { median, percentile, fmt, machine } = require('./common')
+const { median, percentile, fmt, machine, machineLine } = require('./common')
 
 const RUNS = 5 // throughput figures are the median of this many runs
 const RECORDS = 1_000_000 // per throughput run
@@ -195,9 +195,8 @@ function table (m, r) {
     [`6. durability 'always', ${DURABLE_SENDERS} concurrent \`send\` loops`, tput(r.durableAlways), spread(r.durableAlways, `${DURABLE_MS / 1000} s/run`)],
     ['6. raw `fdatasync` rate, same disk', `${fmt(r.fdatasyncPerSec)} syncs/s`, `write 100 B + fdatasync loop, ${FDATASYNC_MS / 1000} s`]
   ]
-  const disk = m.tmpDisk ? `, tmp on ${m.tmpDisk.device} (${m.tmpDisk.fsType})` : ''
   return [
-    `Machine: ${m.cpus} × ${m.cpuModel}, ${(m.totalMemBytes / 2 ** 30).toFixed(1)} GiB RAM, Node ${m.node}, ${m.platform}${disk}, ${m.date}`,
+    machineLine(m),
     '',
     `${VALUE_BYTES}-byte values; durability 'none' except scenario 6.`,
     '',
