@@ -17,6 +17,8 @@ pub enum Code {
     Fenced,
     OffsetOutOfRange,
     GroupActive,
+    /// A bug in caldo (a panic), caught before it could take the process down.
+    Internal,
 }
 
 impl Code {
@@ -35,6 +37,7 @@ impl Code {
             Code::Fenced => "ERR_FENCED",
             Code::OffsetOutOfRange => "ERR_OFFSET_OUT_OF_RANGE",
             Code::GroupActive => "ERR_GROUP_ACTIVE",
+            Code::Internal => "ERR_INTERNAL",
         }
     }
 }
@@ -43,6 +46,8 @@ impl Code {
 pub struct Error {
     pub code: Code,
     pub message: String,
+    /// For `Code::Io`: the OS error's name (`ENOSPC`, `EROFS`, ...), when known.
+    pub errno: Option<&'static str>,
 }
 
 impl Error {
@@ -50,12 +55,16 @@ impl Error {
         Error {
             code,
             message: message.into(),
+            errno: None,
         }
     }
 
     /// An I/O failure, with what was being done when it happened.
     pub fn io(context: impl fmt::Display, err: io::Error) -> Self {
-        Error::new(Code::Io, format!("{context}: {err}"))
+        Error {
+            errno: errno_name(&err),
+            ..Error::new(Code::Io, format!("{context}: {err}"))
+        }
     }
 }
 
@@ -78,4 +87,25 @@ impl<T> IoContext<T> for io::Result<T> {
     fn ctx(self, context: impl fmt::Display) -> Result<T> {
         self.map_err(|e| Error::io(context, e))
     }
+}
+
+/// The names of the OS errors a user can act on.
+fn errno_name(err: &io::Error) -> Option<&'static str> {
+    use rustix::io::Errno;
+    const NAMES: [(Errno, &str); 12] = [
+        (Errno::NOSPC, "ENOSPC"),
+        (Errno::DQUOT, "EDQUOT"),
+        (Errno::ROFS, "EROFS"),
+        (Errno::ACCESS, "EACCES"),
+        (Errno::PERM, "EPERM"),
+        (Errno::NOENT, "ENOENT"),
+        (Errno::EXIST, "EEXIST"),
+        (Errno::NOTDIR, "ENOTDIR"),
+        (Errno::ISDIR, "EISDIR"),
+        (Errno::MFILE, "EMFILE"),
+        (Errno::NFILE, "ENFILE"),
+        (Errno::IO, "EIO"),
+    ];
+    let errno = Errno::from_io_error(err)?;
+    NAMES.iter().find(|(e, _)| *e == errno).map(|(_, n)| *n)
 }

@@ -5,9 +5,14 @@ pub mod assignor;
 pub mod batch;
 pub mod cursor;
 pub mod error;
+// Adopted module by module as the reshape lands.
+#[allow(dead_code)]
+pub(crate) mod fsutil;
 pub mod group;
 pub mod index;
 pub mod inspect;
+#[allow(dead_code)]
+pub(crate) mod layout;
 pub mod lock;
 pub mod log;
 pub mod offsets;
@@ -15,6 +20,8 @@ pub mod partition;
 pub mod partitioner;
 pub mod segment;
 pub mod state;
+#[allow(dead_code)]
+pub(crate) mod sync;
 pub mod topic;
 pub mod varint;
 pub mod wake;

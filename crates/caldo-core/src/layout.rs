@@ -1,0 +1,95 @@
+//! Every path of the on-disk layout, in one place:
+//!
+//! ```text
+//! <dir>/caldo.json                              format version
+//! <dir>/wake                                    the log's wake-up word
+//! <dir>/topics/<topic>/topic.json               partitions + config
+//! <dir>/topics/<topic>/<p>/state                mmap'd partition state
+//! <dir>/topics/<topic>/<p>/<base:020>.log       record batches
+//! <dir>/topics/<topic>/<p>/<base:020>.index     sparse offset -> position
+//! <dir>/groups/<group>/lock                     taken while the group state changes
+//! <dir>/groups/<group>/state.json               generation, members, assignment
+//! <dir>/groups/<group>/gen                      wake-up word of new generations
+//! <dir>/groups/<group>/members/<id>             locked by its member for its lifetime
+//! <dir>/groups/<group>/owners/<topic>-<p>       locked by the member reading that partition
+//! ```
+
+use std::path::{Path, PathBuf};
+
+pub(crate) fn meta(dir: &Path) -> PathBuf {
+    dir.join("caldo.json")
+}
+
+pub(crate) fn wake(dir: &Path) -> PathBuf {
+    dir.join("wake")
+}
+
+pub(crate) fn topics(dir: &Path) -> PathBuf {
+    dir.join("topics")
+}
+
+pub(crate) fn topic(topics: &Path, name: &str) -> PathBuf {
+    topics.join(name)
+}
+
+pub(crate) fn topic_config(topic: &Path) -> PathBuf {
+    topic.join("topic.json")
+}
+
+pub(crate) fn partition(topic: &Path, id: u32) -> PathBuf {
+    topic.join(id.to_string())
+}
+
+pub(crate) fn partition_state(partition: &Path) -> PathBuf {
+    partition.join("state")
+}
+
+pub(crate) fn segment_log(partition: &Path, base: u64) -> PathBuf {
+    partition.join(format!("{base:020}.log"))
+}
+
+pub(crate) fn segment_index(partition: &Path, base: u64) -> PathBuf {
+    partition.join(format!("{base:020}.index"))
+}
+
+/// The base offset of a segment file name (`<base:020>.log`), if it is one.
+pub(crate) fn segment_base(file_name: &str) -> Option<u64> {
+    let stem = file_name.strip_suffix(".log")?;
+    stem.parse().ok()
+}
+
+pub(crate) fn groups(dir: &Path) -> PathBuf {
+    dir.join("groups")
+}
+
+pub(crate) fn group(groups: &Path, name: &str) -> PathBuf {
+    groups.join(name)
+}
+
+pub(crate) fn group_lock(group: &Path) -> PathBuf {
+    group.join("lock")
+}
+
+pub(crate) fn group_state(group: &Path) -> PathBuf {
+    group.join("state.json")
+}
+
+pub(crate) fn group_generation(group: &Path) -> PathBuf {
+    group.join("gen")
+}
+
+pub(crate) fn group_members(group: &Path) -> PathBuf {
+    group.join("members")
+}
+
+pub(crate) fn group_member(group: &Path, id: &str) -> PathBuf {
+    group_members(group).join(id)
+}
+
+pub(crate) fn group_owners(group: &Path) -> PathBuf {
+    group.join("owners")
+}
+
+pub(crate) fn group_owner(group: &Path, topic: &str, partition: u32) -> PathBuf {
+    group_owners(group).join(format!("{topic}-{partition}"))
+}
