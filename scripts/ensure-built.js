@@ -16,7 +16,8 @@ function newest (p) {
 }
 
 if (!fs.existsSync(path.join(root, 'node_modules', '@napi-rs', 'cli'))) run('npm ci')
-const addon = fs.readdirSync(root).find((f) => /^caldo\..*\.node$/.test(f))
+const nativeDir = path.join(root, 'lib', 'native')
+const addon = fs.readdirSync(nativeDir).find((f) => /^caldo\..*\.node$/.test(f))
 const sources = ['src', 'crates/caldo-core/src', 'Cargo.toml', 'Cargo.lock', 'crates/caldo-core/Cargo.toml']
-const stale = !addon || Math.max(...sources.map((s) => newest(path.join(root, s)))) > fs.statSync(path.join(root, addon)).mtimeMs
+const stale = !addon || Math.max(...sources.map((s) => newest(path.join(root, s)))) > fs.statSync(path.join(nativeDir, addon)).mtimeMs
 if (stale) run('npm run build')

@@ -7,7 +7,7 @@ use caldo_core::inspect::{self, BatchInfo, Damage, PartitionFiles};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::{blocking, to_js};
+use crate::error::{blocking, guard, Outcome};
 
 #[napi(object)]
 pub struct InspectSegment {
@@ -88,20 +88,22 @@ fn files(dir: &str, topic: &str, partition: u32) -> caldo_core::Result<Partition
 
 /// A partition's segment files and published offsets.
 #[napi]
-pub fn inspect_files(dir: String, topic: String, partition: u32) -> Result<InspectFiles> {
-    let f = files(&dir, &topic, partition).map_err(to_js)?;
-    Ok(InspectFiles {
-        low: f.offsets.map(|(low, _)| low as f64),
-        high: f.offsets.map(|(_, high)| high as f64),
-        segments: f
-            .segments
-            .into_iter()
-            .map(|s| InspectSegment {
-                base: s.base as f64,
-                file: s.file,
-                bytes: s.bytes as f64,
-            })
-            .collect(),
+pub fn inspect_files(dir: String, topic: String, partition: u32) -> Outcome<InspectFiles> {
+    guard(|| {
+        let f = files(&dir, &topic, partition)?;
+        Ok(InspectFiles {
+            low: f.offsets.map(|(low, _)| low as f64),
+            high: f.offsets.map(|(_, high)| high as f64),
+            segments: f
+                .segments
+                .into_iter()
+                .map(|s| InspectSegment {
+                    base: s.base as f64,
+                    file: s.file,
+                    bytes: s.bytes as f64,
+                })
+                .collect(),
+        })
     })
 }
 
@@ -113,7 +115,7 @@ pub async fn inspect_partition(
     topic: String,
     partition: u32,
     from_offset: f64,
-) -> Result<InspectPartition> {
+) -> Result<Outcome<InspectPartition>> {
     let from = from_offset.max(0.0) as u64;
     blocking(move || {
         let f = files(&dir, &topic, partition)?;
@@ -142,7 +144,7 @@ pub async fn verify_segment(
     topic: String,
     partition: u32,
     base: f64,
-) -> Result<InspectScan> {
+) -> Result<Outcome<InspectScan>> {
     blocking(move || {
         let f = files(&dir, &topic, partition)?;
         // A segment removed since it was listed has nothing left to check.

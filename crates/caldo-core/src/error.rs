@@ -22,6 +22,23 @@ pub enum Code {
 }
 
 impl Code {
+    pub const ALL: [Code; 14] = [
+        Code::InvalidTopic,
+        Code::UnknownTopic,
+        Code::TopicExists,
+        Code::InvalidPartition,
+        Code::MessageTooLarge,
+        Code::InvalidArg,
+        Code::Closed,
+        Code::Corrupt,
+        Code::Io,
+        Code::InvalidGroup,
+        Code::Fenced,
+        Code::OffsetOutOfRange,
+        Code::GroupActive,
+        Code::Internal,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Code::InvalidTopic => "ERR_INVALID_TOPIC",

@@ -505,16 +505,7 @@ impl Member {
                     ),
                 ));
             }
-            let high = self.log.partition(&tp.0, tp.1)?.state().next_offset();
-            if *offset > high {
-                return Err(Error::new(
-                    Code::OffsetOutOfRange,
-                    format!(
-                        "cannot commit offset {offset} for {}/{}: its high watermark is {high}",
-                        tp.0, tp.1
-                    ),
-                ));
-            }
+            check_offset(&self.log, tp, *offset)?;
         }
         self.log.offsets()?.commit(&self.group.name, offsets)?;
         for (tp, o) in offsets {
@@ -634,6 +625,41 @@ impl Drop for Member {
         self.release_all(&|_| None, false, &[]);
         let _ = self.exit();
     }
+}
+
+/// Refuses to commit an offset past the partition's high watermark.
+fn check_offset(log: &Log, tp: &Tp, offset: u64) -> Result<()> {
+    let high = log.partition(&tp.0, tp.1)?.state().next_offset();
+    if offset > high {
+        return Err(Error::new(
+            Code::OffsetOutOfRange,
+            format!(
+                "cannot commit offset {offset} for {}/{}: its high watermark is {high}",
+                tp.0, tp.1
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Commits offsets of partitions a member kept past leaving: only those
+/// whose owner locks are in `held`, so no new owner can have moved them.
+pub(crate) fn commit_held(
+    log: &Log,
+    group: &str,
+    held: &[Held],
+    offsets: &[(Tp, u64)],
+) -> Result<()> {
+    for (tp, offset) in offsets {
+        if !held.iter().any(|(h, _)| h == tp) {
+            return Err(Error::new(
+                Code::Fenced,
+                format!("{}/{} is no longer held by this consumer", tp.0, tp.1),
+            ));
+        }
+        check_offset(log, tp, *offset)?;
+    }
+    log.offsets()?.commit(group, offsets)
 }
 
 /// A group as `Log::groups` reports it.

@@ -3,6 +3,7 @@
 
 pub mod assignor;
 pub mod batch;
+pub mod consumer;
 pub mod cursor;
 pub mod error;
 // Adopted module by module as the reshape lands.
@@ -16,6 +17,7 @@ pub(crate) mod layout;
 pub mod lock;
 pub mod log;
 pub mod offsets;
+pub mod options;
 pub mod partition;
 pub mod partitioner;
 pub mod segment;
@@ -27,7 +29,8 @@ pub mod varint;
 pub mod wake;
 
 pub use assignor::{Assignor, Tp};
-pub use batch::{Header, RecordIn, RecordRef};
+pub use batch::{headers as record_headers, Header, RecordIn, RecordRef};
+pub use consumer::Consumer;
 pub use cursor::{Cursor, Position};
 pub use error::{Code, Error, Result};
 pub use group::{Change, Config as GroupConfig, GroupInfo, Member, MemberInfo, ResetTo};

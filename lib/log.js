@@ -1,0 +1,113 @@
+'use strict'
+// A log directory opened by this process: topics, groups, and the producers
+// and consumers made from it.
+
+const native = require('./native.js')
+const { coded, invalid } = require('./errors.js')
+const v = require('./validate.js')
+const { Producer } = require('./producer.js')
+const { Consumer } = require('./consumer.js')
+const { CLIENT, asyncDispose } = require('./client.js')
+
+const TOPIC_KEYS = ['partitions', 'segmentBytes', 'maxMessageBytes']
+
+class Log {
+  #native
+  #closed = false
+  #clients = new Set()
+  #client
+
+  constructor (handle, durability) {
+    if (!(handle instanceof native.NativeLog)) throw invalid('open a log with open(dir)')
+    this.#native = handle
+    this.#client = Object.freeze({
+      [CLIENT]: true,
+      native: handle,
+      durability,
+      check: () => this.#check(),
+      forget: (c) => this.#clients.delete(c),
+      has: (c) => this.#clients.has(c)
+    })
+  }
+
+  #check () {
+    if (this.#closed) throw coded('ERR_CLOSED', 'the log is closed; open it again with open(dir)')
+  }
+
+  async createTopic (name, cfg) {
+    this.#check()
+    v.string('topic', name, 'ERR_INVALID_TOPIC')
+    cfg = v.readingArgs('topic config', () => {
+      const o = v.options('topic config', cfg, TOPIC_KEYS)
+      for (const k of Object.keys(o)) v.number(k, o[k])
+      return o
+    })
+    return this.#native.createTopic(name, cfg)
+  }
+
+  async deleteTopic (name) {
+    this.#check()
+    await this.#native.deleteTopic(v.string('topic', name, 'ERR_INVALID_TOPIC'))
+  }
+
+  /** Every topic with its partitions' low and high offsets; `{ internal: true }` adds __consumer_offsets. */
+  async topics (opts) {
+    this.#check()
+    const o = v.readingArgs('topics options', () => v.options('topics options', opts, ['internal']))
+    return this.#native.topics(o.internal === undefined ? false : v.boolean('internal', o.internal))
+  }
+
+  /** Every group: live members (with pid) and their assignment, committed offsets and lag. */
+  async groups () {
+    this.#check()
+    return this.#native.groups()
+  }
+
+  /** Rewinds or skips a stopped group: 'earliest', 'latest', or exact offsets. Refused while it has live members. */
+  async setGroupOffsets (groupId, to) {
+    this.#check()
+    v.string('groupId', groupId, 'ERR_INVALID_GROUP')
+    const target = v.readingArgs('setGroupOffsets', () => {
+      if (typeof to === 'string') return to
+      if (!Array.isArray(to)) throw invalid(`setGroupOffsets takes 'earliest', 'latest' or [{ topic, partition, offset }, ...], got ${v.describe(to)}`)
+      return to.map((o, i) => v.topicPartitionOffset(`offsets[${i}]`, o))
+    })
+    await this.#native.setGroupOffsets(groupId, target)
+  }
+
+  producer (opts) {
+    this.#check()
+    const p = new Producer(this.#client, opts)
+    this.#clients.add(p)
+    return p
+  }
+
+  consumer (opts) {
+    this.#check()
+    const c = new Consumer(this.#client, opts)
+    this.#clients.add(c)
+    return c
+  }
+
+  async close () {
+    if (this.#closed) return
+    await Promise.all([...this.#clients].map((c) => c.close()))
+    this.#closed = true
+    await this.#native.close()
+  }
+
+  [asyncDispose] () { return this.close() }
+}
+
+async function open (dir, opts) {
+  if (typeof dir !== 'string' || dir.length === 0) throw invalid(`open(dir) takes a directory path, got ${v.describe(dir)}`)
+  const o = v.readingArgs('open options', () => {
+    const o = v.options('open options', opts, ['durability', 'flushIntervalMs'])
+    if (o.durability !== undefined) v.string('durability', o.durability)
+    if (o.flushIntervalMs !== undefined) v.number('flushIntervalMs', o.flushIntervalMs)
+    return o
+  })
+  return new Log(native.openLog(dir, o), o.durability ?? 'interval')
+}
+
+module.exports = { open, Log }

@@ -1,0 +1,4 @@
+'use strict'
+// The only module that loads the addon. Everything native goes through here.
+
+module.exports = require('./native/binding.js')

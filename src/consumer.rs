@@ -1,0 +1,238 @@
+//! `NativeConsumer`: the core's consumer, one native call per batch.
+//! `handed` / `inHand` report the caller's progress (see caldo_core::Consumer).
+
+use std::time::Duration;
+
+use caldo_core::options::int;
+use caldo_core::{Assignor, Consumer, GroupConfig, Position};
+use napi_derive::napi;
+
+use crate::error::{guard, Outcome};
+use crate::log::NativeLog;
+use crate::types::{position, tpos, tps, At, Rebalance, TopicPartition, TopicPartitionOffset};
+use crate::wire::{FetchWriter, Fetched};
+
+#[napi(object)]
+pub struct AssignOptions {
+    pub topic: String,
+    pub partition: f64,
+    pub offset: Option<At>,
+}
+
+#[napi(object)]
+pub struct GroupOptions {
+    pub group_id: String,
+    pub topics: Vec<String>,
+    pub assignor: Option<String>,
+    pub start_from: Option<String>,
+    /// Commit processed offsets this often (ms); absent: only by hand.
+    pub auto_commit_ms: Option<f64>,
+}
+
+#[napi(object)]
+pub struct Lag {
+    pub topic: String,
+    pub partition: u32,
+    pub offset: f64,
+    pub high: f64,
+    pub lag: f64,
+}
+
+fn group_config(o: GroupOptions) -> caldo_core::Result<GroupConfig> {
+    let mut topics = o.topics;
+    topics.dedup();
+    Ok(GroupConfig {
+        group: o.group_id,
+        topics,
+        assignor: Assignor::parse(o.assignor.as_deref().unwrap_or("cooperative-sticky"))?,
+        start_from: Position::parse_end("startFrom", o.start_from.as_deref().unwrap_or("latest"))?,
+        auto_commit: o
+            .auto_commit_ms
+            .map(|ms| int("autoCommit.intervalMs", ms, 0, i32::MAX as u64))
+            .transpose()?
+            .map(Duration::from_millis),
+    })
+}
+
+#[napi]
+pub struct NativeConsumer {
+    inner: Consumer,
+}
+
+/// A consumer of the given partitions (manual assignment).
+#[napi]
+pub fn assign_consumer(log: &NativeLog, assign: Vec<AssignOptions>) -> Outcome<NativeConsumer> {
+    guard(|| {
+        let list = assign
+            .into_iter()
+            .map(|a| {
+                let tp = TopicPartition {
+                    topic: a.topic,
+                    partition: a.partition,
+                }
+                .tp()?;
+                Ok((tp, position("offset", a.offset)?))
+            })
+            .collect::<caldo_core::Result<Vec<_>>>()?;
+        let inner = Consumer::assign(log.inner.clone(), list)?;
+        Ok(NativeConsumer { inner })
+    })
+}
+
+/// A member of a consumer group.
+#[napi]
+pub fn join_group(log: &NativeLog, opts: GroupOptions) -> Outcome<NativeConsumer> {
+    guard(|| {
+        let inner = Consumer::join(log.inner.clone(), group_config(opts)?)?;
+        Ok(NativeConsumer { inner })
+    })
+}
+
+#[napi]
+impl NativeConsumer {
+    #[napi]
+    pub fn changed(&self) -> bool {
+        self.inner.changed()
+    }
+
+    #[napi]
+    pub fn rebalancing(&self) -> bool {
+        self.inner.rebalancing()
+    }
+
+    /// Follows the group's assignment (with nothing buffered).
+    #[napi]
+    pub fn sync(&mut self) -> Outcome<Option<Rebalance>> {
+        guard(|| {
+            Ok(self.inner.sync()?.map(|c| Rebalance {
+                assigned: tps(c.assigned.into_iter().map(|(tp, _)| tp).collect()),
+                revoked: tps(c.revoked),
+            }))
+        })
+    }
+
+    /// The assigned partitions, in the order fetched records' slots index them.
+    #[napi]
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        tps(self.inner.assignment())
+    }
+
+    /// Milliseconds until auto-commit is due for positions that moved, or -1.
+    #[napi]
+    pub fn commit_due_ms(&self) -> f64 {
+        self.inner
+            .commit_due()
+            .map_or(-1.0, |d| d.as_millis() as f64)
+    }
+
+    /// Reads what is already published; `null` if nothing. Never waits.
+    #[napi]
+    pub fn fetch(
+        &mut self,
+        handed: u32,
+        max_messages: u32,
+        max_bytes: u32,
+    ) -> Outcome<Option<Fetched>> {
+        guard(|| {
+            let mut out = FetchWriter::default();
+            self.inner.fetch(
+                handed as usize,
+                max_messages as usize,
+                max_bytes as usize,
+                &mut |slot, r| out.push(slot, r),
+            )?;
+            Ok(out.finish())
+        })
+    }
+
+    /// Forgets what is buffered and not handed out (a new generation is coming).
+    #[napi]
+    pub fn put_back(&mut self, handed: u32) {
+        self.inner.put_back(handed as usize);
+    }
+
+    #[napi]
+    pub fn seek(&mut self, tp: TopicPartition, to: At, handed: u32, in_hand: u32) -> Outcome<()> {
+        guard(|| {
+            let at = position("seek offset", Some(to))?;
+            self.inner
+                .seek(&tp.tp()?, at, handed as usize, in_hand as usize)
+        })
+    }
+
+    #[napi]
+    pub fn set_paused(
+        &mut self,
+        tp: TopicPartition,
+        paused: bool,
+        handed: u32,
+        in_hand: u32,
+    ) -> Outcome<()> {
+        guard(|| {
+            let tp = tp.tp()?;
+            self.inner
+                .set_paused(&tp, paused, handed as usize, in_hand as usize)
+        })
+    }
+
+    /// Commits `offsets`, or every partition's next offset to hand out.
+    #[napi]
+    pub fn commit(
+        &mut self,
+        offsets: Option<Vec<TopicPartitionOffset>>,
+        handed: u32,
+        in_hand: u32,
+    ) -> Outcome<()> {
+        guard(|| {
+            let offsets = offsets
+                .as_deref()
+                .map(crate::types::from_tpos)
+                .transpose()?;
+            self.inner
+                .commit(offsets, handed as usize, in_hand as usize)
+        })
+    }
+
+    #[napi]
+    pub fn committed(&mut self) -> Outcome<Vec<TopicPartitionOffset>> {
+        guard(|| Ok(tpos(self.inner.committed()?)))
+    }
+
+    #[napi]
+    pub fn lag(&mut self, handed: u32, in_hand: u32) -> Vec<Lag> {
+        self.inner
+            .lag(handed as usize, in_hand as usize)
+            .into_iter()
+            .map(|((topic, partition), offset, high)| Lag {
+                topic,
+                partition,
+                offset: offset as f64,
+                high: high as f64,
+                lag: high as f64 - offset as f64,
+            })
+            .collect()
+    }
+
+    /// Gives up every partition without committing (maxPollIntervalMs passed).
+    #[napi]
+    pub fn fence(&mut self) -> Outcome<Vec<TopicPartition>> {
+        guard(|| Ok(tps(self.inner.fence()?)))
+    }
+
+    /// Commits what was processed and leaves the group now; partitions of
+    /// records still in hand stay locked until `releaseHeld`.
+    #[napi]
+    pub fn leave(&mut self, handed: u32, in_hand: u32) -> Outcome<Vec<TopicPartition>> {
+        guard(|| Ok(tps(self.inner.leave(handed as usize, in_hand as usize)?)))
+    }
+
+    #[napi]
+    pub fn release_held(&mut self, processed: bool) -> Outcome<()> {
+        guard(|| self.inner.release_held(processed))
+    }
+
+    #[napi]
+    pub fn close(&mut self) {
+        self.inner.close();
+    }
+}

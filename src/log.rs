@@ -1,0 +1,289 @@
+//! `NativeLog`: a log directory opened by this process.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use caldo_core::options::{flush_interval, int, int32};
+use caldo_core::{Durability, Log, ResetTo, TopicConfig};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::error::{blocking, guard, Outcome};
+use crate::types::{from_tpos, nullable, tps, Nullable, TopicPartition, TopicPartitionOffset};
+use crate::wire::decode_append;
+
+#[napi(object)]
+pub struct OpenOptions {
+    pub durability: Option<String>,
+    pub flush_interval_ms: Option<f64>,
+}
+
+#[napi(object)]
+pub struct TopicOptions {
+    pub partitions: Option<f64>,
+    pub segment_bytes: Option<f64>,
+    pub max_message_bytes: Option<f64>,
+}
+
+#[napi(object)]
+pub struct PartitionInfo {
+    pub partition: u32,
+    pub low: f64,
+    pub high: f64,
+}
+
+#[napi(object)]
+pub struct TopicConfigInfo {
+    pub partitions: u32,
+    pub segment_bytes: f64,
+    pub max_message_bytes: u32,
+}
+
+#[napi(object)]
+pub struct TopicInfo {
+    pub name: String,
+    pub partitions: Vec<PartitionInfo>,
+    pub config: TopicConfigInfo,
+}
+
+fn topic_info(t: caldo_core::TopicInfo) -> TopicInfo {
+    TopicInfo {
+        name: t.name,
+        config: TopicConfigInfo {
+            partitions: t.config.partitions,
+            segment_bytes: t.config.segment_bytes as f64,
+            max_message_bytes: t.config.max_message_bytes,
+        },
+        partitions: t
+            .partitions
+            .into_iter()
+            .map(|p| PartitionInfo {
+                partition: p.partition,
+                low: p.low as f64,
+                high: p.high as f64,
+            })
+            .collect(),
+    }
+}
+
+fn topic_config(o: &TopicOptions) -> caldo_core::Result<TopicConfig> {
+    let d = TopicConfig::default();
+    Ok(TopicConfig {
+        partitions: o
+            .partitions
+            .map_or(Ok(d.partitions), |v| int32("partitions", v, 0, u32::MAX))?,
+        segment_bytes: o
+            .segment_bytes
+            .map_or(Ok(d.segment_bytes), |v| int("segmentBytes", v, 0, u64::MAX))?,
+        max_message_bytes: o.max_message_bytes.map_or(Ok(d.max_message_bytes), |v| {
+            int32("maxMessageBytes", v, 0, u32::MAX)
+        })?,
+    })
+}
+
+#[napi]
+pub struct NativeLog {
+    pub(crate) inner: Arc<Log>,
+}
+
+/// Opens (creating if needed) the log in `dir`.
+#[napi]
+pub fn open_log(dir: String, opts: OpenOptions) -> Outcome<NativeLog> {
+    guard(|| {
+        let durability = Durability::parse(opts.durability.as_deref().unwrap_or("interval"))?;
+        let interval = flush_interval(opts.flush_interval_ms.unwrap_or(1000.0))?;
+        let log = Log::open(Path::new(&dir), durability, interval)?;
+        Ok(NativeLog {
+            inner: Arc::new(log),
+        })
+    })
+}
+
+#[napi]
+impl NativeLog {
+    #[napi]
+    pub async fn create_topic(
+        &self,
+        name: String,
+        cfg: TopicOptions,
+    ) -> Result<Outcome<TopicInfo>> {
+        let log = self.inner.clone();
+        blocking(move || {
+            log.create_topic(&name, &topic_config(&cfg)?)
+                .map(topic_info)
+        })
+        .await
+    }
+
+    #[napi]
+    pub async fn delete_topic(&self, name: String) -> Result<Outcome<()>> {
+        let log = self.inner.clone();
+        blocking(move || log.delete_topic(&name)).await
+    }
+
+    #[napi]
+    pub async fn topics(&self, internal: bool) -> Result<Outcome<Vec<TopicInfo>>> {
+        let log = self.inner.clone();
+        blocking(move || Ok(log.topics(internal)?.into_iter().map(topic_info).collect())).await
+    }
+
+    /// Appends a batch laid out as `wire.rs` says; resolves to
+    /// [partition, offset] per record.
+    #[napi]
+    pub async fn append(
+        &self,
+        topic: String,
+        data: Buffer,
+        meta: Int32Array,
+        timestamps: Float64Array,
+        round_robin: u32,
+    ) -> Result<Outcome<Float64Array>> {
+        let log = self.inner.clone();
+        blocking(move || append(&log, &topic, &data, &meta, &timestamps, round_robin)).await
+    }
+
+    /// `append` on the calling thread: for small batches without fsync, where
+    /// a hop to a worker thread costs more than the write.
+    #[napi]
+    pub fn append_now(
+        &self,
+        topic: String,
+        data: &[u8],
+        meta: &[i32],
+        timestamps: &[f64],
+        round_robin: u32,
+    ) -> Outcome<Float64Array> {
+        guard(|| append(&self.inner, &topic, data, meta, timestamps, round_robin))
+    }
+
+    #[napi]
+    pub fn wake_seq(&self) -> u32 {
+        self.inner.wake_seq()
+    }
+
+    /// Resolves when any process appends after `seen` was read, or after `timeoutMs`.
+    #[napi]
+    pub async fn wait(&self, seen: u32, timeout_ms: u32) -> Result<Outcome<bool>> {
+        let log = self.inner.clone();
+        let timeout = Duration::from_millis(timeout_ms.into());
+        blocking(move || Ok(log.wait(seen, timeout))).await
+    }
+
+    /// Wakes every waiter of this log, in every process.
+    #[napi]
+    pub fn interrupt(&self) {
+        self.inner.interrupt();
+    }
+
+    #[napi]
+    pub async fn flush(&self) -> Result<Outcome<()>> {
+        let log = self.inner.clone();
+        blocking(move || log.flush()).await
+    }
+
+    #[napi]
+    pub async fn close(&self) -> Result<Outcome<()>> {
+        let log = self.inner.clone();
+        blocking(move || log.close()).await
+    }
+
+    #[napi]
+    pub async fn groups(&self) -> Result<Outcome<Vec<GroupInfo>>> {
+        let log = self.inner.clone();
+        blocking(move || Ok(log.groups()?.into_iter().map(group_info).collect())).await
+    }
+
+    /// `to`: `'earliest'`, `'latest'`, or exact offsets.
+    #[napi]
+    pub async fn set_group_offsets(
+        &self,
+        group: String,
+        to: Either<String, Vec<TopicPartitionOffset>>,
+    ) -> Result<Outcome<()>> {
+        let log = self.inner.clone();
+        blocking(move || {
+            let to = match to {
+                Either::A(name) => match caldo_core::Position::parse_end("to", &name)? {
+                    caldo_core::Position::Earliest => ResetTo::Earliest,
+                    _ => ResetTo::Latest,
+                },
+                Either::B(list) => ResetTo::Offsets(from_tpos(&list)?),
+            };
+            caldo_core::group::set_offsets(&log, &group, to)
+        })
+        .await
+    }
+}
+
+fn append(
+    log: &Log,
+    topic: &str,
+    data: &[u8],
+    meta: &[i32],
+    timestamps: &[f64],
+    round_robin: u32,
+) -> caldo_core::Result<Float64Array> {
+    let mut headers = Vec::new();
+    let records = decode_append(data, meta, timestamps, &mut headers)?;
+    let placed = log.append(topic, &records, round_robin)?;
+    Ok(placed
+        .into_iter()
+        .flat_map(|(p, o)| [f64::from(p), o as f64])
+        .collect::<Vec<f64>>()
+        .into())
+}
+
+#[napi(object)]
+pub struct GroupMember {
+    pub member_id: String,
+    pub pid: u32,
+    pub topics: Vec<String>,
+    pub assignment: Vec<TopicPartition>,
+}
+
+#[napi(object)]
+pub struct GroupOffset {
+    pub topic: String,
+    pub partition: u32,
+    pub committed: Nullable<f64>,
+    pub high: f64,
+    pub lag: f64,
+}
+
+#[napi(object)]
+pub struct GroupInfo {
+    pub group_id: String,
+    pub generation: f64,
+    pub members: Vec<GroupMember>,
+    pub offsets: Vec<GroupOffset>,
+}
+
+fn group_info(g: caldo_core::GroupInfo) -> GroupInfo {
+    let mut assignment = g.assignment;
+    GroupInfo {
+        group_id: g.name,
+        generation: g.generation as f64,
+        members: g
+            .members
+            .into_iter()
+            .map(|m| GroupMember {
+                assignment: tps(assignment.remove(&m.id).unwrap_or_default()),
+                member_id: m.id,
+                pid: m.pid,
+                topics: m.topics,
+            })
+            .collect(),
+        offsets: g
+            .offsets
+            .into_iter()
+            .map(|((topic, partition), (c, high))| GroupOffset {
+                topic,
+                partition,
+                committed: nullable(c.map(|c| c as f64)),
+                high: high as f64,
+                lag: high as f64 - c.unwrap_or(0) as f64,
+            })
+            .collect(),
+    }
+}
