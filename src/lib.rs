@@ -5,9 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use caldo_core::group::Held;
 use caldo_core::{
-    Assignor, Code, Cursor, Durability, GroupConfig, Header, Log, Member, Placed, Position,
+    Assignor, Code, Cursor, Durability, GroupConfig, Header, Held, Log, Member, Placed, Position,
     RecordIn, ResetTo, TopicConfig, Tp,
 };
 use napi::bindgen_prelude::*;
@@ -762,7 +761,7 @@ impl NativeLog {
     #[napi]
     pub async fn groups(&self) -> Result<Vec<GroupInfo>> {
         let log = self.inner.clone();
-        Ok(blocking(move || log.groups())
+        Ok(blocking(move || caldo_core::list_groups(&log))
             .await?
             .into_iter()
             .map(group_info)
@@ -783,6 +782,6 @@ impl NativeLog {
             _ => ResetTo::Offsets(from_tpos(offsets)),
         };
         let log = self.inner.clone();
-        blocking(move || caldo_core::group::set_offsets(&log, &group, to)).await
+        blocking(move || caldo_core::set_group_offsets(&log, &group, to)).await
     }
 }

@@ -1,21 +1,20 @@
 //! caldo's engine: a partitioned, persistent, replayable commit log that many
 //! processes share through one directory, with no broker.
 
-pub mod assignor;
 pub mod batch;
 pub mod cursor;
 pub mod error;
 // Adopted module by module as the reshape lands.
 #[allow(dead_code)]
 pub(crate) mod fsutil;
-pub mod group;
+pub(crate) mod group;
 pub mod index;
 pub mod inspect;
 #[allow(dead_code)]
 pub(crate) mod layout;
 pub mod lock;
-pub mod log;
-pub mod offsets;
+pub(crate) mod log;
+pub(crate) mod offsets;
 pub mod partition;
 pub mod partitioner;
 pub mod segment;
@@ -26,11 +25,13 @@ pub mod topic;
 pub mod varint;
 pub mod wake;
 
-pub use assignor::{Assignor, Tp};
 pub use batch::{Header, RecordIn, RecordRef};
 pub use cursor::{Cursor, Position};
 pub use error::{Code, Error, Result};
-pub use group::{Change, Config as GroupConfig, GroupInfo, Member, MemberInfo, ResetTo};
+pub use group::{
+    describe_group, list_groups, set_group_offsets, Assignor, Change, Config as GroupConfig,
+    GroupInfo, Held, Member, MemberInfo, ResetTo, Tp,
+};
 pub use log::{Log, PartitionInfo, Placed, TopicInfo};
 pub use partition::Durability;
 pub use topic::TopicConfig;

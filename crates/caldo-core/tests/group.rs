@@ -4,10 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use caldo_core::group::{describe, set_offsets};
 use caldo_core::{
-    Assignor, Code, Durability, GroupConfig, Log, Member, Placed, Position, RecordIn, ResetTo,
-    TopicConfig, Tp,
+    describe_group, set_group_offsets, Assignor, Code, Durability, GroupConfig, Log, Member,
+    Placed, Position, RecordIn, ResetTo, TopicConfig, Tp,
 };
 
 fn setup(dir: &std::path::Path, partitions: u32, records: u32) -> Arc<Log> {
@@ -75,7 +74,7 @@ fn members_split_partitions_and_hand_them_over_on_leave() {
     a.leave(&|_| Some(3), &[]).unwrap();
     b.sync(&|_| None).unwrap();
     assert_eq!(owned(&b).len(), 4);
-    let info = describe(&log, "g").unwrap();
+    let info = describe_group(&log, "g").unwrap();
     assert_eq!(info.members.len(), 1);
     let committed: Vec<Option<u64>> = info.offsets.values().map(|(c, _)| *c).collect();
     assert_eq!(committed.iter().filter(|c| **c == Some(3)).count(), 2);
@@ -114,7 +113,9 @@ fn commits_are_checked_and_survive_reopening() {
     );
     a.commit(&[(tp.clone(), 6)]).unwrap();
     assert_eq!(
-        set_offsets(&log, "g", ResetTo::Earliest).unwrap_err().code,
+        set_group_offsets(&log, "g", ResetTo::Earliest)
+            .unwrap_err()
+            .code,
         Code::GroupActive
     );
     a.fence().unwrap();
@@ -126,6 +127,9 @@ fn commits_are_checked_and_survive_reopening() {
     let ch = b.sync(&|_| None).unwrap();
     assert_eq!(ch.assigned, vec![(tp.clone(), 6)]);
     b.leave(&|_| None, &[]).unwrap();
-    set_offsets(&log, "g", ResetTo::Latest).unwrap();
-    assert_eq!(describe(&log, "g").unwrap().offsets[&tp], (Some(10), 10));
+    set_group_offsets(&log, "g", ResetTo::Latest).unwrap();
+    assert_eq!(
+        describe_group(&log, "g").unwrap().offsets[&tp],
+        (Some(10), 10)
+    );
 }
