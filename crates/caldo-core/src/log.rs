@@ -412,3 +412,34 @@ impl Drop for Log {
         let _ = self.close();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_lists_the_healthy_and_names_the_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || Log::open(dir.path(), Durability::None, Duration::from_secs(1)).unwrap();
+        let log = open();
+        for t in ["a", "b", "c"] {
+            log.create_topic(t, &TopicConfig::default()).unwrap();
+        }
+        drop(log);
+        let config = |t| layout::topic_config(&layout::topic(&layout::topics(dir.path()), t));
+        std::fs::write(config("b"), b"{\"partitions\": ").unwrap();
+        std::fs::remove_file(config("c")).unwrap();
+        let list = open().topics(false).unwrap();
+        let names: Vec<&str> = list.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert!(list[0].damage.is_none());
+        assert_eq!(list[0].partitions.len(), 1);
+        for t in &list[1..] {
+            let damage = t.damage.as_ref().unwrap();
+            assert_eq!(damage.code, Code::Corrupt);
+            assert!(damage.message.contains("topic.json"), "{damage}");
+            assert!(t.partitions.is_empty());
+            assert_eq!(t.config, TopicConfig::default());
+        }
+    }
+}
