@@ -12,7 +12,7 @@ const Table = require('cli-table3')
 const cliProgress = require('cli-progress')
 const pc = require('picocolors')
 const caldo = require('../index.js')
-const binding = require('../binding.js')
+const binding = require('../lib/native.js')
 
 const useColor = (stream) => stream.isTTY === true && !process.env.NO_COLOR
 const out = pc.createColors(useColor(process.stdout))
@@ -25,20 +25,6 @@ function failure (message, code) {
   const e = new Error(message)
   if (code) e.code = code
   return e
-}
-
-// Errors from binding.js arrive as "[CODE] message".
-function fromNative (e) {
-  const m = /^\[(ERR_[A-Z_]+)\] ([\s\S]*)$/.exec(e && e.message)
-  return m ? failure(m[2], m[1]) : e
-}
-
-async function native (promise) {
-  try {
-    return await promise
-  } catch (e) {
-    throw fromNative(e)
-  }
 }
 
 function intArg (what, min = 0) {
@@ -377,7 +363,7 @@ async function resetOffsets (id, opts) {
 
 async function dump (topic, partition, opts) {
   const dir = existingDir(opts)
-  const r = await native(binding.inspectPartition(dir, topic, partition, opts.offset ?? 0))
+  const r = await binding.inspectPartition(dir, topic, partition, opts.offset ?? 0)
   if (opts.json) await printJson({ topic, partition, ...r })
   else {
     await table(['SEGMENT', 'POSITION', 'BASE', 'LAST', 'COUNT', 'SIZE', 'FIRST-TIMESTAMP', 'MAX-TIMESTAMP', 'CRC'], r.batches.map((b) => [
@@ -403,7 +389,7 @@ async function verify (opts) {
   for (const topic of listDirs(topicsDir, (n) => !n.startsWith('.')).sort()) {
     const parts = listDirs(path.join(topicsDir, topic), (n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b)
     for (const partition of parts) {
-      const files = await native(Promise.resolve().then(() => binding.inspectFiles(dir, topic, partition)))
+      const files = binding.inspectFiles(dir, topic, partition)
       for (const s of files.segments) {
         work.push({ topic, partition, segment: s })
         total += s.bytes
@@ -418,7 +404,7 @@ async function verify (opts) {
   const damage = []
   try {
     for (const w of work) {
-      const scan = await native(binding.verifySegment(dir, w.topic, w.partition, w.segment.base))
+      const scan = await binding.verifySegment(dir, w.topic, w.partition, w.segment.base)
       sum.topics.add(w.topic)
       sum.partitions.add(`${w.topic}/${w.partition}`)
       sum.segments++

@@ -373,7 +373,7 @@ class Consumer extends EventEmitter {
     if (this.#signal) this.#signal.removeEventListener('abort', this.#onAbort)
     this.#client.forget(this)
     try {
-      const revoked = this.#reader.leave(this.#handed(), this.#iterating ? this.#inHand : 0)
+      const revoked = this.#reader.leave(this.#handed(), this.#inHand, this.#iterating)
       if (revoked.length) this.emit('rebalance', { assigned: [], revoked })
       this.#tps = []
       this.#drop()

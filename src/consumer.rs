@@ -222,8 +222,11 @@ impl NativeConsumer {
     /// Commits what was processed and leaves the group now; partitions of
     /// records still in hand stay locked until `releaseHeld`.
     #[napi]
-    pub fn leave(&mut self, handed: u32, in_hand: u32) -> Outcome<Vec<TopicPartition>> {
-        guard(|| Ok(tps(self.inner.leave(handed as usize, in_hand as usize)?)))
+    pub fn leave(&mut self, handed: u32, in_hand: u32, hold: bool) -> Outcome<Vec<TopicPartition>> {
+        guard(|| {
+            let revoked = self.inner.leave(handed as usize, in_hand as usize, hold)?;
+            Ok(tps(revoked))
+        })
     }
 
     #[napi]

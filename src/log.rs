@@ -40,21 +40,35 @@ pub struct TopicConfigInfo {
     pub max_message_bytes: u32,
 }
 
+/// Why a topic cannot be read (its `topic.json` is damaged, say).
+#[napi(object)]
+pub struct Damage {
+    pub code: String,
+    pub message: String,
+}
+
 #[napi(object)]
 pub struct TopicInfo {
     pub name: String,
     pub partitions: Vec<PartitionInfo>,
-    pub config: TopicConfigInfo,
+    /// `null` for a damaged topic.
+    pub config: Nullable<TopicConfigInfo>,
+    pub damage: Option<Damage>,
 }
 
 fn topic_info(t: caldo_core::TopicInfo) -> TopicInfo {
+    let healthy = t.damage.is_none();
     TopicInfo {
         name: t.name,
-        config: TopicConfigInfo {
+        config: nullable(healthy.then(|| TopicConfigInfo {
             partitions: t.config.partitions,
             segment_bytes: t.config.segment_bytes as f64,
             max_message_bytes: t.config.max_message_bytes,
-        },
+        })),
+        damage: t.damage.map(|e| Damage {
+            code: e.code.as_str().to_string(),
+            message: e.message,
+        }),
         partitions: t
             .partitions
             .into_iter()
@@ -191,7 +205,11 @@ impl NativeLog {
     #[napi]
     pub async fn groups(&self) -> Result<Outcome<Vec<GroupInfo>>> {
         let log = self.inner.clone();
-        blocking(move || Ok(log.groups()?.into_iter().map(group_info).collect())).await
+        blocking(move || {
+            let groups = caldo_core::list_groups(&log)?;
+            Ok(groups.into_iter().map(group_info).collect())
+        })
+        .await
     }
 
     /// `to`: `'earliest'`, `'latest'`, or exact offsets.
@@ -210,7 +228,7 @@ impl NativeLog {
                 },
                 Either::B(list) => ResetTo::Offsets(from_tpos(&list)?),
             };
-            caldo_core::group::set_offsets(&log, &group, to)
+            caldo_core::set_group_offsets(&log, &group, to)
         })
         .await
     }

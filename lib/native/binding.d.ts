@@ -34,7 +34,7 @@ export declare class NativeConsumer {
    * Commits what was processed and leaves the group now; partitions of
    * records still in hand stay locked until `releaseHeld`.
    */
-  leave(handed: number, inHand: number): Outcome<Array<TopicPartition>>
+  leave(handed: number, inHand: number, hold: boolean): Outcome<Array<TopicPartition>>
   releaseHeld(processed: boolean): Outcome<undefined>
   close(): void
 }
@@ -72,6 +72,12 @@ export interface AssignOptions {
   topic: string
   partition: number
   offset?: At
+}
+
+/** Why a topic cannot be read (its `topic.json` is damaged, say). */
+export interface Damage {
+  code: string
+  message: string
 }
 
 /** Every error code, for the JS layer's list (`lib/errors.js`). */
@@ -207,7 +213,9 @@ export interface TopicConfigInfo {
 export interface TopicInfo {
   name: string
   partitions: Array<PartitionInfo>
-  config: TopicConfigInfo
+  /** `null` for a damaged topic. */
+  config: Nullable<TopicConfigInfo>
+  damage?: Damage
 }
 
 export interface TopicOptions {

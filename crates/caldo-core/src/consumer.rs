@@ -12,10 +12,10 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::assignor::Tp;
 use crate::batch::RecordRef;
 use crate::cursor::{Cursor, Position};
 use crate::error::{Code, Error, Result};
+use crate::group::Tp;
 use crate::group::{Change, Config as GroupConfig, Held, Member};
 use crate::log::Log;
 
@@ -337,8 +337,12 @@ impl Consumer {
     /// Commits what was processed (with auto-commit) and leaves the group at
     /// once. The partitions of records still in hand stay locked until
     /// [`Consumer::release_held`], so their next owner cannot start early.
-    pub fn leave(&mut self, handed: usize, in_hand: usize) -> Result<Vec<Tp>> {
+    /// With `hold` false, records in hand are simply not processed.
+    pub fn leave(&mut self, handed: usize, in_hand: usize, hold: bool) -> Result<Vec<Tp>> {
         self.progress(handed, in_hand);
+        if !hold {
+            self.in_hand.clear();
+        }
         let Some(mut member) = self.member.take() else {
             self.clear();
             return Ok(Vec::new());

@@ -1,7 +1,6 @@
 //! caldo's engine: a partitioned, persistent, replayable commit log that many
 //! processes share through one directory, with no broker.
 
-pub mod assignor;
 pub mod batch;
 pub mod consumer;
 pub mod cursor;
@@ -9,14 +8,14 @@ pub mod error;
 // Adopted module by module as the reshape lands.
 #[allow(dead_code)]
 pub(crate) mod fsutil;
-pub mod group;
+pub(crate) mod group;
 pub mod index;
 pub mod inspect;
 #[allow(dead_code)]
 pub(crate) mod layout;
 pub mod lock;
-pub mod log;
-pub mod offsets;
+pub(crate) mod log;
+pub(crate) mod offsets;
 pub mod options;
 pub mod partition;
 pub mod partitioner;
@@ -28,12 +27,14 @@ pub mod topic;
 pub mod varint;
 pub mod wake;
 
-pub use assignor::{Assignor, Tp};
 pub use batch::{headers as record_headers, Header, RecordIn, RecordRef};
 pub use consumer::Consumer;
 pub use cursor::{Cursor, Position};
 pub use error::{Code, Error, Result};
-pub use group::{Change, Config as GroupConfig, GroupInfo, Member, MemberInfo, ResetTo};
+pub use group::{
+    describe_group, list_groups, set_group_offsets, Assignor, Change, Config as GroupConfig,
+    GroupInfo, Held, Member, MemberInfo, ResetTo, Tp,
+};
 pub use log::{Log, PartitionInfo, Placed, TopicInfo};
 pub use partition::Durability;
 pub use topic::TopicConfig;

@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -12,12 +13,13 @@ use serde::{Deserialize, Serialize};
 use crate::batch::RecordIn;
 use crate::cursor::{Cursor, Position};
 use crate::error::{Code, Error, IoContext, Result};
-use crate::group::GroupDir;
 use crate::offsets::{self, Offsets};
 use crate::partition::{Durability, Partition};
 use crate::partitioner::partition_for_key;
+use crate::sync::unpoisoned;
 use crate::topic::{validate_name, Topic, TopicConfig};
 use crate::wake::Wake;
+use crate::{fsutil, layout};
 
 const FORMAT: u32 = 1;
 
@@ -35,11 +37,14 @@ pub struct PartitionInfo {
     pub high: u64,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct TopicInfo {
     pub name: String,
     pub config: TopicConfig,
     pub partitions: Vec<PartitionInfo>,
+    /// Why the topic cannot be opened (then `partitions` is empty and
+    /// `config` the default); `None` when it is healthy.
+    pub damage: Option<Error>,
 }
 
 /// Where a record goes: a given partition, else by key, else the call's round-robin pick.
@@ -51,7 +56,8 @@ pub struct Placed<'a> {
 type Topics = Arc<Mutex<HashMap<String, Arc<Topic>>>>;
 
 struct Flusher {
-    stop: Arc<(Mutex<bool>, Condvar)>,
+    /// Dropped to stop the flusher.
+    stop: mpsc::Sender<()>,
     thread: JoinHandle<()>,
 }
 
@@ -77,7 +83,7 @@ fn check_not_internal(name: &str) -> Result<()> {
 }
 
 fn flush_all(topics: &Topics) -> Result<()> {
-    let all: Vec<Arc<Topic>> = topics.lock().unwrap().values().cloned().collect();
+    let all: Vec<Arc<Topic>> = unpoisoned(topics).values().cloned().collect();
     for t in all.iter().filter(|t| !t.deleted()) {
         for p in &t.partitions {
             p.flush()?;
@@ -90,9 +96,9 @@ impl Log {
     /// Opens (creating if needed) the log in `dir`. With `Durability::Interval`,
     /// `flush_interval` sets how often appended data is fdatasync'ed.
     pub fn open(dir: &Path, durability: Durability, flush_interval: Duration) -> Result<Log> {
-        std::fs::create_dir_all(dir.join("topics"))
+        std::fs::create_dir_all(layout::topics(dir))
             .ctx(format_args!("creating {}", dir.display()))?;
-        let meta_path = dir.join("caldo.json");
+        let meta_path = layout::meta(dir);
         match std::fs::read(&meta_path) {
             Ok(bytes) => {
                 let meta: Meta = serde_json::from_slice(&bytes).map_err(|e| {
@@ -113,23 +119,18 @@ impl Log {
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let tmp = dir.join(format!(".caldo.json.{}", std::process::id()));
                 let json = serde_json::to_vec(&Meta { format: FORMAT }).expect("meta serializes");
-                std::fs::write(&tmp, json).ctx("writing caldo.json")?;
-                std::fs::rename(&tmp, &meta_path).ctx("writing caldo.json")?;
+                fsutil::write_atomic(&meta_path, &json)?;
             }
             Err(e) => return Err(e).ctx(format_args!("reading {}", meta_path.display())),
         }
-        let wake = Arc::new(Wake::open(&dir.join("wake"))?);
+        let wake = Arc::new(Wake::open(&layout::wake(dir))?);
         let topics: Topics = Arc::default();
         let flusher = (durability == Durability::Interval).then(|| {
-            let stop = Arc::new((Mutex::new(false), Condvar::new()));
-            let (stop2, topics2) = (stop.clone(), topics.clone());
+            let (stop, stopped) = mpsc::channel();
+            let topics2 = topics.clone();
             let thread = std::thread::spawn(move || {
-                let (lock, cv) = &*stop2;
-                let mut stopped = lock.lock().unwrap();
-                while !*stopped {
-                    stopped = cv.wait_timeout(stopped, flush_interval).unwrap().0;
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(flush_interval) {
                     // A failed background flush is retried at the next tick; the
                     // error reaches the user through the appends that hit it.
                     let _ = flush_all(&topics2);
@@ -148,11 +149,16 @@ impl Log {
         })
     }
 
-    fn topics_dir(&self) -> PathBuf {
-        self.dir.join("topics")
+    /// The log directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
-    fn check_open(&self) -> Result<()> {
+    fn topics_dir(&self) -> PathBuf {
+        layout::topics(&self.dir)
+    }
+
+    pub(crate) fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::new(
                 Code::Closed,
@@ -166,7 +172,7 @@ impl Log {
     pub fn topic(&self, name: &str) -> Result<Arc<Topic>> {
         self.check_open()?;
         validate_name("topic", name)?;
-        if let Some(t) = self.topics.lock().unwrap().get(name) {
+        if let Some(t) = unpoisoned(&self.topics).get(name) {
             if !t.deleted() {
                 return Ok(t.clone());
             }
@@ -177,10 +183,7 @@ impl Log {
             self.durability,
             &self.wake,
         )?);
-        self.topics
-            .lock()
-            .unwrap()
-            .insert(name.to_string(), topic.clone());
+        unpoisoned(&self.topics).insert(name.to_string(), topic.clone());
         Ok(topic)
     }
 
@@ -202,7 +205,7 @@ impl Log {
         check_not_internal(name)?;
         let topic = self.topic(name)?;
         topic.delete(&self.topics_dir())?;
-        self.topics.lock().unwrap().remove(name);
+        unpoisoned(&self.topics).remove(name);
         Ok(())
     }
 
@@ -220,10 +223,36 @@ impl Log {
             name: t.name.clone(),
             config: t.config.clone(),
             partitions,
+            damage: None,
         })
     }
 
-    /// Every topic, sorted by name; internal ones only with `internal`.
+    /// A topic `topics` found but could not open: gone since (`None`), or damaged.
+    fn damaged(&self, name: &str, e: Error) -> Option<TopicInfo> {
+        let dir = layout::topic(&self.topics_dir(), name);
+        let damage = match e.code {
+            // Deleted by another process while listing.
+            Code::UnknownTopic if !dir.exists() => return None,
+            // Topics are published whole, so a directory without one lost it.
+            Code::UnknownTopic => Error::new(
+                Code::Corrupt,
+                format!(
+                    "topic '{name}' has no {}",
+                    layout::topic_config(&dir).display()
+                ),
+            ),
+            _ => e,
+        };
+        Some(TopicInfo {
+            name: name.to_string(),
+            config: TopicConfig::default(),
+            partitions: Vec::new(),
+            damage: Some(damage),
+        })
+    }
+
+    /// Every topic, sorted by name; internal ones only with `internal`. A
+    /// topic that cannot be opened is listed with its `damage`.
     pub fn topics(&self, internal: bool) -> Result<Vec<TopicInfo>> {
         self.check_open()?;
         let mut names = Vec::new();
@@ -243,9 +272,7 @@ impl Log {
         for name in names {
             match self.topic(&name) {
                 Ok(t) => out.push(self.info(&t)?),
-                // Deleted by another process while listing.
-                Err(e) if e.code == Code::UnknownTopic => {}
-                Err(e) => return Err(e),
+                Err(e) => out.extend(self.damaged(&name, e)),
             }
         }
         Ok(out)
@@ -340,18 +367,17 @@ impl Log {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        if let Some(f) = self.flusher.lock().unwrap().take() {
-            *f.stop.0.lock().unwrap() = true;
-            f.stop.1.notify_all();
-            let _ = f.thread.join();
+        if let Some(Flusher { stop, thread }) = unpoisoned(&self.flusher).take() {
+            drop(stop);
+            let _ = thread.join();
         }
         let flushed = match self.durability {
             Durability::None => Ok(()),
             _ => flush_all(&self.topics),
         };
         // Let go of the files now rather than when the last handle is dropped.
-        self.topics.lock().unwrap().clear();
-        *self.offsets.lock().unwrap() = None;
+        unpoisoned(&self.topics).clear();
+        *unpoisoned(&self.offsets) = None;
         self.wake.notify();
         flushed
     }
@@ -362,7 +388,7 @@ impl Log {
 
     /// The committed-offsets store, creating `__consumer_offsets` on first use.
     pub fn offsets(&self) -> Result<Arc<Offsets>> {
-        let mut slot = self.offsets.lock().unwrap();
+        let mut slot = unpoisoned(&self.offsets);
         if let Some(o) = &*slot {
             return Ok(o.clone());
         }
@@ -379,28 +405,41 @@ impl Log {
         *slot = Some(o.clone());
         Ok(o)
     }
-
-    fn groups_dir(&self) -> PathBuf {
-        self.dir.join("groups")
-    }
-
-    pub fn group_dir(&self, name: &str) -> Result<GroupDir> {
-        self.check_open()?;
-        GroupDir::open(&self.groups_dir(), name)
-    }
-
-    /// Every group that has ever had a member, described.
-    pub fn groups(&self) -> Result<Vec<crate::group::GroupInfo>> {
-        self.check_open()?;
-        crate::group::list(&self.groups_dir())?
-            .iter()
-            .map(|g| crate::group::describe(self, g))
-            .collect()
-    }
 }
 
 impl Drop for Log {
     fn drop(&mut self) {
         let _ = self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_lists_the_healthy_and_names_the_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || Log::open(dir.path(), Durability::None, Duration::from_secs(1)).unwrap();
+        let log = open();
+        for t in ["a", "b", "c"] {
+            log.create_topic(t, &TopicConfig::default()).unwrap();
+        }
+        drop(log);
+        let config = |t| layout::topic_config(&layout::topic(&layout::topics(dir.path()), t));
+        std::fs::write(config("b"), b"{\"partitions\": ").unwrap();
+        std::fs::remove_file(config("c")).unwrap();
+        let list = open().topics(false).unwrap();
+        let names: Vec<&str> = list.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert!(list[0].damage.is_none());
+        assert_eq!(list[0].partitions.len(), 1);
+        for t in &list[1..] {
+            let damage = t.damage.as_ref().unwrap();
+            assert_eq!(damage.code, Code::Corrupt);
+            assert!(damage.message.contains("topic.json"), "{damage}");
+            assert!(t.partitions.is_empty());
+            assert_eq!(t.config, TopicConfig::default());
+        }
     }
 }

@@ -11,6 +11,7 @@ use crate::batch::RecordIn;
 use crate::cursor::{Cursor, Position};
 use crate::error::{Code, Error, Result};
 use crate::partitioner::partition_for_key;
+use crate::sync::unpoisoned;
 use crate::topic::Topic;
 
 pub const TOPIC: &str = "__consumer_offsets";
@@ -100,9 +101,7 @@ impl Offsets {
 
     /// What `group` has committed, read up to the end of its partition now.
     pub fn committed(&self, group: &str) -> Result<Committed> {
-        let mut tail = self.tails[self.partition_of(group)]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut tail = unpoisoned(&self.tails[self.partition_of(group)]);
         let Tail { cursor, groups } = &mut *tail;
         let mut bad = None;
         cursor.fetch(usize::MAX, &mut |r| {

@@ -4,10 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use caldo_core::group::{describe, set_offsets};
 use caldo_core::{
-    Assignor, Code, Durability, GroupConfig, Log, Member, Placed, Position, RecordIn, ResetTo,
-    TopicConfig, Tp,
+    describe_group, list_groups, set_group_offsets, Assignor, Code, Durability, GroupConfig, Log,
+    Member, Placed, Position, RecordIn, ResetTo, TopicConfig, Tp,
 };
 
 fn setup(dir: &std::path::Path, partitions: u32, records: u32) -> Arc<Log> {
@@ -75,7 +74,7 @@ fn members_split_partitions_and_hand_them_over_on_leave() {
     a.leave(&|_| Some(3), &[]).unwrap();
     b.sync(&|_| None).unwrap();
     assert_eq!(owned(&b).len(), 4);
-    let info = describe(&log, "g").unwrap();
+    let info = describe_group(&log, "g").unwrap();
     assert_eq!(info.members.len(), 1);
     let committed: Vec<Option<u64>> = info.offsets.values().map(|(c, _)| *c).collect();
     assert_eq!(committed.iter().filter(|c| **c == Some(3)).count(), 2);
@@ -114,7 +113,9 @@ fn commits_are_checked_and_survive_reopening() {
     );
     a.commit(&[(tp.clone(), 6)]).unwrap();
     assert_eq!(
-        set_offsets(&log, "g", ResetTo::Earliest).unwrap_err().code,
+        set_group_offsets(&log, "g", ResetTo::Earliest)
+            .unwrap_err()
+            .code,
         Code::GroupActive
     );
     a.fence().unwrap();
@@ -126,6 +127,80 @@ fn commits_are_checked_and_survive_reopening() {
     let ch = b.sync(&|_| None).unwrap();
     assert_eq!(ch.assigned, vec![(tp.clone(), 6)]);
     b.leave(&|_| None, &[]).unwrap();
-    set_offsets(&log, "g", ResetTo::Latest).unwrap();
-    assert_eq!(describe(&log, "g").unwrap().offsets[&tp], (Some(10), 10));
+    set_group_offsets(&log, "g", ResetTo::Latest).unwrap();
+    assert_eq!(
+        describe_group(&log, "g").unwrap().offsets[&tp],
+        (Some(10), 10)
+    );
+}
+
+fn state_path(dir: &std::path::Path) -> std::path::PathBuf {
+    dir.join("groups").join("g").join("state.json")
+}
+
+/// `a` holds every partition when its group's state.json is replaced with
+/// `damage`; `b` joins, which repairs it, and the two split the partitions.
+fn repaired_on_the_next_join(damage: &[u8]) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = setup(dir.path(), 4, 40);
+    let mut a = join(&log, false);
+    a.sync(&|_| None).unwrap();
+    assert_eq!(owned(&a).len(), 4);
+    let before = describe_group(&log, "g").unwrap().generation;
+    std::fs::write(state_path(dir.path()), damage).unwrap();
+    let mut b = join(&log, false);
+    assert!(a.changed(), "the repair starts a new generation");
+    a.sync(&|_| None).unwrap();
+    b.sync(&|_| None).unwrap();
+    assert!(!a.changed() && !b.changed());
+    let (oa, ob) = (owned(&a), owned(&b));
+    assert_eq!((oa.len(), ob.len()), (2, 2));
+    let mut all: Vec<Tp> = oa.iter().chain(&ob).cloned().collect();
+    all.sort();
+    assert_eq!(
+        all,
+        (0..4).map(|p| ("t".to_string(), p)).collect::<Vec<_>>()
+    );
+    let info = describe_group(&log, "g").unwrap();
+    assert!(info.generation > before);
+    let ids: Vec<&str> = info.members.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, [a.id(), b.id()]);
+    assert_eq!(info.assignment[a.id()], oa);
+    assert_eq!(info.assignment[b.id()], ob);
+    let groups = list_groups(&log).unwrap();
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0].members.len(), 2);
+}
+
+#[test]
+fn an_empty_state_is_repaired_on_the_next_join() {
+    repaired_on_the_next_join(b"");
+}
+
+#[test]
+fn a_garbage_state_is_repaired_on_the_next_join() {
+    repaired_on_the_next_join(b"{\"generation\": 3, \"members\": [oops");
+}
+
+#[test]
+fn a_watcher_repairs_a_state_damaged_under_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = setup(dir.path(), 2, 10);
+    let mut a = join(&log, false);
+    a.sync(&|_| None).unwrap();
+    // Renamed into place, as the watcher sees every new state.json.
+    let tmp = dir.path().join("groups").join("g").join("damaged");
+    std::fs::write(&tmp, b"\0\0\0").unwrap();
+    std::fs::rename(&tmp, state_path(dir.path())).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !a.changed() {
+        assert!(std::time::Instant::now() < deadline, "not repaired");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let bytes = std::fs::read(state_path(dir.path())).unwrap();
+    assert!(serde_json::from_slice::<serde_json::Value>(&bytes).is_ok());
+    let ch = a.sync(&|_| None).unwrap();
+    assert!(ch.revoked.is_empty() && ch.assigned.is_empty());
+    assert_eq!(owned(&a).len(), 2);
+    assert_eq!(describe_group(&log, "g").unwrap().members.len(), 1);
 }

@@ -1,0 +1,145 @@
+//! Groups seen from outside: list, describe, move their committed offsets.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::assignor::Tp;
+use super::state::{GroupDir, GroupState, MemberInfo};
+use crate::error::{Code, Error, IoContext, Result};
+use crate::layout;
+use crate::log::Log;
+use crate::topic::validate_name;
+
+/// A group as [`describe_group`] reports it.
+#[derive(Clone, Debug)]
+pub struct GroupInfo {
+    pub name: String,
+    pub generation: u64,
+    pub members: Vec<MemberInfo>,
+    pub assignment: BTreeMap<String, Vec<Tp>>,
+    /// (topic, partition) → (committed offset, high watermark).
+    pub offsets: BTreeMap<Tp, (Option<u64>, u64)>,
+}
+
+/// Where [`set_group_offsets`] moves a stopped group.
+pub enum ResetTo {
+    Earliest,
+    Latest,
+    Offsets(Vec<(Tp, u64)>),
+}
+
+/// Describes a group, reaping dead members first so the list is current.
+pub fn describe_group(log: &Log, name: &str) -> Result<GroupInfo> {
+    let group = GroupDir::open(log, name)?;
+    let st = group.update(log, false, |_| Ok(()))?;
+    let committed = log.offsets()?.committed(name)?;
+    let mut tps: BTreeSet<Tp> = committed.keys().cloned().collect();
+    tps.extend(st.assignment.values().flatten().cloned());
+    let mut offsets = BTreeMap::new();
+    for tp in tps {
+        // Partitions of topics deleted since are left out.
+        if let Ok(p) = log.partition(&tp.0, tp.1) {
+            let high = p.state().next_offset();
+            offsets.insert(tp.clone(), (committed.get(&tp).copied(), high));
+        }
+    }
+    Ok(GroupInfo {
+        name: name.to_string(),
+        generation: st.generation,
+        members: st.members,
+        assignment: st.assignment,
+        offsets,
+    })
+}
+
+/// Every group that has ever had a member, described.
+pub fn list_groups(log: &Log) -> Result<Vec<GroupInfo>> {
+    log.check_open()?;
+    let mut names = Vec::new();
+    match std::fs::read_dir(layout::groups(log.dir())) {
+        Ok(entries) => {
+            for e in entries {
+                let name = e
+                    .ctx("listing groups")?
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned();
+                if validate_name("group", &name).is_ok() {
+                    names.push(name);
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).ctx("listing groups"),
+    }
+    names.sort();
+    names.iter().map(|g| describe_group(log, g)).collect()
+}
+
+/// Moves a group's committed offsets. Refused while it has live members, and
+/// done under the group lock so none can join meanwhile.
+pub fn set_group_offsets(log: &Log, name: &str, to: ResetTo) -> Result<()> {
+    let group = GroupDir::open(log, name)?;
+    group.update(log, false, |st| {
+        if !st.members.is_empty() {
+            let pids: Vec<String> = st.members.iter().map(|m| m.pid.to_string()).collect();
+            return Err(Error::new(
+                Code::GroupActive,
+                format!(
+                    "group '{name}' has {} live member(s) (pid {}); stop them before resetting its offsets",
+                    st.members.len(),
+                    pids.join(", ")
+                ),
+            ));
+        }
+        let offsets = match to {
+            ResetTo::Offsets(list) => checked(log, list)?,
+            ResetTo::Earliest => ends(log, name, st, true)?,
+            ResetTo::Latest => ends(log, name, st, false)?,
+        };
+        log.offsets()?.commit(name, &offsets)
+    })?;
+    Ok(())
+}
+
+/// `list`, refused if an offset is past its partition's high watermark.
+pub(super) fn checked(log: &Log, list: Vec<(Tp, u64)>) -> Result<Vec<(Tp, u64)>> {
+    for (tp, o) in &list {
+        let high = log.partition(&tp.0, tp.1)?.state().next_offset();
+        if *o > high {
+            return Err(Error::new(
+                Code::OffsetOutOfRange,
+                format!(
+                    "cannot commit offset {o} for {}/{}: its high watermark is {high}",
+                    tp.0, tp.1
+                ),
+            ));
+        }
+    }
+    Ok(list)
+}
+
+/// The first (`earliest`) or next offset of every partition the group has
+/// committed for or last subscribed to.
+fn ends(log: &Log, name: &str, st: &GroupState, earliest: bool) -> Result<Vec<(Tp, u64)>> {
+    let mut tps: BTreeSet<Tp> = log.offsets()?.committed(name)?.into_keys().collect();
+    for t in &st.topics {
+        if let Ok(topic) = log.topic(t) {
+            tps.extend((0..topic.config.partitions).map(|p| (t.clone(), p)));
+        }
+    }
+    let mut list = Vec::new();
+    for tp in tps {
+        if let Ok(p) = log.partition(&tp.0, tp.1) {
+            let s = p.state();
+            list.push((
+                tp,
+                if earliest {
+                    s.log_start()
+                } else {
+                    s.next_offset()
+                },
+            ));
+        }
+    }
+    Ok(list)
+}
