@@ -8,18 +8,7 @@ const os = require('node:os')
 const path = require('node:path')
 const { execFileSync } = require('node:child_process')
 const { open } = require('..')
-const { tmpdir, child, until } = require('./helpers')
-
-// A fixed-seed xorshift32, so a failing round can be replayed.
-function rng (seed) {
-  let s = seed >>> 0 || 1
-  return (n) => {
-    s ^= s << 13; s >>>= 0
-    s ^= s >>> 17
-    s ^= s << 5; s >>>= 0
-    return s % n
-  }
-}
+const { tmpdir, child, until, rng } = require('./helpers')
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
