@@ -181,7 +181,8 @@ test('a full disk gives a coded error, damages nothing, and appends work again o
     } catch (e) { err = e; break }
   }
   assert.equal(err.code, 'ERR_IO')
-  assert.match(err.message, /space/i)
+  assert.ok(err.message.length > 0)
+  assert.equal(err.ioCode, 'ENOSPC', `the OS error is named (message: ${err.message})`)
   assert.ok(acked > 1000, `wrote ${acked} records before the disk filled`)
   fs.rmSync(filler) // room again
   const md = await p.send('t', { value: 'after' })
