@@ -3,9 +3,11 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
+const os = require('node:os')
 const path = require('node:path')
+const { execFileSync } = require('node:child_process')
 const { open } = require('..')
-const { tmpdir } = require('./helpers')
+const { tmpdir, child } = require('./helpers')
 
 const TYPE_ERRORS = ['ERR_INVALID_ARG', 'ERR_INVALID_TOPIC', 'ERR_INVALID_PARTITION']
 
@@ -252,9 +254,60 @@ test('a missing or damaged topic.json is a coded error, not a crash', async (t) 
   assert.equal((await p.send('good', { value: 'more' })).offset, 1)
 })
 
-test('a read-only log directory gives coded errors, not a crash', async (t) => {
+test('a read-only filesystem (EROFS, which stops root too) gives ERR_IO naming EROFS; the log is intact after', async (t) => {
+  const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'caldo-ro-'))
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mnt], { stdio: 'ignore' })
+  } catch {
+    fs.rmSync(mnt, { recursive: true, force: true })
+    return t.skip('needs a filesystem to remount read-only: mounting a tmpfs requires root (the chmod test covers other users)')
+  }
+  const dir = path.join(mnt, 'log')
+  const opened = []
+  try {
+    // Written by another process, so that nothing here holds a file open for writing
+    // (a filesystem with files open for writing cannot be remounted read-only).
+    const w = await child('writer.js', [dir, 't', 'kept-0', 'kept-1']).done
+    assert.equal(w.code, 0, 'the writer wrote the log')
+    execFileSync('mount', ['-o', 'remount,ro', mnt])
+
+    const isErofs = (what) => (err) => {
+      assert.equal(err.code, 'ERR_IO', `${what}: ${err.code}: ${err.message}`)
+      assert.equal(err.ioCode, 'EROFS', `${what}: the OS error is named (message: ${err.message})`)
+      assert.ok(err.message.length > 0)
+      return true
+    }
+    let ro = null
+    try {
+      ro = await open(dir)
+      opened.push(ro)
+    } catch (err) {
+      isErofs('open')(err)
+    }
+    if (ro) {
+      // Opened for reading: appends and new topics fail, reads work.
+      await assert.rejects(ro.producer().send('t', { value: 'x' }), isErofs('send'))
+      await assert.rejects(ro.createTopic('u'), isErofs('createTopic'))
+      assert.deepEqual(await readAll(ro, 't', 1, 2), ['0:0:kept-0', '0:1:kept-1'])
+      await ro.close()
+    }
+
+    // Writable again: what was there is intact, and appends go on from it.
+    execFileSync('mount', ['-o', 'remount,rw', mnt])
+    const log = await open(dir)
+    opened.push(log)
+    assert.deepEqual(await readAll(log, 't', 1), ['0:0:kept-0', '0:1:kept-1'])
+    assert.equal((await log.producer().send('t', { value: 'after' })).offset, 2)
+  } finally {
+    for (const l of opened) await l.close().catch(() => {})
+    execFileSync('umount', ['-l', mnt]) // lazily: the addon drops its mappings at garbage collection
+    fs.rmSync(mnt, { recursive: true, force: true })
+  }
+})
+
+test('a read-only log directory (chmod, for users other than root) gives coded errors, not a crash', async (t) => {
   if (process.getuid && process.getuid() === 0) {
-    t.skip('running as root: chmod does not stop root from writing')
+    t.skip('running as root: chmod does not stop root from writing (the read-only filesystem test covers root)')
     return
   }
   const dir = tmpdir(t)

@@ -146,12 +146,19 @@ test('offsets survive a restart: a restarted member gets only new records', asyn
   await stopAll([a])
   await produce(log, 't', 10, 2) // offsets 500..504 in each partition, values v0..v9
   const b = member(dir, 'second')
-  await eventually('second run consumed the new records', () => b.messages.some((m) => m.progress === 10))
-  await sleep(200)
+  await eventually('second run consumed the new records', () => b.messages.some((m) => m.progress >= 10))
+  // A marker after the point of interest in each partition: a partition is read in offset
+  // order, so once both markers are in, anything else the member was going to get is in too.
+  const markers = await log.producer().sendBatch('t', [{ value: 'marker', partition: 0 }, { value: 'marker', partition: 1 }])
+  const seenAll = () => b.messages.flatMap((m) => m.seen || [])
+  await eventually('second run reached both markers', () => markers.every((md) => seenAll().some(([p, o]) => p === md.partition && o === md.offset)))
   await stopAll([b])
-  const seen = b.messages.flatMap((m) => m.seen || [])
-  assert.equal(seen.length, 10)
-  assert.ok(seen.every(([, o]) => o >= 500), 'only records written after the first run')
+  const seen = seenAll()
+  for (const md of markers) {
+    assert.deepEqual(seen.filter(([p]) => p === md.partition).map(([, o]) => o), [500, 501, 502, 503, 504, md.offset],
+      `partition ${md.partition}: the records written after the first run, each once, then the marker`)
+  }
+  assert.equal(seen.length, 12)
 })
 
 test('a graceful leave hands partitions over; break commits what was processed', async (t) => {

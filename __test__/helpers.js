@@ -40,4 +40,15 @@ function until (c, pred) {
   })
 }
 
-module.exports = { tmpdir, child, until }
+/** A fixed-seed xorshift32, so a failing run can be replayed: `random(n)` is an integer in [0, n). */
+function rng (seed) {
+  let s = seed >>> 0 || 1
+  return (n) => {
+    s ^= s << 13; s >>>= 0
+    s ^= s >>> 17
+    s ^= s << 5; s >>>= 0
+    return s % n
+  }
+}
+
+module.exports = { tmpdir, child, until, rng }
