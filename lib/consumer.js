@@ -28,7 +28,7 @@ function groupOptions (opts) {
   if (opts.assign !== undefined) throw invalid('use either groupId + topics (a group) or assign (manual), not both')
   const groupId = v.string('groupId', opts.groupId, 'ERR_INVALID_GROUP')
   if (!Array.isArray(opts.topics) || opts.topics.length === 0) throw invalid('a group consumer needs topics: [name, ...]')
-  const topics = [...new Set(opts.topics.map((t, i) => v.string(`topics[${i}]`, t, 'ERR_INVALID_TOPIC')))]
+  const topics = [...new Set(v.array('topics', opts.topics).map((t, i) => v.string(`topics[${i}]`, t, 'ERR_INVALID_TOPIC')))]
   const ac = opts.autoCommit
   let autoCommitMs = 1000
   if (ac === false) autoCommitMs = undefined
@@ -47,7 +47,7 @@ function assignOptions (assign) {
   if (!Array.isArray(assign) || assign.length === 0) {
     throw invalid('consumer needs assign: [{ topic, partition, offset? }, ...], or groupId and topics')
   }
-  return assign.map((a, i) => {
+  return v.array('assign', assign).map((a, i) => {
     const o = v.options(`assign[${i}]`, v.object(`assign[${i}]`, a), ['topic', 'partition', 'offset'])
     const tp = v.topicPartition(`assign[${i}]`, o)
     if (o.offset !== undefined) tp.offset = v.position(`assign[${i}].offset`, o.offset)

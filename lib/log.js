@@ -70,7 +70,7 @@ class Log {
     const target = v.readingArgs('setGroupOffsets', () => {
       if (typeof to === 'string') return to
       if (!Array.isArray(to)) throw invalid(`setGroupOffsets takes 'earliest', 'latest' or [{ topic, partition, offset }, ...], got ${v.describe(to)}`)
-      return to.map((o, i) => v.topicPartitionOffset(`offsets[${i}]`, o))
+      return Array.from(to, (o, i) => v.topicPartitionOffset(`offsets[${i}]`, o))
     })
     await this.#native.setGroupOffsets(groupId, target)
   }

@@ -61,7 +61,7 @@ class Producer {
   sendBatch (topic, records) {
     return this.#enqueue(topic, () => {
       if (!Array.isArray(records) || records.length === 0) throw invalid('sendBatch takes a non-empty array of records')
-      return records
+      return Array.from(records)
     }, 'records', false)
   }
 

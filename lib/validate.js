@@ -57,9 +57,10 @@ function int (what, v, min, max) {
   return v
 }
 
+// A dense copy: holes in a sparse array become undefined, and are checked as such.
 function array (what, v) {
   if (!Array.isArray(v)) throw invalid(`${what} must be an array, got ${describe(v)}`)
-  return v
+  return Array.from(v)
 }
 
 function object (what, v) {

@@ -2,9 +2,9 @@
 //! results and errors. Storage and group logic live in the core; JS idioms
 //! live in `lib/`.
 
-mod consumer;
-mod error;
-mod inspect;
-mod log;
-mod types;
-mod wire;
+pub mod consumer;
+pub mod error;
+pub mod inspect;
+pub mod log;
+pub mod types;
+pub mod wire;

@@ -60,7 +60,7 @@ fn topic_info(t: caldo_core::TopicInfo) -> TopicInfo {
     let healthy = t.damage.is_none();
     TopicInfo {
         name: t.name,
-        config: nullable(healthy.then(|| TopicConfigInfo {
+        config: nullable(healthy.then_some(TopicConfigInfo {
             partitions: t.config.partitions,
             segment_bytes: t.config.segment_bytes as f64,
             max_message_bytes: t.config.max_message_bytes,
