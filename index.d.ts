@@ -5,9 +5,24 @@ export type ErrorCode =
   | 'ERR_INVALID_TOPIC' | 'ERR_UNKNOWN_TOPIC' | 'ERR_TOPIC_EXISTS' | 'ERR_INVALID_PARTITION'
   | 'ERR_MESSAGE_TOO_LARGE' | 'ERR_INVALID_ARG' | 'ERR_CLOSED' | 'ERR_CORRUPT' | 'ERR_IO'
   | 'ERR_DESERIALIZE' | 'ERR_INVALID_GROUP' | 'ERR_FENCED' | 'ERR_OFFSET_OUT_OF_RANGE' | 'ERR_GROUP_ACTIVE'
+  | 'ERR_INTERNAL'
 
-/** Every error caldo raises carries a stable `code`. Bad arguments are `TypeError`s. */
-export interface CaldoError extends Error { code: ErrorCode }
+/** Every code an error from caldo can carry. */
+export const errorCodes: readonly ErrorCode[]
+
+/**
+ * Every error caldo raises carries a stable `code`. Bad arguments are `TypeError`s;
+ * `err instanceof CaldoError` holds for those too.
+ */
+export class CaldoError extends Error {
+  code: ErrorCode
+  /** On `ERR_IO`: the OS error's name, e.g. 'ENOSPC', 'EROFS', 'EACCES'. */
+  ioCode?: string
+  /** On `ERR_DESERIALIZE`: where the record is, so you can seek past it. */
+  topic?: string
+  partition?: number
+  offset?: number
+}
 
 export interface Serde<T> { serialize(v: T): Buffer | Uint8Array; deserialize(b: Buffer): T }
 export const serde: { json: Serde<any>; string: Serde<string>; buffer: Serde<Buffer> }
@@ -21,7 +36,13 @@ export function open(dir: string, opts?: OpenOptions): Promise<Log>
 
 export interface TopicConfig { partitions?: number; segmentBytes?: number; maxMessageBytes?: number }
 export interface PartitionInfo { partition: number; low: number; high: number }
-export interface TopicInfo { name: string; partitions: PartitionInfo[]; config: Required<TopicConfig> }
+export interface TopicInfo {
+  name: string
+  partitions: PartitionInfo[]
+  /** null when the topic cannot be read; `damage` then says why. */
+  config: Required<TopicConfig> | null
+  damage?: { code: ErrorCode; message: string }
+}
 
 export interface TopicPartition { topic: string; partition: number }
 export interface TopicPartitionOffset extends TopicPartition { offset: number }

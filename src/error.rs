@@ -108,3 +108,13 @@ impl<T: TypeName> TypeName for Outcome<T> {
 pub fn error_codes() -> Vec<&'static str> {
     Code::ALL.iter().map(|c| c.as_str()).collect()
 }
+
+/// Panics on purpose, on the calling thread or (`onWorker`) a blocking one:
+/// the tests prove a bug becomes `ERR_INTERNAL` and the process goes on.
+#[napi_derive::napi(js_name = "__panicForTests")]
+pub async fn panic_for_tests(on_worker: bool) -> Result<Outcome<()>> {
+    if on_worker {
+        return blocking(|| panic!("a panic on a worker thread, on purpose")).await;
+    }
+    Ok(guard(|| panic!("a panic on the calling thread, on purpose")))
+}

@@ -65,6 +65,12 @@ export declare class NativeLog {
   setGroupOffsets(group: string, to: string | Array<TopicPartitionOffset>): Promise<Outcome<undefined>>
 }
 
+/**
+ * Panics on purpose, on the calling thread or (`onWorker`) a blocking one:
+ * the tests prove a bug becomes `ERR_INTERNAL` and the process goes on.
+ */
+export declare function __panicForTests(onWorker: boolean): Promise<Outcome<undefined>>
+
 /** A consumer of the given partitions (manual assignment). */
 export declare function assignConsumer(log: NativeLog, assign: Array<AssignOptions>): Outcome<NativeConsumer>
 

@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.NativeConsumer = nativeBinding.NativeConsumer
 module.exports.NativeLog = nativeBinding.NativeLog
+module.exports.__panicForTests = nativeBinding.__panicForTests
 module.exports.assignConsumer = nativeBinding.assignConsumer
 module.exports.errorCodes = nativeBinding.errorCodes
 module.exports.inspectFiles = nativeBinding.inspectFiles
