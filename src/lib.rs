@@ -571,7 +571,7 @@ impl NativeConsumer {
                 put_bytes(&mut data, &mut meta, r.value);
                 meta.push(data.len() as i32);
                 meta.push(r.header_count as i32);
-                caldo_core::batch::headers(r.headers, r.header_count, |h| {
+                caldo_core::headers(r.headers, r.header_count, |h| {
                     data.extend_from_slice(&(h.key.len() as u32).to_le_bytes());
                     data.extend_from_slice(h.key);
                     data.extend_from_slice(&h.value.map_or(-1, |v| v.len() as i32).to_le_bytes());

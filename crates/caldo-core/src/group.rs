@@ -28,13 +28,13 @@ use rustix::fs::{flock, inotify, FlockOperation};
 use serde::{Deserialize, Serialize};
 
 use crate::assignor::{assign, Assignor, Sub, Tp};
-use crate::cursor::Position;
 use crate::error::{Code, Error, IoContext, Result};
-use crate::lock;
 use crate::log::Log;
 use crate::offsets::Committed;
-use crate::topic::{refuse_symlink, validate_name};
-use crate::wake::Wake;
+use crate::storage::cursor::Position;
+use crate::storage::topic::{refuse_symlink, validate_name};
+use crate::sync::lock;
+use crate::sync::wake::Wake;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberInfo {

@@ -14,9 +14,10 @@ use std::collections::HashMap;
 use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
-use caldo_core::batch::{self, Header, HEADER_LEN};
-use caldo_core::state::State;
-use caldo_core::{segment, Code, Durability, Log, Placed, Position, RecordIn, TopicConfig};
+use caldo_core::internals::batch::{self, Header, HEADER_LEN};
+use caldo_core::internals::layout;
+use caldo_core::internals::state::State;
+use caldo_core::{Code, Durability, Log, Placed, Position, RecordIn, TopicConfig};
 
 /// Checks one buffer as a batch, then walks it as a segment of batches.
 pub fn batch_decoder(data: &[u8]) {
@@ -251,9 +252,9 @@ pub fn recovery_scan(data: &[u8]) {
             let bit = u32::from_le_bytes(f.try_into().unwrap()) as usize % (sealed_bytes.len() * 8);
             sealed_bytes[bit / 8] ^= 1 << (bit % 8);
         }
-        std::fs::write(segment::log_path(&pdir, 0), &sealed_bytes).unwrap();
-        std::fs::write(segment::index_path(&pdir, 0), index_garbage).unwrap();
-        std::fs::write(segment::index_path(&pdir, base), b"").unwrap();
+        std::fs::write(layout::segment_log(&pdir, 0), &sealed_bytes).unwrap();
+        std::fs::write(layout::segment_index(&pdir, 0), index_garbage).unwrap();
+        std::fs::write(layout::segment_index(&pdir, base), b"").unwrap();
     }
     let flipped = sealed > 0 && flip_bytes.len() >= 4;
     let (known, _) = known_batches(
@@ -282,7 +283,7 @@ pub fn recovery_scan(data: &[u8]) {
             s
         }
     };
-    std::fs::write(segment::log_path(&pdir, base), &seg).unwrap();
+    std::fs::write(layout::segment_log(&pdir, base), &seg).unwrap();
 
     let state_path = pdir.join("state");
     let trusted = state_mode == 0;

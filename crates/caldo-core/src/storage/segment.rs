@@ -6,8 +6,8 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::batch::{self, BatchHeader};
 use crate::error::{IoContext, Result};
+use crate::record::batch::{self, BatchHeader};
 
 const READ_AHEAD: usize = 256 * 1024;
 
@@ -134,7 +134,7 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::RecordIn;
+    use crate::record::batch::RecordIn;
 
     #[test]
     fn names_sort_and_floor() {

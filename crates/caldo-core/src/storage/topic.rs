@@ -6,10 +6,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Code, Error, IoContext, Result};
-use crate::partition::{sync_dir, Durability, Partition};
-use crate::segment;
-use crate::state::State;
-use crate::wake::Wake;
+use crate::storage::partition::{sync_dir, Durability, Partition};
+use crate::storage::segment;
+use crate::storage::state::State;
+use crate::sync::wake::Wake;
 
 pub const MAX_PARTITIONS: u32 = 10_000;
 pub const MIN_SEGMENT_BYTES: u64 = 4096;

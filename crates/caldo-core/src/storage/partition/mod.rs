@@ -4,15 +4,15 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
-use crate::batch::{self, RecordIn};
 use crate::error::{Code, Error, IoContext, Result};
-use crate::index::{self, Entry};
-use crate::lock;
-use crate::segment;
-use crate::state::{Durable, State};
-use crate::wake::Wake;
+use crate::record::batch::{self, RecordIn};
+use crate::storage::index::{self, Entry};
+use crate::storage::segment;
+use crate::storage::state::{Durable, State};
+use crate::sync::wake::Wake;
+use crate::sync::{lock, unpoisoned};
 
 /// The index is fdatasync'ed once it has this many unsynced entries (1 MiB of log).
 const INDEX_SYNC_ENTRIES: u64 = 256;
@@ -86,10 +86,6 @@ pub struct Partition {
     dirty: AtomicBool,
 }
 
-fn lock_poisoned<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -156,7 +152,7 @@ impl Partition {
     /// Runs `f` holding this process's writer and the cross-process lock,
     /// after recovering from any crashed writer.
     fn with_lock<T>(&self, f: impl FnOnce(&mut Writer) -> Result<T>) -> Result<T> {
-        let mut w = lock_poisoned(&self.writer);
+        let mut w = unpoisoned(&self.writer);
         let _guard = lock::exclusive(&self.state.file).ctx("locking partition")?;
         if self.state.deleted() {
             return Err(self.unknown());
@@ -295,7 +291,7 @@ impl Partition {
     /// one sync: the first covers every append published before it started.
     /// Once the sync returned, the durable record in `state` moves up to it.
     fn sync_to(&self, base: u64, end: u64, log: &File) -> Result<()> {
-        let mut synced = lock_poisoned(&self.synced);
+        let mut synced = unpoisoned(&self.synced);
         if *synced >= (base, end) {
             return Ok(());
         }
@@ -320,7 +316,7 @@ impl Partition {
     /// with the active segment's files; `None` while a crashed writer's append
     /// is pending (the next append recovers it) or once the topic is deleted.
     fn published(&self) -> Result<Option<Published>> {
-        let mut w = lock_poisoned(&self.writer);
+        let mut w = unpoisoned(&self.writer);
         let _guard = lock::exclusive(&self.state.file).ctx("locking partition")?;
         if self.state.deleted() || !self.state.clean() {
             return Ok(None);
@@ -355,7 +351,7 @@ impl Partition {
 
     /// Moves the durable record up to `d`, which a completed sync covers.
     fn record_durable(&self, d: Durable) -> Result<()> {
-        let _w = lock_poisoned(&self.writer);
+        let _w = unpoisoned(&self.writer);
         let _guard = lock::exclusive(&self.state.file).ctx("locking partition")?;
         if !self.state.deleted() && self.state.clean() {
             self.note_durable(d);
@@ -378,7 +374,7 @@ impl Partition {
         if !self.dirty.swap(false, Ordering::AcqRel) {
             return Ok(());
         }
-        let current = lock_poisoned(&self.writer)
+        let current = unpoisoned(&self.writer)
             .active
             .as_ref()
             .map(|a| (a.base, a.log.clone()));
@@ -394,7 +390,7 @@ impl Partition {
 
     /// Marks the partition deleted for every process that has it open.
     pub fn mark_deleted(&self) -> Result<()> {
-        let _w = lock_poisoned(&self.writer);
+        let _w = unpoisoned(&self.writer);
         let _guard = lock::exclusive(&self.state.file).ctx("locking partition")?;
         self.state.mark_deleted();
         self.wake.notify();

@@ -10,7 +10,7 @@
 //!    key, value, headers (all lengths zigzag varints, -1 = null)
 //! ```
 
-use crate::varint;
+use crate::record::varint;
 
 pub const MAGIC: u8 = 0xCA;
 pub const HEADER_LEN: usize = 56;

@@ -5,11 +5,11 @@
 use std::fs::File;
 use std::sync::Arc;
 
-use crate::batch::{self, RecordRef};
 use crate::error::{Code, Error, IoContext, Result};
-use crate::index;
-use crate::partition::Partition;
-use crate::segment;
+use crate::record::batch::{self, RecordRef};
+use crate::storage::index;
+use crate::storage::partition::Partition;
+use crate::storage::segment;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Position {

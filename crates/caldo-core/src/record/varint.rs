@@ -23,15 +23,15 @@ pub fn get_i64(buf: &[u8], pos: &mut usize) -> Option<i64> {
     None
 }
 
-/// Encoded size of `v`.
-pub fn len_i64(v: i64) -> usize {
-    let z = ((v << 1) ^ (v >> 63)) as u64;
-    (64 - z.leading_zeros() as usize).max(1).div_ceil(7)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Encoded size of `v`, worked out independently of `put_i64`.
+    fn len_i64(v: i64) -> usize {
+        let z = ((v << 1) ^ (v >> 63)) as u64;
+        (64 - z.leading_zeros() as usize).max(1).div_ceil(7)
+    }
 
     #[test]
     fn round_trips_and_sizes() {

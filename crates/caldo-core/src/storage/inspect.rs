@@ -6,11 +6,11 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::batch;
 use crate::error::{Code, Error, IoContext, Result};
-use crate::segment;
-use crate::state;
-use crate::topic::validate_name;
+use crate::record::batch;
+use crate::storage::segment;
+use crate::storage::state;
+use crate::storage::topic::validate_name;
 
 /// One `<base:020>.log` file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -196,8 +196,8 @@ pub fn scan_segment(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::RecordIn;
-    use crate::partition::Durability;
+    use crate::record::batch::RecordIn;
+    use crate::storage::partition::Durability;
     use crate::{Log, Placed, TopicConfig};
     use std::time::Duration;
 
