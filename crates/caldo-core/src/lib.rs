@@ -3,10 +3,9 @@
 
 pub mod assignor;
 pub mod error;
-// Adopted module by module as the reshape lands.
-#[allow(dead_code)]
 pub(crate) mod fsutil;
 pub mod group;
+// The group paths are adopted as the group reshape lands.
 #[allow(dead_code)]
 pub(crate) mod layout;
 pub mod log;

@@ -6,6 +6,7 @@ use std::fs::File;
 use std::sync::Arc;
 
 use crate::error::{Code, Error, IoContext, Result};
+use crate::layout;
 use crate::record::batch::{self, RecordRef};
 use crate::storage::index;
 use crate::storage::partition::Partition;
@@ -83,7 +84,7 @@ impl Cursor {
     }
 
     fn open(&mut self, base: u64, pos: u64) -> Result<()> {
-        let path = segment::log_path(self.part.dir(), base);
+        let path = layout::segment_log(self.part.dir(), base);
         let file = File::open(&path).ctx(format_args!("opening {}", path.display()))?;
         self.seg = Some(Open {
             base,
@@ -101,7 +102,7 @@ impl Cursor {
         let Some(base) = segment::floor(&bases, self.next) else {
             return Err(self.corrupt(self.next, "no segment holds the record"));
         };
-        let entries = index::read(&segment::index_path(self.part.dir(), base))?;
+        let entries = index::read(&layout::segment_index(self.part.dir(), base))?;
         let rel = (self.next - base).min(u64::from(u32::MAX)) as u32;
         let e = index::lookup(&entries, rel);
         self.open(base, 0)?;
@@ -148,7 +149,7 @@ impl Cursor {
                 // The end of this segment: the record is at the start of the next one.
                 let seg_base = seg.base;
                 let expect = seg.expect;
-                let path = segment::log_path(self.part.dir(), next);
+                let path = layout::segment_log(self.part.dir(), next);
                 if next != seg_base && path.exists() {
                     self.open(next, 0)?;
                     continue;

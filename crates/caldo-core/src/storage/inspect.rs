@@ -7,6 +7,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Code, Error, IoContext, Result};
+use crate::layout;
 use crate::record::batch;
 use crate::storage::segment;
 use crate::storage::state;
@@ -67,25 +68,25 @@ pub struct SegmentScan {
 /// Lists partition `partition` of `topic` in the log directory `dir`.
 pub fn partition_files(dir: &Path, topic: &str, partition: u32) -> Result<PartitionFiles> {
     validate_name("topic", topic)?;
-    let topic_dir = dir.join("topics").join(topic);
+    let topic_dir = layout::topic(&layout::topics(dir), topic);
     if !topic_dir.is_dir() {
         return Err(Error::new(
             Code::UnknownTopic,
             format!("unknown topic '{topic}' in {}", dir.display()),
         ));
     }
-    let part_dir = topic_dir.join(partition.to_string());
+    let part_dir = layout::partition(&topic_dir, partition);
     if !part_dir.is_dir() {
         return Err(Error::new(
             Code::InvalidPartition,
             format!("topic '{topic}' has no partition {partition}"),
         ));
     }
-    let offsets = state::peek(&part_dir.join("state"))?;
+    let offsets = state::peek(&layout::partition_state(&part_dir))?;
     let segments = segment::list(&part_dir)?
         .into_iter()
         .map(|base| {
-            let path = segment::log_path(&part_dir, base);
+            let path = layout::segment_log(&part_dir, base);
             let bytes = std::fs::metadata(&path)
                 .ctx(format_args!("stat {}", path.display()))?
                 .len();

@@ -4,30 +4,20 @@
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::{IoContext, Result};
+use crate::layout;
 use crate::record::batch::{self, BatchHeader};
 
 const READ_AHEAD: usize = 256 * 1024;
-
-pub fn log_path(dir: &Path, base: u64) -> PathBuf {
-    dir.join(format!("{base:020}.log"))
-}
-pub fn index_path(dir: &Path, base: u64) -> PathBuf {
-    dir.join(format!("{base:020}.index"))
-}
 
 /// Base offsets of the segments in `dir`, ascending.
 pub fn list(dir: &Path) -> Result<Vec<u64>> {
     let mut bases = Vec::new();
     for entry in std::fs::read_dir(dir).ctx(format_args!("listing {}", dir.display()))? {
         let name = entry.ctx("listing segments")?.file_name();
-        let name = name.to_string_lossy();
-        if let Some(base) = name
-            .strip_suffix(".log")
-            .and_then(|b| b.parse::<u64>().ok())
-        {
+        if let Some(base) = layout::segment_base(&name.to_string_lossy()) {
             bases.push(base);
         }
     }
@@ -140,25 +130,21 @@ mod tests {
     fn names_sort_and_floor() {
         let dir = tempfile::tempdir().unwrap();
         for b in [0u64, 100, 2500] {
-            File::create(log_path(dir.path(), b)).unwrap();
-            File::create(index_path(dir.path(), b)).unwrap();
+            File::create(layout::segment_log(dir.path(), b)).unwrap();
+            File::create(layout::segment_index(dir.path(), b)).unwrap();
         }
-        File::create(dir.path().join("state")).unwrap();
+        File::create(layout::partition_state(dir.path())).unwrap();
         let bases = list(dir.path()).unwrap();
         assert_eq!(bases, vec![0, 100, 2500]);
         assert_eq!(floor(&bases, 99), Some(0));
         assert_eq!(floor(&bases, 100), Some(100));
         assert_eq!(floor(&bases, 9999), Some(2500));
-        assert_eq!(
-            log_path(Path::new("d"), 7),
-            Path::new("d/00000000000000000007.log")
-        );
     }
 
     #[test]
     fn reader_walks_batches_and_stops_at_garbage() {
         let dir = tempfile::tempdir().unwrap();
-        let path = log_path(dir.path(), 0);
+        let path = layout::segment_log(dir.path(), 0);
         let mut bytes = Vec::new();
         let value = vec![1u8; 100_000];
         for i in 0..5u64 {
@@ -188,7 +174,7 @@ mod tests {
     #[test]
     fn a_huge_length_field_is_no_batch_and_no_huge_read() {
         let dir = tempfile::tempdir().unwrap();
-        let path = log_path(dir.path(), 0);
+        let path = layout::segment_log(dir.path(), 0);
         let mut bytes = Vec::new();
         let r = [RecordIn {
             key: None,

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Code, Error, IoContext, Result};
+use crate::fsutil::sync_dir;
+use crate::layout;
 use crate::record::batch::{self, RecordIn};
 use crate::storage::index::{self, Entry};
 use crate::storage::segment;
@@ -86,12 +88,6 @@ pub struct Partition {
     dirty: AtomicBool,
 }
 
-pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .ctx(format_args!("syncing {}", dir.display()))
-}
-
 fn open_rw(path: &Path, truncate: bool) -> Result<File> {
     OpenOptions::new()
         .read(true)
@@ -111,7 +107,7 @@ impl Partition {
         durability: Durability,
         wake: Arc<Wake>,
     ) -> Result<Partition> {
-        let state = State::open(&dir.join("state"))?;
+        let state = State::open(&layout::partition_state(&dir))?;
         let p = Partition {
             topic: topic.to_string(),
             id,
@@ -167,8 +163,8 @@ impl Partition {
     /// Opens the active segment, reusing this process's handles if still current.
     fn active<'w>(&self, w: &'w mut Writer, base: u64) -> Result<&'w mut Active> {
         if w.active.as_ref().is_none_or(|a| a.base != base) {
-            let log = open_rw(&segment::log_path(&self.dir, base), false)?;
-            let index = open_rw(&segment::index_path(&self.dir, base), false)?;
+            let log = open_rw(&layout::segment_log(&self.dir, base), false)?;
+            let index = open_rw(&layout::segment_index(&self.dir, base), false)?;
             w.active = Some(Active {
                 base,
                 log: Arc::new(log),
@@ -271,8 +267,8 @@ impl Partition {
                 })
             }
         };
-        let log = open_rw(&segment::log_path(&self.dir, next), true)?;
-        let index = open_rw(&segment::index_path(&self.dir, next), true)?;
+        let log = open_rw(&layout::segment_log(&self.dir, next), true)?;
+        let index = open_rw(&layout::segment_index(&self.dir, next), true)?;
         if let Some(d) = sealed {
             sync_dir(&self.dir)?;
             self.note_durable(d);
@@ -416,8 +412,8 @@ impl Partition {
         let durable = self.state.durable().filter(|d| bases.contains(&d.base));
         let Some(&(mut base)) = bases.last() else {
             let start = if trusted { published } else { 0 };
-            open_rw(&segment::log_path(&self.dir, start), true)?;
-            open_rw(&segment::index_path(&self.dir, start), true)?;
+            open_rw(&layout::segment_log(&self.dir, start), true)?;
+            open_rw(&layout::segment_index(&self.dir, start), true)?;
             self.state.set_durable(None);
             self.state.reset(start, start, 0, start);
             return Ok(());
@@ -454,8 +450,8 @@ impl Partition {
     /// after the last good one (and below the published offset), rewrites the
     /// index after the entries it kept. Returns (end, next, index bytes kept).
     fn rebuild(&self, base: u64, from: From) -> Result<(u64, u64, u64)> {
-        let log = open_rw(&segment::log_path(&self.dir, base), false)?;
-        let index_path = segment::index_path(&self.dir, base);
+        let log = open_rw(&layout::segment_log(&self.dir, base), false)?;
+        let index_path = layout::segment_index(&self.dir, base);
         let mut reader = segment::Reader::default();
         let limit = match from {
             From::Published(limit) => Some(limit),
@@ -576,7 +572,10 @@ fn durable_start(
 }
 
 fn remove_segment(dir: &Path, base: u64) -> Result<()> {
-    for path in [segment::log_path(dir, base), segment::index_path(dir, base)] {
+    for path in [
+        layout::segment_log(dir, base),
+        layout::segment_index(dir, base),
+    ] {
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(e).ctx(format_args!("removing {}", path.display()))
