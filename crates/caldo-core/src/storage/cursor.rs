@@ -102,17 +102,16 @@ impl Cursor {
         let Some(base) = segment::floor(&bases, self.next) else {
             return Err(self.corrupt(self.next, "no segment holds the record"));
         };
-        let entries = index::read(&layout::segment_index(self.part.dir(), base))?;
-        let rel = (self.next - base).min(u64::from(u32::MAX)) as u32;
-        let e = index::lookup(&entries, rel);
+        let entries = index::read(&layout::segment_index(self.part.dir(), base), base)?;
+        let e = index::lookup(&entries, base, self.next);
         self.open(base, 0)?;
         let hw = self.high_watermark();
         let seg = self.seg.as_ref().unwrap();
-        let hit = self.reader.batch_at(&seg.file, e.pos.into(), hw)?;
-        if hit.is_some_and(|(h, _)| h.base_offset == base + u64::from(e.rel)) {
+        let hit = self.reader.batch_at(&seg.file, e.pos, hw)?;
+        if hit.is_some_and(|(h, _)| h.base_offset == e.offset) {
             let seg = self.seg.as_mut().unwrap();
-            seg.pos = e.pos.into();
-            seg.expect = base + u64::from(e.rel);
+            seg.pos = e.pos;
+            seg.expect = e.offset;
         }
         Ok(())
     }

@@ -61,11 +61,6 @@ enum From {
     Durable(Durable),
 }
 
-/// The length of an index file, in whole entries.
-fn index_len(index: &File) -> Result<u64> {
-    Ok(index.metadata().ctx("stat index")?.len() / index::ENTRY * index::ENTRY)
-}
-
 #[derive(Default)]
 struct Writer {
     active: Option<Active>,
@@ -176,18 +171,9 @@ impl Partition {
         let a = w.active.as_mut().unwrap();
         // Other processes append (and index) too: take the index's length from
         // the file, not from this process's last append.
-        let len = index_len(&a.index)?;
+        let len = index::whole_len(&a.index)?;
         if len != a.index_len {
-            let mut last = [0u8; 8];
-            a.last_indexed = match len {
-                0 => 0,
-                n => {
-                    a.index
-                        .read_exact_at(&mut last, n - index::ENTRY)
-                        .ctx("reading index")?;
-                    index::decode(&last)[0].pos.into()
-                }
-            };
+            a.last_indexed = index::last(&a.index, len, base)?.map_or(0, |e| e.pos);
             a.index_len = len;
         }
         Ok(a)
@@ -219,12 +205,9 @@ impl Partition {
                 for &(at, off) in &batches {
                     let pos = end + at as u64;
                     if pos - a.last_indexed >= index::INTERVAL {
-                        let e = Entry {
-                            rel: (off - base) as u32,
-                            pos: pos as u32,
-                        };
+                        let e = Entry { offset: off, pos };
                         a.index
-                            .write_all_at(&e.encode(), a.index_len)
+                            .write_all_at(&e.encode(base), a.index_len)
                             .ctx("writing index")?;
                         a.index_len += index::ENTRY;
                         a.last_indexed = pos;
@@ -256,7 +239,7 @@ impl Partition {
             Durability::None => None,
             _ => {
                 let a = self.active(w, base)?;
-                let index_len = index_len(&a.index)?;
+                let index_len = index::whole_len(&a.index)?;
                 a.index.sync_data().ctx("syncing sealed index")?;
                 a.log.sync_data().ctx("syncing sealed segment")?;
                 Some(Durable {
@@ -324,7 +307,7 @@ impl Partition {
         // entries the record covers and indexes from the record on. So it is
         // synced only once it has grown by INDEX_SYNC_ENTRIES; until then the
         // record keeps its last synced length, which stays true.
-        let len = index_len(&a.index)?;
+        let len = index::whole_len(&a.index)?;
         let synced_len = self
             .state
             .durable()
@@ -465,7 +448,7 @@ impl Partition {
             }
         };
         let kept = entries.len();
-        let mut last_indexed = entries.last().map_or(0, |e| u64::from(e.pos));
+        let mut last_indexed = entries.last().map_or(0, |e| e.pos);
         while let Some((h, bytes)) = reader.batch_at(&log, pos, u64::MAX)? {
             if h.base_offset != next
                 || limit.is_some_and(|l| h.next_offset() > l)
@@ -474,10 +457,7 @@ impl Partition {
                 break;
             }
             if pos - last_indexed >= index::INTERVAL {
-                entries.push(Entry {
-                    rel: (next - base) as u32,
-                    pos: pos as u32,
-                });
+                entries.push(Entry { offset: next, pos });
                 last_indexed = pos;
             }
             pos += h.size as u64;
@@ -493,7 +473,10 @@ impl Partition {
         if index.metadata().ctx("stat index")?.len() != kept_len {
             index.set_len(kept_len).ctx("cutting index")?;
         }
-        let tail: Vec<u8> = entries[kept..].iter().flat_map(|e| e.encode()).collect();
+        let tail: Vec<u8> = entries[kept..]
+            .iter()
+            .flat_map(|e| e.encode(base))
+            .collect();
         if !tail.is_empty() {
             index.write_all_at(&tail, kept_len).ctx("rewriting index")?;
         }
@@ -510,18 +493,16 @@ fn published_start(
     limit: u64,
     reader: &mut segment::Reader,
 ) -> Result<(Vec<Entry>, u64, u64)> {
-    let mut entries = index::read(index_path)?;
-    let target = limit
-        .saturating_sub(1)
-        .saturating_sub(base)
-        .min(u64::from(u32::MAX)) as u32;
-    let e = index::lookup(&entries, target);
+    let mut entries = index::read(index_path, base)?;
+    // Not below `base`: an entry for the segment's first offset is looked at too.
+    let target = limit.saturating_sub(1).max(base);
+    let e = index::lookup(&entries, base, target);
     let (mut keep, mut pos, mut next) = (0, 0, base);
     if e.pos > 0 {
-        if let Some((h, _)) = reader.batch_at(log, e.pos.into(), u64::MAX)? {
-            if h.base_offset == base + u64::from(e.rel) {
+        if let Some((h, _)) = reader.batch_at(log, e.pos, u64::MAX)? {
+            if h.base_offset == e.offset {
                 keep = entries.iter().position(|x| *x == e).map_or(0, |i| i + 1);
-                (pos, next) = (e.pos.into(), h.base_offset);
+                (pos, next) = (e.pos, h.base_offset);
             }
         }
     }
@@ -546,7 +527,7 @@ fn durable_start(
     if !fits {
         return Ok(None);
     }
-    let mut entries = index::read(index_path)?;
+    let mut entries = index::read(index_path, d.base)?;
     let n = (d.index_len / index::ENTRY) as usize;
     if entries.len() < n {
         return Ok(None);
@@ -554,17 +535,16 @@ fn durable_start(
     entries.truncate(n);
     let ordered = entries
         .windows(2)
-        .all(|w| w[0].rel < w[1].rel && w[0].pos < w[1].pos);
+        .all(|w| w[0].offset < w[1].offset && w[0].pos < w[1].pos);
     let below = entries
         .last()
-        .is_none_or(|e| u64::from(e.pos) < d.pos && d.base + u64::from(e.rel) < d.next);
+        .is_none_or(|e| e.pos < d.pos && e.offset < d.next);
     if !ordered || !below {
         return Ok(None);
     }
     if let Some(e) = entries.last() {
-        let at = reader.batch_at(log, e.pos.into(), u64::MAX)?;
-        if !at.is_some_and(|(h, b)| h.base_offset == d.base + u64::from(e.rel) && batch::crc_ok(b))
-        {
+        let at = reader.batch_at(log, e.pos, u64::MAX)?;
+        if !at.is_some_and(|(h, b)| h.base_offset == e.offset && batch::crc_ok(b)) {
             return Ok(None);
         }
     }
