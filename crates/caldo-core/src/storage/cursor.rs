@@ -10,7 +10,7 @@ use crate::layout;
 use crate::record::batch::{self, RecordRef};
 use crate::storage::index;
 use crate::storage::partition::Partition;
-use crate::storage::segment;
+use crate::storage::segment::{self, Step, Walk};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Position {
@@ -22,10 +22,7 @@ pub enum Position {
 struct Open {
     base: u64,
     file: File,
-    pos: u64,
-    /// The base offset the batch at `pos` must have: base offsets are outside
-    /// the CRC, so a damaged one is caught by the sequence instead.
-    expect: u64,
+    walk: Walk,
 }
 
 pub struct Cursor {
@@ -83,14 +80,13 @@ impl Cursor {
         )
     }
 
-    fn open(&mut self, base: u64, pos: u64) -> Result<()> {
+    fn open(&mut self, base: u64) -> Result<()> {
         let path = layout::segment_log(self.part.dir(), base);
         let file = File::open(&path).ctx(format_args!("opening {}", path.display()))?;
         self.seg = Some(Open {
             base,
             file,
-            pos,
-            expect: base,
+            walk: Walk::start(base),
         });
         self.reader.clear();
         Ok(())
@@ -103,15 +99,12 @@ impl Cursor {
             return Err(self.corrupt(self.next, "no segment holds the record"));
         };
         let entries = index::read(&layout::segment_index(self.part.dir(), base), base)?;
-        let e = index::lookup(&entries, base, self.next);
-        self.open(base, 0)?;
+        let at = Walk::at(index::lookup(&entries, base, self.next));
+        self.open(base)?;
         let hw = self.high_watermark();
-        let seg = self.seg.as_ref().unwrap();
-        let hit = self.reader.batch_at(&seg.file, e.pos, hw)?;
-        if hit.is_some_and(|(h, _)| h.base_offset == e.offset) {
-            let seg = self.seg.as_mut().unwrap();
-            seg.pos = e.pos;
-            seg.expect = e.offset;
+        let seg = self.seg.as_mut().unwrap();
+        if at.lands(&mut self.reader, &seg.file, hw)? {
+            seg.walk = at;
         }
         Ok(())
     }
@@ -138,37 +131,21 @@ impl Cursor {
             }
             let seg = self.seg.as_mut().unwrap();
             let next = self.next;
-            let found = self.reader.batch_at(&seg.file, seg.pos, hw)?;
-            // A batch at or past the published end is a crashed writer's leftover;
-            // one out of sequence is either junk after a sealed segment's last batch
-            // or a damaged base offset (base offsets are outside the CRC).
-            let found = found.filter(|(h, _)| h.base_offset < hw);
-            let in_sequence = found.filter(|(h, _)| h.base_offset == seg.expect);
-            let Some((h, bytes)) = in_sequence else {
-                // The end of this segment: the record is at the start of the next one.
-                let seg_base = seg.base;
-                let expect = seg.expect;
-                let path = layout::segment_log(self.part.dir(), next);
-                if next != seg_base && path.exists() {
-                    self.open(next, 0)?;
+            let (h, bytes) = match seg.walk.next(&mut self.reader, &seg.file, hw, next)? {
+                Step::Batch(h, bytes) => (h, bytes),
+                Step::BadCrc(h) => {
+                    return Err(self.corrupt(h.base_offset, "batch fails its CRC check"))
+                }
+                // A batch at or past the published end is a crashed writer's leftover.
+                Step::OutOfSequence(h, _) if h.base_offset < hw => {
+                    self.segment_end(true)?;
                     continue;
                 }
-                if self.part.state().deleted() {
-                    return Err(self.part.unknown());
+                Step::OutOfSequence(..) | Step::End => {
+                    self.segment_end(false)?;
+                    continue;
                 }
-                if found.is_some() {
-                    return Err(self.corrupt(expect, "batch out of sequence (damaged base offset)"));
-                }
-                return Err(self.corrupt(next, "missing or damaged batch"));
             };
-            if h.last_offset() < next {
-                seg.pos += h.size as u64;
-                seg.expect = h.next_offset();
-                continue;
-            }
-            if !batch::crc_ok(bytes) {
-                return Err(self.corrupt(h.base_offset, "batch fails its CRC check"));
-            }
             let mut stopped = false;
             let mut last = next;
             let ok = batch::decode(bytes, &h, |r| {
@@ -189,12 +166,30 @@ impl Cursor {
                 break;
             }
             self.next = h.next_offset();
-            seg.pos += h.size as u64;
-            seg.expect = self.next;
+            seg.walk.advance(&h);
             if stopped {
                 break;
             }
         }
         Ok(n)
+    }
+
+    /// No batch in sequence where the walk stands: the end of this segment,
+    /// where the record is at the start of the next one. Else an error:
+    /// `out_of_sequence` is a batch below the published end there, either
+    /// junk after a sealed segment's last batch or a damaged base offset.
+    fn segment_end(&mut self, out_of_sequence: bool) -> Result<()> {
+        let seg = self.seg.as_ref().unwrap();
+        let (seg_base, expect, next) = (seg.base, seg.walk.expect, self.next);
+        if next != seg_base && layout::segment_log(self.part.dir(), next).exists() {
+            return self.open(next);
+        }
+        if self.part.state().deleted() {
+            return Err(self.part.unknown());
+        }
+        if out_of_sequence {
+            return Err(self.corrupt(expect, "batch out of sequence (damaged base offset)"));
+        }
+        Err(self.corrupt(next, "missing or damaged batch"))
     }
 }

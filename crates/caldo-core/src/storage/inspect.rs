@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Code, Error, IoContext, Result};
 use crate::layout;
-use crate::record::batch;
-use crate::storage::segment;
+use crate::record::batch::{self, BatchHeader};
+use crate::storage::segment::{self, Step, Walk};
 use crate::storage::state;
 use crate::storage::topic::validate_name;
 
@@ -43,6 +43,21 @@ pub struct BatchInfo {
     pub first_timestamp: i64,
     pub max_timestamp: i64,
     pub crc_ok: bool,
+}
+
+impl BatchInfo {
+    fn new(position: u64, h: &BatchHeader, crc_ok: bool) -> BatchInfo {
+        BatchInfo {
+            position,
+            base_offset: h.base_offset,
+            last_offset: h.last_offset(),
+            count: h.count,
+            size: h.size as u64,
+            first_timestamp: h.first_timestamp,
+            max_timestamp: h.max_timestamp,
+            crc_ok,
+        }
+    }
 }
 
 /// Where a segment stops making sense.
@@ -143,52 +158,53 @@ pub fn scan_segment(
     let len = file.metadata().ctx("stat segment")?.len();
     let mut reader = segment::Reader::default();
     let mut scan = SegmentScan::default();
-    let (mut pos, mut expect) = (0u64, seg.base);
-    let damage = |pos: u64, offset: u64, reason: String| {
+    let mut walk = Walk::start(seg.base);
+    let damage = |walk: &Walk, reason: String| {
         Some(Damage {
-            position: pos,
-            offset,
+            position: walk.pos,
+            offset: walk.expect,
             reason,
         })
     };
-    while pos < len && expect < high {
-        let Some((h, bytes)) = reader.batch_at(&file, pos, high)? else {
-            scan.damage = damage(pos, expect, no_batch_reason(&file, pos, len));
-            break;
+    while walk.pos < len && walk.expect < high {
+        let step = walk.next(&mut reader, &file, high, 0)?;
+        let (h, crc_ok) = match step {
+            Step::End => {
+                scan.damage = damage(&walk, no_batch_reason(&file, walk.pos, len));
+                break;
+            }
+            Step::Batch(h, _) => (h, true),
+            Step::BadCrc(h) => (h, false),
+            Step::OutOfSequence(h, bytes) => (h, batch::crc_ok(bytes)),
         };
-        let info = BatchInfo {
-            position: pos,
-            base_offset: h.base_offset,
-            last_offset: h.last_offset(),
-            count: h.count,
-            size: h.size as u64,
-            first_timestamp: h.first_timestamp,
-            max_timestamp: h.max_timestamp,
-            crc_ok: batch::crc_ok(bytes),
-        };
+        let info = BatchInfo::new(walk.pos, &h, crc_ok);
         if info.last_offset >= from {
             visit(&info);
         }
-        if h.base_offset != expect {
-            let reason = format!("base offset {} where {expect} was expected", h.base_offset);
-            scan.damage = damage(pos, expect, reason);
+        if h.base_offset != walk.expect {
+            let reason = format!(
+                "base offset {} where {} was expected",
+                h.base_offset, walk.expect
+            );
+            scan.damage = damage(&walk, reason);
             break;
         }
-        if !info.crc_ok {
-            scan.damage = damage(pos, expect, "CRC mismatch".to_string());
+        if !crc_ok {
+            scan.damage = damage(&walk, "CRC mismatch".to_string());
             break;
         }
         scan.batches += 1;
         scan.records += u64::from(h.count);
-        pos += info.size;
-        expect = h.next_offset();
+        walk.advance(&h);
     }
-    scan.bytes = pos;
+    scan.bytes = walk.pos;
     if scan.damage.is_none() {
-        if let Some(end) = ends_at.filter(|&end| expect < end) {
-            let reason =
-                format!("the segment ends at offset {expect}, records up to {end} are missing");
-            scan.damage = damage(pos, expect, reason);
+        if let Some(end) = ends_at.filter(|&end| walk.expect < end) {
+            let reason = format!(
+                "the segment ends at offset {}, records up to {end} are missing",
+                walk.expect
+            );
+            scan.damage = damage(&walk, reason);
         }
     }
     Ok(scan)

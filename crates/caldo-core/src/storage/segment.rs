@@ -9,6 +9,7 @@ use std::path::Path;
 use crate::error::{IoContext, Result};
 use crate::layout;
 use crate::record::batch::{self, BatchHeader};
+use crate::storage::index;
 
 const READ_AHEAD: usize = 256 * 1024;
 
@@ -83,12 +84,7 @@ impl Reader {
     /// there. `hw` is the partition's next offset, loaded before this call:
     /// buffered bytes of a batch at or above what was final when read are read
     /// again, as a crashed writer's leftovers may have been replaced since.
-    pub fn batch_at(
-        &mut self,
-        file: &File,
-        pos: u64,
-        hw: u64,
-    ) -> Result<Option<(BatchHeader, &[u8])>> {
+    fn batch_at(&mut self, file: &File, pos: u64, hw: u64) -> Result<Option<(BatchHeader, &[u8])>> {
         let mut fresh = false;
         loop {
             if !self.covers(pos, batch::HEADER_LEN) {
@@ -118,6 +114,96 @@ impl Reader {
             }
             return Ok(Some((h, self.slice(pos, h.size))));
         }
+    }
+}
+
+/// One step of a [`Walk`].
+#[derive(Debug)]
+pub enum Step<'a> {
+    /// The batch in sequence, whole, with a matching CRC.
+    Batch(BatchHeader, &'a [u8]),
+    /// No batch starts here: the end of the data, a torn tail or garbage.
+    End,
+    /// A batch starts here, but not at the expected offset (base offsets
+    /// are outside the CRC, so a damaged one is caught by the sequence).
+    OutOfSequence(BatchHeader, &'a [u8]),
+    /// The batch in sequence fails its CRC check.
+    BadCrc(BatchHeader),
+}
+
+/// A walk through one segment's batches in offset order. Recovery, readers
+/// and inspection all step through segments with it, so that they agree on
+/// what a good batch is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Walk {
+    /// Where the next batch starts.
+    pub pos: u64,
+    /// The base offset that batch must have.
+    pub expect: u64,
+}
+
+impl Walk {
+    /// From the start of segment `base`.
+    pub fn start(base: u64) -> Walk {
+        Walk::at(index::Entry::start(base))
+    }
+
+    /// From the batch index entry `e` points at.
+    pub fn at(e: index::Entry) -> Walk {
+        Walk {
+            pos: e.pos,
+            expect: e.offset,
+        }
+    }
+
+    /// True when a batch in sequence starts here (its CRC not yet checked):
+    /// an index entry that says so can be walked from.
+    pub fn lands(&self, reader: &mut Reader, file: &File, hw: u64) -> Result<bool> {
+        let found = reader.batch_at(file, self.pos, hw)?;
+        Ok(found.is_some_and(|(h, _)| h.base_offset == self.expect))
+    }
+
+    /// The batch here, stepping over (unchecked, as nothing of them is
+    /// returned) whole batches below `from`. `hw` is as for [`Reader`].
+    pub fn next<'r>(
+        &mut self,
+        reader: &'r mut Reader,
+        file: &File,
+        hw: u64,
+        from: u64,
+    ) -> Result<Step<'r>> {
+        loop {
+            let (expect, pos) = (self.expect, self.pos);
+            let found = reader.batch_at(file, pos, hw)?.map(|(h, bytes)| {
+                let in_sequence = h.base_offset == expect;
+                let skip = in_sequence && h.last_offset() < from;
+                (
+                    h,
+                    in_sequence,
+                    skip,
+                    !skip && in_sequence && batch::crc_ok(bytes),
+                )
+            });
+            let Some((h, in_sequence, skip, crc_ok)) = found else {
+                return Ok(Step::End);
+            };
+            if skip {
+                self.advance(&h);
+                continue;
+            }
+            let bytes = reader.slice(pos, h.size);
+            return Ok(match (in_sequence, crc_ok) {
+                (false, _) => Step::OutOfSequence(h, bytes),
+                (true, false) => Step::BadCrc(h),
+                (true, true) => Step::Batch(h, bytes),
+            });
+        }
+    }
+
+    /// Past batch `h`, the one this walk is at.
+    pub fn advance(&mut self, h: &BatchHeader) {
+        self.pos += h.size as u64;
+        self.expect = h.next_offset();
     }
 }
 
@@ -160,15 +246,26 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         let file = File::open(&path).unwrap();
         let mut r = Reader::default();
-        let mut pos = 0;
+        let mut walk = Walk::start(0);
         let mut seen = 0;
-        while let Some((h, b)) = r.batch_at(&file, pos, u64::MAX).unwrap() {
-            assert!(batch::crc_ok(b));
+        while let Step::Batch(h, _) = walk.next(&mut r, &file, u64::MAX, 0).unwrap() {
             assert_eq!(h.base_offset, seen);
-            pos += h.size as u64;
+            walk.advance(&h);
             seen += 1;
         }
         assert_eq!(seen, 5);
+        assert_eq!(walk.pos, bytes.len() as u64 - 300, "stops at the garbage");
+        // Stepping over batches below an offset, then out of sequence.
+        let mut walk = Walk::start(0);
+        let Step::Batch(h, _) = walk.next(&mut r, &file, u64::MAX, 3).unwrap() else {
+            panic!("no batch 3")
+        };
+        assert_eq!(h.base_offset, 3);
+        walk.expect = 7;
+        assert!(matches!(
+            walk.next(&mut r, &file, u64::MAX, 0).unwrap(),
+            Step::OutOfSequence(..)
+        ));
     }
 
     #[test]

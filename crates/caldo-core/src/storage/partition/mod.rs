@@ -11,7 +11,7 @@ use crate::fsutil::sync_dir;
 use crate::layout;
 use crate::record::batch::{self, RecordIn};
 use crate::storage::index::{self, Entry};
-use crate::storage::segment;
+use crate::storage::segment::{self, Step, Walk};
 use crate::storage::state::{Durable, State};
 use crate::sync::wake::Wake;
 use crate::sync::{lock, unpoisoned};
@@ -440,29 +440,28 @@ impl Partition {
             From::Published(limit) => Some(limit),
             _ => None,
         };
-        let (mut entries, mut pos, mut next) = match from {
-            From::Start => (Vec::new(), 0, base),
+        let (mut entries, mut walk) = match from {
+            From::Start => (Vec::new(), Walk::start(base)),
             From::Published(limit) => published_start(&log, &index_path, base, limit, &mut reader)?,
-            From::Durable(d) => {
-                durable_start(&log, &index_path, d, &mut reader)?.unwrap_or((Vec::new(), 0, base))
-            }
+            From::Durable(d) => durable_start(&log, &index_path, d, &mut reader)?
+                .unwrap_or((Vec::new(), Walk::start(base))),
         };
         let kept = entries.len();
         let mut last_indexed = entries.last().map_or(0, |e| e.pos);
-        while let Some((h, bytes)) = reader.batch_at(&log, pos, u64::MAX)? {
-            if h.base_offset != next
-                || limit.is_some_and(|l| h.next_offset() > l)
-                || !batch::crc_ok(bytes)
-            {
+        while let Step::Batch(h, _) = walk.next(&mut reader, &log, u64::MAX, 0)? {
+            if limit.is_some_and(|l| h.next_offset() > l) {
                 break;
             }
-            if pos - last_indexed >= index::INTERVAL {
-                entries.push(Entry { offset: next, pos });
-                last_indexed = pos;
+            if walk.pos - last_indexed >= index::INTERVAL {
+                entries.push(Entry {
+                    offset: walk.expect,
+                    pos: walk.pos,
+                });
+                last_indexed = walk.pos;
             }
-            pos += h.size as u64;
-            next = h.next_offset();
+            walk.advance(&h);
         }
+        let (pos, next) = (walk.pos, walk.expect);
         if log.metadata().ctx("stat segment")?.len() != pos {
             log.set_len(pos).ctx("cutting torn tail")?;
         }
@@ -492,22 +491,19 @@ fn published_start(
     base: u64,
     limit: u64,
     reader: &mut segment::Reader,
-) -> Result<(Vec<Entry>, u64, u64)> {
+) -> Result<(Vec<Entry>, Walk)> {
     let mut entries = index::read(index_path, base)?;
     // Not below `base`: an entry for the segment's first offset is looked at too.
     let target = limit.saturating_sub(1).max(base);
     let e = index::lookup(&entries, base, target);
-    let (mut keep, mut pos, mut next) = (0, 0, base);
-    if e.pos > 0 {
-        if let Some((h, _)) = reader.batch_at(log, e.pos, u64::MAX)? {
-            if h.base_offset == e.offset {
-                keep = entries.iter().position(|x| *x == e).map_or(0, |i| i + 1);
-                (pos, next) = (e.pos, h.base_offset);
-            }
-        }
-    }
+    let at = Walk::at(e);
+    let lands = e.pos > 0 && at.lands(reader, log, u64::MAX)?;
+    let keep = match lands {
+        true => entries.iter().position(|x| *x == e).map_or(0, |i| i + 1),
+        false => 0,
+    };
     entries.truncate(keep);
-    Ok((entries, pos, next))
+    Ok((entries, if lands { at } else { Walk::start(base) }))
 }
 
 /// Where a recovery from the durable record `d` starts: its position, with
@@ -519,7 +515,7 @@ fn durable_start(
     index_path: &Path,
     d: Durable,
     reader: &mut segment::Reader,
-) -> Result<Option<(Vec<Entry>, u64, u64)>> {
+) -> Result<Option<(Vec<Entry>, Walk)>> {
     let fits = d.pos <= u64::from(u32::MAX)
         && d.next >= d.base
         && d.index_len.is_multiple_of(index::ENTRY)
@@ -543,12 +539,16 @@ fn durable_start(
         return Ok(None);
     }
     if let Some(e) = entries.last() {
-        let at = reader.batch_at(log, e.pos, u64::MAX)?;
-        if !at.is_some_and(|(h, b)| h.base_offset == e.offset && batch::crc_ok(b)) {
+        let step = Walk::at(*e).next(reader, log, u64::MAX, 0)?;
+        if !matches!(step, Step::Batch(..)) {
             return Ok(None);
         }
     }
-    Ok(Some((entries, d.pos, d.next)))
+    let walk = Walk {
+        pos: d.pos,
+        expect: d.next,
+    };
+    Ok(Some((entries, walk)))
 }
 
 fn remove_segment(dir: &Path, base: u64) -> Result<()> {
