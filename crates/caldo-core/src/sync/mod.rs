@@ -1,6 +1,7 @@
 //! Synchronisation within and across processes.
 
 pub mod lock;
+pub(crate) mod shared;
 pub mod wake;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
