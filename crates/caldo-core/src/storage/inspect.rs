@@ -135,6 +135,14 @@ fn no_batch_reason(file: &File, pos: u64, len: u64) -> String {
     }
 }
 
+fn damage(walk: &Walk, reason: String) -> Option<Damage> {
+    Some(Damage {
+        position: walk.pos,
+        offset: walk.expect,
+        reason,
+    })
+}
+
 /// Walks segment `index` of `files` from its start, calling `visit` for each
 /// batch whose last offset is at least `from`. Stops at the partition's
 /// published end, at the file's end, or at the first damaged batch (a bad
@@ -159,13 +167,6 @@ pub fn scan_segment(
     let mut reader = segment::Reader::default();
     let mut scan = SegmentScan::default();
     let mut walk = Walk::start(seg.base);
-    let damage = |walk: &Walk, reason: String| {
-        Some(Damage {
-            position: walk.pos,
-            offset: walk.expect,
-            reason,
-        })
-    };
     while walk.pos < len && walk.expect < high {
         let step = walk.next(&mut reader, &file, high, 0)?;
         let (h, crc_ok) = match step {
@@ -177,9 +178,8 @@ pub fn scan_segment(
             Step::BadCrc(h) => (h, false),
             Step::OutOfSequence(h, bytes) => (h, batch::crc_ok(bytes)),
         };
-        let info = BatchInfo::new(walk.pos, &h, crc_ok);
-        if info.last_offset >= from {
-            visit(&info);
+        if h.last_offset() >= from {
+            visit(&BatchInfo::new(walk.pos, &h, crc_ok));
         }
         if h.base_offset != walk.expect {
             let reason = format!(
