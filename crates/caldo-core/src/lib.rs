@@ -18,7 +18,7 @@ pub use assignor::{Assignor, Tp};
 pub use error::{Code, Error, Result};
 pub use group::{Change, Config as GroupConfig, GroupInfo, Member, MemberInfo, ResetTo};
 pub use log::{Log, PartitionInfo, Placed, TopicInfo};
-pub use record::batch::headers;
+pub use record::headers::headers;
 pub use record::{Header, RecordIn, RecordRef};
 pub use storage::cursor::{Cursor, Position};
 pub use storage::inspect;

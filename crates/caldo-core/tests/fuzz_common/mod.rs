@@ -14,10 +14,10 @@ use std::collections::HashMap;
 use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
-use caldo_core::internals::batch::{self, Header, HEADER_LEN};
+use caldo_core::internals::batch::{self, HEADER_LEN};
 use caldo_core::internals::layout;
 use caldo_core::internals::state::State;
-use caldo_core::{Code, Durability, Log, Placed, Position, RecordIn, TopicConfig};
+use caldo_core::{headers, Code, Durability, Header, Log, Placed, Position, RecordIn, TopicConfig};
 
 /// Checks one buffer as a batch, then walks it as a segment of batches.
 pub fn batch_decoder(data: &[u8]) {
@@ -58,7 +58,7 @@ fn check_batch(data: &[u8]) {
         assert!(r.offset >= h.base_offset && r.offset <= h.last_offset());
         assert!(r.key.is_none_or(inside) && r.value.is_none_or(inside) && inside(r.headers));
         let mut hs = 0;
-        if batch::headers(r.headers, r.header_count, |h| {
+        if headers(r.headers, r.header_count, |h| {
             assert!(inside(h.key) && h.value.is_none_or(inside));
             hs += 1;
         })
@@ -137,7 +137,7 @@ pub fn known_batches(base: u64, n: u64, salt: u64) -> (Vec<u8>, Vec<Rec>) {
 
 fn owned(r: &batch::RecordRef) -> Rec {
     let mut hs = Vec::new();
-    batch::headers(r.headers, r.header_count, |h| {
+    headers(r.headers, r.header_count, |h| {
         hs.push((h.key.to_vec(), h.value.map(<[u8]>::to_vec)))
     })
     .expect("headers of a returned record decode");
