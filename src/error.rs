@@ -116,5 +116,7 @@ pub async fn panic_for_tests(on_worker: bool) -> Result<Outcome<()>> {
     if on_worker {
         return blocking(|| panic!("a panic on a worker thread, on purpose")).await;
     }
-    Ok(guard(|| panic!("a panic on the calling thread, on purpose")))
+    Ok(guard(|| {
+        panic!("a panic on the calling thread, on purpose")
+    }))
 }

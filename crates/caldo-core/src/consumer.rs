@@ -12,12 +12,12 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::batch::RecordRef;
-use crate::cursor::{Cursor, Position};
 use crate::error::{Code, Error, Result};
 use crate::group::Tp;
 use crate::group::{Change, Config as GroupConfig, Held, Member};
 use crate::log::Log;
+use crate::record::RecordRef;
+use crate::storage::cursor::{Cursor, Position};
 
 struct Slot {
     tp: Tp,

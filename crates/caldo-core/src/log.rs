@@ -10,15 +10,15 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::batch::RecordIn;
-use crate::cursor::{Cursor, Position};
 use crate::error::{Code, Error, IoContext, Result};
 use crate::offsets::{self, Offsets};
-use crate::partition::{Durability, Partition};
-use crate::partitioner::partition_for_key;
+use crate::record::batch::RecordIn;
+use crate::record::partitioner::partition_for_key;
+use crate::storage::cursor::{Cursor, Position};
+use crate::storage::partition::{Durability, Partition};
+use crate::storage::topic::{validate_name, Topic, TopicConfig};
 use crate::sync::unpoisoned;
-use crate::topic::{validate_name, Topic, TopicConfig};
-use crate::wake::Wake;
+use crate::sync::wake::Wake;
 use crate::{fsutil, layout};
 
 const FORMAT: u32 = 1;

@@ -7,12 +7,12 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use crate::batch::RecordIn;
-use crate::cursor::{Cursor, Position};
 use crate::error::{Code, Error, Result};
-use crate::partitioner::partition_for_key;
+use crate::record::batch::RecordIn;
+use crate::record::partitioner::partition_for_key;
+use crate::storage::cursor::{Cursor, Position};
+use crate::storage::topic::Topic;
 use crate::sync::unpoisoned;
-use crate::topic::Topic;
 
 pub const TOPIC: &str = "__consumer_offsets";
 /// Groups hash onto these, so busy groups do not contend for one lock.

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use crate::cursor::Position;
 use crate::error::{Code, Error, Result};
-use crate::partition::Durability;
+use crate::storage::cursor::Position;
+use crate::storage::partition::Durability;
 
 fn bad(message: String) -> Error {
     Error::new(Code::InvalidArg, message)

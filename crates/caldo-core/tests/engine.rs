@@ -2,10 +2,11 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use caldo_core::state::State;
-use caldo_core::{segment, Code, Cursor, Durability, Log, Placed, Position, RecordIn, TopicConfig};
+use caldo_core::internals::state::State;
+use caldo_core::internals::{layout, segment};
+use caldo_core::{Code, Cursor, Durability, Log, Placed, Position, RecordIn, TopicConfig};
 
 fn open(dir: &Path) -> Log {
     Log::open(dir, Durability::None, Duration::from_secs(1)).unwrap()
@@ -216,7 +217,7 @@ fn concurrent_writers_through_separate_handles_stay_dense() {
 fn torn_tail(dir: &Path, junk: &[u8]) {
     let pdir = dir.join("topics/t/0");
     let last = *segment::list(&pdir).unwrap().last().unwrap();
-    let path = segment::log_path(&pdir, last);
+    let path = layout::segment_log(&pdir, last);
     let mut bytes = std::fs::read(&path).unwrap();
     bytes.extend_from_slice(junk);
     std::fs::write(&path, bytes).unwrap();
@@ -229,7 +230,7 @@ fn a_crashed_writer_is_cut_back_to_the_published_end() {
     for junk in [vec![0u8; 100], vec![0xAB; 3000], {
         // A whole, valid-looking but unpublished batch.
         let mut b = Vec::new();
-        caldo_core::batch::encode(
+        caldo_core::internals::batch::encode(
             &mut b,
             300,
             &[RecordIn {
@@ -294,7 +295,7 @@ fn a_flipped_bit_is_reported_as_corrupt_not_returned() {
     for i in 0..100u32 {
         log.append("t", &[rec(&i.to_le_bytes())], 0).unwrap();
     }
-    let path = segment::log_path(&dir.path().join("topics/t/0"), 0);
+    let path = layout::segment_log(&dir.path().join("topics/t/0"), 0);
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[700] ^= 0x10;
     std::fs::write(&path, bytes).unwrap();
@@ -352,12 +353,17 @@ fn an_append_wakes_a_waiting_reader() {
         std::thread::sleep(Duration::from_millis(30));
         a2.append("t", &[rec(b"x")], 0).unwrap();
     });
-    assert!(b.wait(seen, Duration::from_secs(10)));
+    // A wait that only times out returns late: the append must cut it short.
+    let timeout = Duration::from_secs(10);
+    let start = Instant::now();
+    let moved = b.wait(seen, timeout);
+    let took = start.elapsed();
+    assert!(moved, "the wait saw no append");
+    assert!(took < timeout / 2, "woken only by the timeout: {took:?}");
+    // The append was published before the wake: it is readable already.
+    let all = read_all(&mut b.cursor("t", 0, Position::Earliest).unwrap());
+    assert_eq!(all, vec![(0, b"x".to_vec())]);
     t.join().unwrap();
-    assert_eq!(
-        read_all(&mut b.cursor("t", 0, Position::Earliest).unwrap()).len(),
-        1
-    );
 }
 
 #[test]
@@ -389,9 +395,9 @@ fn junk_after_a_sealed_segments_last_batch_is_skipped_not_read() {
     // A power loss can leave stale bytes (here: a whole valid batch, offset 0) after
     // a sealed segment's end; the next segment still starts where it should.
     let pdir = dir.path().join("topics/t/0");
-    let first = segment::log_path(&pdir, 0);
+    let first = layout::segment_log(&pdir, 0);
     let bytes = std::fs::read(&first).unwrap();
-    let stale = caldo_core::batch::parse_header(&bytes).unwrap();
+    let stale = caldo_core::internals::batch::parse_header(&bytes).unwrap();
     let mut junk = bytes.clone();
     junk.extend_from_slice(&bytes[..stale.size]);
     std::fs::write(&first, junk).unwrap();
@@ -413,36 +419,31 @@ fn two_writers_keep_one_ordered_index() {
         w.append("t", &[rec(&value)], 0).unwrap();
     }
     let pdir = dir.path().join("topics/t/0");
-    let entries = caldo_core::index::read(&segment::index_path(&pdir, 0)).unwrap();
+    let entries = caldo_core::internals::index::read(&layout::segment_index(&pdir, 0), 0).unwrap();
     assert!(entries.len() > 50, "an entry per 4 KiB: {}", entries.len());
     assert!(
         entries
             .windows(2)
-            .all(|w| w[0].rel < w[1].rel && w[0].pos < w[1].pos),
+            .all(|w| w[0].offset < w[1].offset && w[0].pos < w[1].pos),
         "ordered"
     );
     // One entry per INTERVAL bytes of log, whoever wrote them: none overwritten.
-    let spacing = caldo_core::index::INTERVAL + 1600;
+    let spacing = caldo_core::internals::index::INTERVAL + 1600;
+    assert!(entries[0].pos <= spacing, "the first entry is there");
     assert!(
-        u64::from(entries[0].pos) <= spacing,
-        "the first entry is there"
-    );
-    assert!(
-        entries
-            .windows(2)
-            .all(|w| u64::from(w[1].pos - w[0].pos) <= spacing),
+        entries.windows(2).all(|w| w[1].pos - w[0].pos <= spacing),
         "no gaps"
     );
-    let len = std::fs::metadata(segment::log_path(&pdir, 0))
+    let len = std::fs::metadata(layout::segment_log(&pdir, 0))
         .unwrap()
         .len();
     assert!(
-        len - u64::from(entries.last().unwrap().pos) <= spacing,
+        len - entries.last().unwrap().pos <= spacing,
         "indexed to the end"
     );
-    let log = std::fs::read(segment::log_path(&pdir, 0)).unwrap();
+    let log = std::fs::read(layout::segment_log(&pdir, 0)).unwrap();
     for e in &entries {
-        let h = caldo_core::batch::parse_header(&log[e.pos as usize..]).unwrap();
-        assert_eq!(h.base_offset, u64::from(e.rel), "entry points at its batch");
+        let h = caldo_core::internals::batch::parse_header(&log[e.pos as usize..]).unwrap();
+        assert_eq!(h.base_offset, e.offset, "entry points at its batch");
     }
 }

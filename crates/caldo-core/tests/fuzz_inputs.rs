@@ -5,8 +5,9 @@
 
 mod fuzz_common;
 
-use caldo_core::batch::{self, RecordIn};
-use caldo_core::{segment, Code, Durability, Log, Placed, Position, TopicConfig};
+use caldo_core::internals::batch::{self, RecordIn};
+use caldo_core::internals::{layout, segment};
+use caldo_core::{Code, Durability, Log, Placed, Position, TopicConfig};
 use fuzz_common::{batch_decoder, known_batches, recovery_scan};
 use std::time::Duration;
 
@@ -179,7 +180,7 @@ fn a_flipped_base_offset_in_a_sealed_segment_is_never_read_as_other_records() {
     drop(log);
     let pdir = dir.path().join("topics/t/0");
     assert!(segment::list(&pdir).unwrap().len() > 1);
-    let path = segment::log_path(&pdir, 0);
+    let path = layout::segment_log(&pdir, 0);
     let original = std::fs::read(&path).unwrap();
     // The third batch (offsets 8..12) of the first, sealed segment.
     let mut at = 0;

@@ -7,7 +7,7 @@ use super::state::{GroupDir, GroupState, MemberInfo};
 use crate::error::{Code, Error, IoContext, Result};
 use crate::layout;
 use crate::log::Log;
-use crate::topic::validate_name;
+use crate::storage::topic::validate_name;
 
 /// A group as [`describe_group`] reports it.
 #[derive(Clone, Debug)]

@@ -11,11 +11,11 @@ use super::admin::checked;
 use super::assignor::{Assignor, Tp};
 use super::state::{open_lock, try_lock, GroupDir, MemberInfo};
 use super::watcher::Watcher;
-use crate::cursor::Position;
 use crate::error::{Code, Error, IoContext, Result};
 use crate::log::Log;
 use crate::offsets::Committed;
-use crate::topic::validate_name;
+use crate::storage::cursor::Position;
+use crate::storage::topic::validate_name;
 
 fn unique_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);

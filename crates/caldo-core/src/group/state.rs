@@ -11,9 +11,10 @@ use serde::{Deserialize, Serialize};
 use super::assignor::{assign, Assignor, Sub, Tp};
 use crate::error::{Code, Error, IoContext, Result};
 use crate::log::Log;
-use crate::topic::{refuse_symlink, validate_name};
-use crate::wake::Wake;
-use crate::{fsutil, layout, lock};
+use crate::storage::topic::{refuse_symlink, validate_name};
+use crate::sync::lock;
+use crate::sync::wake::Wake;
+use crate::{fsutil, layout};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberInfo {

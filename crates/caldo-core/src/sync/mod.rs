@@ -1,5 +1,9 @@
 //! Synchronisation within and across processes.
 
+pub mod lock;
+pub(crate) mod shared;
+pub mod wake;
+
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// Locks `m`, going on if a thread panicked while holding it: every guarded

@@ -14,9 +14,12 @@ use std::collections::HashMap;
 use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
-use caldo_core::batch::{self, Header, HEADER_LEN};
-use caldo_core::state::State;
-use caldo_core::{segment, Code, Durability, Log, Placed, Position, RecordIn, TopicConfig};
+use caldo_core::internals::batch::{self, HEADER_LEN};
+use caldo_core::internals::layout;
+use caldo_core::internals::state::State;
+use caldo_core::{
+    record_headers, Code, Durability, Header, Log, Placed, Position, RecordIn, TopicConfig,
+};
 
 /// Checks one buffer as a batch, then walks it as a segment of batches.
 pub fn batch_decoder(data: &[u8]) {
@@ -57,7 +60,7 @@ fn check_batch(data: &[u8]) {
         assert!(r.offset >= h.base_offset && r.offset <= h.last_offset());
         assert!(r.key.is_none_or(inside) && r.value.is_none_or(inside) && inside(r.headers));
         let mut hs = 0;
-        if batch::headers(r.headers, r.header_count, |h| {
+        if record_headers(r.headers, r.header_count, |h| {
             assert!(inside(h.key) && h.value.is_none_or(inside));
             hs += 1;
         })
@@ -136,7 +139,7 @@ pub fn known_batches(base: u64, n: u64, salt: u64) -> (Vec<u8>, Vec<Rec>) {
 
 fn owned(r: &batch::RecordRef) -> Rec {
     let mut hs = Vec::new();
-    batch::headers(r.headers, r.header_count, |h| {
+    record_headers(r.headers, r.header_count, |h| {
         hs.push((h.key.to_vec(), h.value.map(<[u8]>::to_vec)))
     })
     .expect("headers of a returned record decode");
@@ -251,9 +254,9 @@ pub fn recovery_scan(data: &[u8]) {
             let bit = u32::from_le_bytes(f.try_into().unwrap()) as usize % (sealed_bytes.len() * 8);
             sealed_bytes[bit / 8] ^= 1 << (bit % 8);
         }
-        std::fs::write(segment::log_path(&pdir, 0), &sealed_bytes).unwrap();
-        std::fs::write(segment::index_path(&pdir, 0), index_garbage).unwrap();
-        std::fs::write(segment::index_path(&pdir, base), b"").unwrap();
+        std::fs::write(layout::segment_log(&pdir, 0), &sealed_bytes).unwrap();
+        std::fs::write(layout::segment_index(&pdir, 0), index_garbage).unwrap();
+        std::fs::write(layout::segment_index(&pdir, base), b"").unwrap();
     }
     let flipped = sealed > 0 && flip_bytes.len() >= 4;
     let (known, _) = known_batches(
@@ -282,7 +285,7 @@ pub fn recovery_scan(data: &[u8]) {
             s
         }
     };
-    std::fs::write(segment::log_path(&pdir, base), &seg).unwrap();
+    std::fs::write(layout::segment_log(&pdir, base), &seg).unwrap();
 
     let state_path = pdir.join("state");
     let trusted = state_mode == 0;

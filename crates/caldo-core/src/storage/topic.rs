@@ -1,15 +1,16 @@
 //! Topics: name rules, configuration (`topic.json`), creation and deletion.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Code, Error, IoContext, Result};
-use crate::partition::{sync_dir, Durability, Partition};
-use crate::segment;
-use crate::state::State;
-use crate::wake::Wake;
+use crate::fsutil::{sync_dir, write_atomic};
+use crate::layout;
+use crate::storage::partition::{Durability, Partition};
+use crate::storage::state::State;
+use crate::sync::wake::Wake;
 
 pub const MAX_PARTITIONS: u32 = 10_000;
 pub const MIN_SEGMENT_BYTES: u64 = 4096;
@@ -107,10 +108,6 @@ pub struct Topic {
     pub partitions: Vec<Arc<Partition>>,
 }
 
-fn config_path(dir: &Path) -> PathBuf {
-    dir.join("topic.json")
-}
-
 impl Topic {
     /// Builds the topic in a hidden directory and renames it into place, so
     /// other processes see all of it or none, and a second creator fails.
@@ -124,10 +121,10 @@ impl Topic {
         let build = || -> Result<()> {
             std::fs::create_dir_all(&tmp).ctx("creating topic directory")?;
             for p in 0..config.partitions {
-                let dir = tmp.join(p.to_string());
+                let dir = layout::partition(&tmp, p);
                 std::fs::create_dir(&dir).ctx("creating partition directory")?;
-                State::open(&dir.join("state"))?.reset(0, 0, 0, 0);
-                for path in [segment::log_path(&dir, 0), segment::index_path(&dir, 0)] {
+                State::open(&layout::partition_state(&dir))?.reset(0, 0, 0, 0);
+                for path in [layout::segment_log(&dir, 0), layout::segment_index(&dir, 0)] {
                     std::fs::File::create(&path).ctx("creating segment")?;
                 }
                 if durable {
@@ -135,20 +132,20 @@ impl Topic {
                 }
             }
             let json = serde_json::to_vec_pretty(config).expect("config serializes");
-            std::fs::write(config_path(&tmp), json).ctx("writing topic.json")?;
-            if durable {
-                sync_dir(&tmp)?;
-            }
-            Ok(())
+            // Also syncs the directory, and so the partition entries in it.
+            write_atomic(&layout::topic_config(&tmp), &json)
         };
-        let built = build().and_then(|()| match std::fs::rename(&tmp, topics.join(name)) {
-            Ok(()) => Ok(()),
-            Err(e) if matches!(e.raw_os_error(), Some(39) | Some(17)) => Err(Error::new(
-                Code::TopicExists,
-                format!("topic '{name}' already exists"),
-            )),
-            Err(e) => Err(e).ctx("publishing topic directory"),
-        });
+        let built =
+            build().and_then(
+                |()| match std::fs::rename(&tmp, layout::topic(topics, name)) {
+                    Ok(()) => Ok(()),
+                    Err(e) if matches!(e.raw_os_error(), Some(39) | Some(17)) => Err(Error::new(
+                        Code::TopicExists,
+                        format!("topic '{name}' already exists"),
+                    )),
+                    Err(e) => Err(e).ctx("publishing topic directory"),
+                },
+            );
         if built.is_err() {
             let _ = std::fs::remove_dir_all(&tmp);
         }
@@ -165,9 +162,9 @@ impl Topic {
         durability: Durability,
         wake: &Arc<Wake>,
     ) -> Result<Topic> {
-        let dir = topics.join(name);
+        let dir = layout::topic(topics, name);
         refuse_symlink(&dir)?;
-        let text = match std::fs::read(config_path(&dir)) {
+        let text = match std::fs::read(layout::topic_config(&dir)) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::new(
@@ -188,11 +185,12 @@ impl Topic {
             .map_err(|e| Error::new(Code::Corrupt, format!("topic '{name}': {}", e.message)))?;
         let partitions = (0..config.partitions)
             .map(|p| {
-                refuse_symlink(&dir.join(p.to_string()))?;
+                let part_dir = layout::partition(&dir, p);
+                refuse_symlink(&part_dir)?;
                 let part = Partition::open(
                     name,
                     p,
-                    dir.join(p.to_string()),
+                    part_dir,
                     config.segment_bytes,
                     durability,
                     wake.clone(),
@@ -219,7 +217,8 @@ impl Topic {
             p.mark_deleted()?;
         }
         let grave = topics.join(format!(".deleted-{}-{}", self.name, std::process::id()));
-        std::fs::rename(topics.join(&self.name), &grave).ctx("removing topic directory")?;
+        std::fs::rename(layout::topic(topics, &self.name), &grave)
+            .ctx("removing topic directory")?;
         std::fs::remove_dir_all(&grave).ctx("removing topic files")
     }
 

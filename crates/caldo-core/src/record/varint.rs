@@ -1,4 +1,4 @@
-//! Zigzag varints, as in Kafka's record format.
+//! Zigzag varints, and byte strings prefixed by one, as in Kafka's record format.
 
 pub fn put_i64(out: &mut Vec<u8>, v: i64) {
     let mut z = ((v << 1) ^ (v >> 63)) as u64;
@@ -23,15 +23,39 @@ pub fn get_i64(buf: &[u8], pos: &mut usize) -> Option<i64> {
     None
 }
 
-/// Encoded size of `v`.
-pub fn len_i64(v: i64) -> usize {
-    let z = ((v << 1) ^ (v >> 63)) as u64;
-    (64 - z.leading_zeros() as usize).max(1).div_ceil(7)
+/// Appends a byte string as its varint length and bytes; `None` as length -1.
+pub fn put_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
+    match b {
+        Some(b) => {
+            put_i64(out, b.len() as i64);
+            out.extend_from_slice(b);
+        }
+        None => put_i64(out, -1),
+    }
+}
+
+/// Reads a byte string written by [`put_bytes`] at `*pos`, advancing it;
+/// `None` if malformed.
+pub fn get_bytes<'a>(buf: &'a [u8], pos: &mut usize) -> Option<Option<&'a [u8]>> {
+    let len = get_i64(buf, pos)?;
+    if len == -1 {
+        return Some(None);
+    }
+    let len = usize::try_from(len).ok()?;
+    let b = buf.get(*pos..pos.checked_add(len)?)?;
+    *pos += len;
+    Some(Some(b))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Encoded size of `v`, worked out independently of `put_i64`.
+    fn len_i64(v: i64) -> usize {
+        let z = ((v << 1) ^ (v >> 63)) as u64;
+        (64 - z.leading_zeros() as usize).max(1).div_ceil(7)
+    }
 
     #[test]
     fn round_trips_and_sizes() {

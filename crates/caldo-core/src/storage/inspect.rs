@@ -6,11 +6,12 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::batch;
 use crate::error::{Code, Error, IoContext, Result};
-use crate::segment;
-use crate::state;
-use crate::topic::validate_name;
+use crate::layout;
+use crate::record::batch::{self, BatchHeader};
+use crate::storage::segment::{self, Step, Walk};
+use crate::storage::state;
+use crate::storage::topic::validate_name;
 
 /// One `<base:020>.log` file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,6 +45,21 @@ pub struct BatchInfo {
     pub crc_ok: bool,
 }
 
+impl BatchInfo {
+    fn new(position: u64, h: &BatchHeader, crc_ok: bool) -> BatchInfo {
+        BatchInfo {
+            position,
+            base_offset: h.base_offset,
+            last_offset: h.last_offset(),
+            count: h.count,
+            size: h.size as u64,
+            first_timestamp: h.first_timestamp,
+            max_timestamp: h.max_timestamp,
+            crc_ok,
+        }
+    }
+}
+
 /// Where a segment stops making sense.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Damage {
@@ -67,25 +83,25 @@ pub struct SegmentScan {
 /// Lists partition `partition` of `topic` in the log directory `dir`.
 pub fn partition_files(dir: &Path, topic: &str, partition: u32) -> Result<PartitionFiles> {
     validate_name("topic", topic)?;
-    let topic_dir = dir.join("topics").join(topic);
+    let topic_dir = layout::topic(&layout::topics(dir), topic);
     if !topic_dir.is_dir() {
         return Err(Error::new(
             Code::UnknownTopic,
             format!("unknown topic '{topic}' in {}", dir.display()),
         ));
     }
-    let part_dir = topic_dir.join(partition.to_string());
+    let part_dir = layout::partition(&topic_dir, partition);
     if !part_dir.is_dir() {
         return Err(Error::new(
             Code::InvalidPartition,
             format!("topic '{topic}' has no partition {partition}"),
         ));
     }
-    let offsets = state::peek(&part_dir.join("state"))?;
+    let offsets = state::peek(&layout::partition_state(&part_dir))?;
     let segments = segment::list(&part_dir)?
         .into_iter()
         .map(|base| {
-            let path = segment::log_path(&part_dir, base);
+            let path = layout::segment_log(&part_dir, base);
             let bytes = std::fs::metadata(&path)
                 .ctx(format_args!("stat {}", path.display()))?
                 .len();
@@ -119,6 +135,14 @@ fn no_batch_reason(file: &File, pos: u64, len: u64) -> String {
     }
 }
 
+fn damage(walk: &Walk, reason: String) -> Option<Damage> {
+    Some(Damage {
+        position: walk.pos,
+        offset: walk.expect,
+        reason,
+    })
+}
+
 /// Walks segment `index` of `files` from its start, calling `visit` for each
 /// batch whose last offset is at least `from`. Stops at the partition's
 /// published end, at the file's end, or at the first damaged batch (a bad
@@ -142,52 +166,45 @@ pub fn scan_segment(
     let len = file.metadata().ctx("stat segment")?.len();
     let mut reader = segment::Reader::default();
     let mut scan = SegmentScan::default();
-    let (mut pos, mut expect) = (0u64, seg.base);
-    let damage = |pos: u64, offset: u64, reason: String| {
-        Some(Damage {
-            position: pos,
-            offset,
-            reason,
-        })
-    };
-    while pos < len && expect < high {
-        let Some((h, bytes)) = reader.batch_at(&file, pos, high)? else {
-            scan.damage = damage(pos, expect, no_batch_reason(&file, pos, len));
-            break;
+    let mut walk = Walk::start(seg.base);
+    while walk.pos < len && walk.expect < high {
+        let step = walk.next(&mut reader, &file, high, 0)?;
+        let (h, crc_ok) = match step {
+            Step::End => {
+                scan.damage = damage(&walk, no_batch_reason(&file, walk.pos, len));
+                break;
+            }
+            Step::Batch(h, _) => (h, true),
+            Step::BadCrc(h) => (h, false),
+            Step::OutOfSequence(h, bytes) => (h, batch::crc_ok(bytes)),
         };
-        let info = BatchInfo {
-            position: pos,
-            base_offset: h.base_offset,
-            last_offset: h.last_offset(),
-            count: h.count,
-            size: h.size as u64,
-            first_timestamp: h.first_timestamp,
-            max_timestamp: h.max_timestamp,
-            crc_ok: batch::crc_ok(bytes),
-        };
-        if info.last_offset >= from {
-            visit(&info);
+        if h.last_offset() >= from {
+            visit(&BatchInfo::new(walk.pos, &h, crc_ok));
         }
-        if h.base_offset != expect {
-            let reason = format!("base offset {} where {expect} was expected", h.base_offset);
-            scan.damage = damage(pos, expect, reason);
+        if h.base_offset != walk.expect {
+            let reason = format!(
+                "base offset {} where {} was expected",
+                h.base_offset, walk.expect
+            );
+            scan.damage = damage(&walk, reason);
             break;
         }
-        if !info.crc_ok {
-            scan.damage = damage(pos, expect, "CRC mismatch".to_string());
+        if !crc_ok {
+            scan.damage = damage(&walk, "CRC mismatch".to_string());
             break;
         }
         scan.batches += 1;
         scan.records += u64::from(h.count);
-        pos += info.size;
-        expect = h.next_offset();
+        walk.advance(&h);
     }
-    scan.bytes = pos;
+    scan.bytes = walk.pos;
     if scan.damage.is_none() {
-        if let Some(end) = ends_at.filter(|&end| expect < end) {
-            let reason =
-                format!("the segment ends at offset {expect}, records up to {end} are missing");
-            scan.damage = damage(pos, expect, reason);
+        if let Some(end) = ends_at.filter(|&end| walk.expect < end) {
+            let reason = format!(
+                "the segment ends at offset {}, records up to {end} are missing",
+                walk.expect
+            );
+            scan.damage = damage(&walk, reason);
         }
     }
     Ok(scan)
@@ -196,8 +213,8 @@ pub fn scan_segment(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::RecordIn;
-    use crate::partition::Durability;
+    use crate::record::batch::RecordIn;
+    use crate::storage::partition::Durability;
     use crate::{Log, Placed, TopicConfig};
     use std::time::Duration;
 

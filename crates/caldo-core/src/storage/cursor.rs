@@ -5,11 +5,12 @@
 use std::fs::File;
 use std::sync::Arc;
 
-use crate::batch::{self, RecordRef};
 use crate::error::{Code, Error, IoContext, Result};
-use crate::index;
-use crate::partition::Partition;
-use crate::segment;
+use crate::layout;
+use crate::record::batch::{self, RecordRef};
+use crate::storage::index;
+use crate::storage::partition::Partition;
+use crate::storage::segment::{self, Step, Walk};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Position {
@@ -21,10 +22,7 @@ pub enum Position {
 struct Open {
     base: u64,
     file: File,
-    pos: u64,
-    /// The base offset the batch at `pos` must have: base offsets are outside
-    /// the CRC, so a damaged one is caught by the sequence instead.
-    expect: u64,
+    walk: Walk,
 }
 
 pub struct Cursor {
@@ -82,14 +80,13 @@ impl Cursor {
         )
     }
 
-    fn open(&mut self, base: u64, pos: u64) -> Result<()> {
-        let path = segment::log_path(self.part.dir(), base);
+    fn open(&mut self, base: u64) -> Result<()> {
+        let path = layout::segment_log(self.part.dir(), base);
         let file = File::open(&path).ctx(format_args!("opening {}", path.display()))?;
         self.seg = Some(Open {
             base,
             file,
-            pos,
-            expect: base,
+            walk: Walk::start(base),
         });
         self.reader.clear();
         Ok(())
@@ -101,17 +98,13 @@ impl Cursor {
         let Some(base) = segment::floor(&bases, self.next) else {
             return Err(self.corrupt(self.next, "no segment holds the record"));
         };
-        let entries = index::read(&segment::index_path(self.part.dir(), base))?;
-        let rel = (self.next - base).min(u64::from(u32::MAX)) as u32;
-        let e = index::lookup(&entries, rel);
-        self.open(base, 0)?;
+        let entries = index::read(&layout::segment_index(self.part.dir(), base), base)?;
+        let at = Walk::at(index::lookup(&entries, base, self.next));
+        self.open(base)?;
         let hw = self.high_watermark();
-        let seg = self.seg.as_ref().unwrap();
-        let hit = self.reader.batch_at(&seg.file, e.pos.into(), hw)?;
-        if hit.is_some_and(|(h, _)| h.base_offset == base + u64::from(e.rel)) {
-            let seg = self.seg.as_mut().unwrap();
-            seg.pos = e.pos.into();
-            seg.expect = base + u64::from(e.rel);
+        let seg = self.seg.as_mut().unwrap();
+        if at.lands(&mut self.reader, &seg.file, hw)? {
+            seg.walk = at;
         }
         Ok(())
     }
@@ -138,37 +131,21 @@ impl Cursor {
             }
             let seg = self.seg.as_mut().unwrap();
             let next = self.next;
-            let found = self.reader.batch_at(&seg.file, seg.pos, hw)?;
-            // A batch at or past the published end is a crashed writer's leftover;
-            // one out of sequence is either junk after a sealed segment's last batch
-            // or a damaged base offset (base offsets are outside the CRC).
-            let found = found.filter(|(h, _)| h.base_offset < hw);
-            let in_sequence = found.filter(|(h, _)| h.base_offset == seg.expect);
-            let Some((h, bytes)) = in_sequence else {
-                // The end of this segment: the record is at the start of the next one.
-                let seg_base = seg.base;
-                let expect = seg.expect;
-                let path = segment::log_path(self.part.dir(), next);
-                if next != seg_base && path.exists() {
-                    self.open(next, 0)?;
+            let (h, bytes) = match seg.walk.next(&mut self.reader, &seg.file, hw, next)? {
+                Step::Batch(h, bytes) => (h, bytes),
+                Step::BadCrc(h) => {
+                    return Err(self.corrupt(h.base_offset, "batch fails its CRC check"))
+                }
+                // A batch at or past the published end is a crashed writer's leftover.
+                Step::OutOfSequence(h, _) if h.base_offset < hw => {
+                    self.segment_end(true)?;
                     continue;
                 }
-                if self.part.state().deleted() {
-                    return Err(self.part.unknown());
+                Step::OutOfSequence(..) | Step::End => {
+                    self.segment_end(false)?;
+                    continue;
                 }
-                if found.is_some() {
-                    return Err(self.corrupt(expect, "batch out of sequence (damaged base offset)"));
-                }
-                return Err(self.corrupt(next, "missing or damaged batch"));
             };
-            if h.last_offset() < next {
-                seg.pos += h.size as u64;
-                seg.expect = h.next_offset();
-                continue;
-            }
-            if !batch::crc_ok(bytes) {
-                return Err(self.corrupt(h.base_offset, "batch fails its CRC check"));
-            }
             let mut stopped = false;
             let mut last = next;
             let ok = batch::decode(bytes, &h, |r| {
@@ -189,12 +166,30 @@ impl Cursor {
                 break;
             }
             self.next = h.next_offset();
-            seg.pos += h.size as u64;
-            seg.expect = self.next;
+            seg.walk.advance(&h);
             if stopped {
                 break;
             }
         }
         Ok(n)
+    }
+
+    /// No batch in sequence where the walk stands: the end of this segment,
+    /// where the record is at the start of the next one. Else an error:
+    /// `out_of_sequence` is a batch below the published end there, either
+    /// junk after a sealed segment's last batch or a damaged base offset.
+    fn segment_end(&mut self, out_of_sequence: bool) -> Result<()> {
+        let seg = self.seg.as_ref().unwrap();
+        let (seg_base, expect, next) = (seg.base, seg.walk.expect, self.next);
+        if next != seg_base && layout::segment_log(self.part.dir(), next).exists() {
+            return self.open(next);
+        }
+        if self.part.state().deleted() {
+            return Err(self.part.unknown());
+        }
+        if out_of_sequence {
+            return Err(self.corrupt(expect, "batch out of sequence (damaged base offset)"));
+        }
+        Err(self.corrupt(next, "missing or damaged batch"))
     }
 }

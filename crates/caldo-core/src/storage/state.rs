@@ -8,7 +8,7 @@
 //! forward, so whatever version of it survives a power loss is a lower bound
 //! of what is on disk. A checksum guards it against a torn or garbage page.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -16,6 +16,7 @@ use std::sync::OnceLock;
 use memmap2::MmapMut;
 
 use crate::error::{IoContext, Result};
+use crate::sync::shared;
 
 const SIZE: u64 = 4096;
 const MAGIC: u32 = u32::from_le_bytes(*b"CLDP");
@@ -101,29 +102,15 @@ pub struct State {
 impl State {
     /// Opens (creating if missing) the state file at `path`.
     pub fn open(path: &Path) -> Result<State> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .ctx(format_args!("opening {}", path.display()))?;
-        if file.metadata().ctx("stat state file")?.len() < SIZE {
-            file.set_len(SIZE).ctx("sizing state file")?;
-        }
-        // SAFETY: only accessed through atomics (other processes write it too);
-        // the file is never truncated below SIZE while mapped.
-        let map = unsafe { MmapMut::map_mut(&file) }.ctx("mapping state file")?;
+        let (file, map) = shared::map(path, SIZE, "state")?;
         Ok(State { file, map })
     }
 
     fn u64(&self, at: usize) -> &AtomicU64 {
-        // SAFETY: in bounds and 8-aligned in a page-aligned mapping owned by self.
-        unsafe { &*(self.map.as_ptr().add(at) as *const AtomicU64) }
+        shared::u64_at(&self.map, at)
     }
     fn u32(&self, at: usize) -> &AtomicU32 {
-        // SAFETY: as above, 4-aligned.
-        unsafe { &*(self.map.as_ptr().add(at) as *const AtomicU32) }
+        shared::u32_at(&self.map, at)
     }
 
     /// The first unwritten offset: everything below it is complete and readable.
@@ -229,6 +216,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
 
     #[test]
     fn durable_record_round_trips_and_damage_does_not_verify() {

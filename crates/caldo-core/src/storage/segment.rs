@@ -4,30 +4,21 @@
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::batch::{self, BatchHeader};
 use crate::error::{IoContext, Result};
+use crate::layout;
+use crate::record::batch::{self, BatchHeader};
+use crate::storage::index;
 
 const READ_AHEAD: usize = 256 * 1024;
-
-pub fn log_path(dir: &Path, base: u64) -> PathBuf {
-    dir.join(format!("{base:020}.log"))
-}
-pub fn index_path(dir: &Path, base: u64) -> PathBuf {
-    dir.join(format!("{base:020}.index"))
-}
 
 /// Base offsets of the segments in `dir`, ascending.
 pub fn list(dir: &Path) -> Result<Vec<u64>> {
     let mut bases = Vec::new();
     for entry in std::fs::read_dir(dir).ctx(format_args!("listing {}", dir.display()))? {
         let name = entry.ctx("listing segments")?.file_name();
-        let name = name.to_string_lossy();
-        if let Some(base) = name
-            .strip_suffix(".log")
-            .and_then(|b| b.parse::<u64>().ok())
-        {
+        if let Some(base) = layout::segment_base(&name.to_string_lossy()) {
             bases.push(base);
         }
     }
@@ -93,12 +84,7 @@ impl Reader {
     /// there. `hw` is the partition's next offset, loaded before this call:
     /// buffered bytes of a batch at or above what was final when read are read
     /// again, as a crashed writer's leftovers may have been replaced since.
-    pub fn batch_at(
-        &mut self,
-        file: &File,
-        pos: u64,
-        hw: u64,
-    ) -> Result<Option<(BatchHeader, &[u8])>> {
+    fn batch_at(&mut self, file: &File, pos: u64, hw: u64) -> Result<Option<(BatchHeader, &[u8])>> {
         let mut fresh = false;
         loop {
             if !self.covers(pos, batch::HEADER_LEN) {
@@ -131,34 +117,120 @@ impl Reader {
     }
 }
 
+/// One step of a [`Walk`].
+#[derive(Debug)]
+pub enum Step<'a> {
+    /// The batch in sequence, whole, with a matching CRC.
+    Batch(BatchHeader, &'a [u8]),
+    /// No batch starts here: the end of the data, a torn tail or garbage.
+    End,
+    /// A batch starts here, but not at the expected offset (base offsets
+    /// are outside the CRC, so a damaged one is caught by the sequence).
+    OutOfSequence(BatchHeader, &'a [u8]),
+    /// The batch in sequence fails its CRC check.
+    BadCrc(BatchHeader),
+}
+
+/// A walk through one segment's batches in offset order. Recovery, readers
+/// and inspection all step through segments with it, so that they agree on
+/// what a good batch is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Walk {
+    /// Where the next batch starts.
+    pub pos: u64,
+    /// The base offset that batch must have.
+    pub expect: u64,
+}
+
+impl Walk {
+    /// From the start of segment `base`.
+    pub fn start(base: u64) -> Walk {
+        Walk::at(index::Entry::start(base))
+    }
+
+    /// From the batch index entry `e` points at.
+    pub fn at(e: index::Entry) -> Walk {
+        Walk {
+            pos: e.pos,
+            expect: e.offset,
+        }
+    }
+
+    /// True when a batch in sequence starts here (its CRC not yet checked):
+    /// an index entry that says so can be walked from.
+    pub fn lands(&self, reader: &mut Reader, file: &File, hw: u64) -> Result<bool> {
+        let found = reader.batch_at(file, self.pos, hw)?;
+        Ok(found.is_some_and(|(h, _)| h.base_offset == self.expect))
+    }
+
+    /// The batch here, stepping over (unchecked, as nothing of them is
+    /// returned) whole batches below `from`. `hw` is as for [`Reader`].
+    pub fn next<'r>(
+        &mut self,
+        reader: &'r mut Reader,
+        file: &File,
+        hw: u64,
+        from: u64,
+    ) -> Result<Step<'r>> {
+        loop {
+            let (expect, pos) = (self.expect, self.pos);
+            let found = reader.batch_at(file, pos, hw)?.map(|(h, bytes)| {
+                let in_sequence = h.base_offset == expect;
+                let skip = in_sequence && h.last_offset() < from;
+                (
+                    h,
+                    in_sequence,
+                    skip,
+                    !skip && in_sequence && batch::crc_ok(bytes),
+                )
+            });
+            let Some((h, in_sequence, skip, crc_ok)) = found else {
+                return Ok(Step::End);
+            };
+            if skip {
+                self.advance(&h);
+                continue;
+            }
+            let bytes = reader.slice(pos, h.size);
+            return Ok(match (in_sequence, crc_ok) {
+                (false, _) => Step::OutOfSequence(h, bytes),
+                (true, false) => Step::BadCrc(h),
+                (true, true) => Step::Batch(h, bytes),
+            });
+        }
+    }
+
+    /// Past batch `h`, the one this walk is at.
+    pub fn advance(&mut self, h: &BatchHeader) {
+        self.pos += h.size as u64;
+        self.expect = h.next_offset();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::RecordIn;
+    use crate::record::batch::RecordIn;
 
     #[test]
     fn names_sort_and_floor() {
         let dir = tempfile::tempdir().unwrap();
         for b in [0u64, 100, 2500] {
-            File::create(log_path(dir.path(), b)).unwrap();
-            File::create(index_path(dir.path(), b)).unwrap();
+            File::create(layout::segment_log(dir.path(), b)).unwrap();
+            File::create(layout::segment_index(dir.path(), b)).unwrap();
         }
-        File::create(dir.path().join("state")).unwrap();
+        File::create(layout::partition_state(dir.path())).unwrap();
         let bases = list(dir.path()).unwrap();
         assert_eq!(bases, vec![0, 100, 2500]);
         assert_eq!(floor(&bases, 99), Some(0));
         assert_eq!(floor(&bases, 100), Some(100));
         assert_eq!(floor(&bases, 9999), Some(2500));
-        assert_eq!(
-            log_path(Path::new("d"), 7),
-            Path::new("d/00000000000000000007.log")
-        );
     }
 
     #[test]
     fn reader_walks_batches_and_stops_at_garbage() {
         let dir = tempfile::tempdir().unwrap();
-        let path = log_path(dir.path(), 0);
+        let path = layout::segment_log(dir.path(), 0);
         let mut bytes = Vec::new();
         let value = vec![1u8; 100_000];
         for i in 0..5u64 {
@@ -174,21 +246,32 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         let file = File::open(&path).unwrap();
         let mut r = Reader::default();
-        let mut pos = 0;
+        let mut walk = Walk::start(0);
         let mut seen = 0;
-        while let Some((h, b)) = r.batch_at(&file, pos, u64::MAX).unwrap() {
-            assert!(batch::crc_ok(b));
+        while let Step::Batch(h, _) = walk.next(&mut r, &file, u64::MAX, 0).unwrap() {
             assert_eq!(h.base_offset, seen);
-            pos += h.size as u64;
+            walk.advance(&h);
             seen += 1;
         }
         assert_eq!(seen, 5);
+        assert_eq!(walk.pos, bytes.len() as u64 - 300, "stops at the garbage");
+        // Stepping over batches below an offset, then out of sequence.
+        let mut walk = Walk::start(0);
+        let Step::Batch(h, _) = walk.next(&mut r, &file, u64::MAX, 3).unwrap() else {
+            panic!("no batch 3")
+        };
+        assert_eq!(h.base_offset, 3);
+        walk.expect = 7;
+        assert!(matches!(
+            walk.next(&mut r, &file, u64::MAX, 0).unwrap(),
+            Step::OutOfSequence(..)
+        ));
     }
 
     #[test]
     fn a_huge_length_field_is_no_batch_and_no_huge_read() {
         let dir = tempfile::tempdir().unwrap();
-        let path = log_path(dir.path(), 0);
+        let path = layout::segment_log(dir.path(), 0);
         let mut bytes = Vec::new();
         let r = [RecordIn {
             key: None,

@@ -3,7 +3,6 @@
 //! shared mapping), so an append anywhere wakes them and idle readers cost no CPU.
 //! One word per log directory, because a reader waits on many partitions at once.
 
-use std::fs::OpenOptions;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::time::Duration;
@@ -11,7 +10,8 @@ use std::time::Duration;
 use memmap2::MmapMut;
 use rustix::thread::futex;
 
-use crate::error::{IoContext, Result};
+use crate::error::Result;
+use crate::sync::shared;
 
 const SIZE: u64 = 64;
 
@@ -21,25 +21,12 @@ pub struct Wake {
 
 impl Wake {
     pub fn open(path: &Path) -> Result<Wake> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .ctx(format_args!("opening {}", path.display()))?;
-        if file.metadata().ctx("stat wake file")?.len() < SIZE {
-            file.set_len(SIZE).ctx("sizing wake file")?;
-        }
-        // SAFETY: the mapping is only accessed through atomics; other processes
-        // change it concurrently, which atomics allow.
-        let map = unsafe { MmapMut::map_mut(&file) }.ctx("mapping wake file")?;
+        let (_, map) = shared::map(path, SIZE, "wake")?;
         Ok(Wake { map })
     }
 
     fn word(&self, at: usize) -> &AtomicU32 {
-        // SAFETY: in bounds, 4-aligned (page-aligned mapping), lives as long as self.
-        unsafe { &*(self.map.as_ptr().add(at) as *const AtomicU32) }
+        shared::u32_at(&self.map, at)
     }
     fn counter(&self) -> &AtomicU32 {
         self.word(0)

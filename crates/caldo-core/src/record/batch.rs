@@ -10,19 +10,14 @@
 //!    key, value, headers (all lengths zigzag varints, -1 = null)
 //! ```
 
-use crate::varint;
+use crate::record::headers::{self, Header};
+use crate::record::varint;
 
 pub const MAGIC: u8 = 0xCA;
 pub const HEADER_LEN: usize = 56;
 /// Bytes before the length field's coverage starts.
 pub const PREFIX_LEN: usize = 12;
 const CRC_START: usize = 18;
-
-#[derive(Clone, Copy, Debug)]
-pub struct Header<'a> {
-    pub key: &'a [u8],
-    pub value: Option<&'a [u8]>,
-}
 
 /// A record to append.
 #[derive(Clone, Copy, Debug)]
@@ -42,16 +37,6 @@ impl RecordIn<'_> {
             .map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len))
             .sum();
         self.key.map_or(0, <[u8]>::len) + self.value.map_or(0, <[u8]>::len) + h
-    }
-}
-
-fn put_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
-    match b {
-        Some(b) => {
-            varint::put_i64(out, b.len() as i64);
-            out.extend_from_slice(b);
-        }
-        None => varint::put_i64(out, -1),
     }
 }
 
@@ -83,13 +68,9 @@ pub fn encode(out: &mut Vec<u8>, base_offset: u64, records: &[RecordIn]) {
         body.push(0); // record attributes
         varint::put_i64(&mut body, r.timestamp.wrapping_sub(first_ts));
         varint::put_i64(&mut body, delta as i64);
-        put_bytes(&mut body, r.key);
-        put_bytes(&mut body, r.value);
-        varint::put_i64(&mut body, r.headers.len() as i64);
-        for h in r.headers {
-            put_bytes(&mut body, Some(h.key));
-            put_bytes(&mut body, h.value);
-        }
+        varint::put_bytes(&mut body, r.key);
+        varint::put_bytes(&mut body, r.value);
+        headers::encode(&mut body, r.headers);
         varint::put_i64(out, body.len() as i64);
         out.extend_from_slice(&body);
     }
@@ -168,19 +149,8 @@ pub struct RecordRef<'a> {
     pub key: Option<&'a [u8]>,
     pub value: Option<&'a [u8]>,
     pub header_count: u32,
-    /// Encoded headers; walk them with [`headers`].
+    /// Encoded headers; walk them with [`headers::headers`].
     pub headers: &'a [u8],
-}
-
-fn get_bytes<'a>(buf: &'a [u8], pos: &mut usize) -> Option<Option<&'a [u8]>> {
-    let len = varint::get_i64(buf, pos)?;
-    if len == -1 {
-        return Some(None);
-    }
-    let len = usize::try_from(len).ok()?;
-    let b = buf.get(*pos..pos.checked_add(len)?)?;
-    *pos += len;
-    Some(Some(b))
 }
 
 /// Decodes the records of a CRC-checked batch until `visit` returns false;
@@ -198,8 +168,8 @@ pub fn decode<'a>(
         let mut p = pos + 1; // record attributes
         let ts_delta = varint::get_i64(rec, &mut p)?;
         let off_delta = u64::try_from(varint::get_i64(rec, &mut p)?).ok()?;
-        let key = get_bytes(rec, &mut p)?;
-        let value = get_bytes(rec, &mut p)?;
+        let key = varint::get_bytes(rec, &mut p)?;
+        let value = varint::get_bytes(rec, &mut p)?;
         let header_count = u32::try_from(varint::get_i64(rec, &mut p)?).ok()?;
         let headers = rec.get(p..end)?;
         if off_delta > u64::from(h.last_offset_delta) {
@@ -219,18 +189,6 @@ pub fn decode<'a>(
         }
     }
     (pos == batch.len()).then_some(())
-}
-
-/// Walks encoded headers; `None` if malformed.
-pub fn headers<'a>(mut buf: &'a [u8], count: u32, mut visit: impl FnMut(Header<'a>)) -> Option<()> {
-    for _ in 0..count {
-        let mut p = 0;
-        let key = get_bytes(buf, &mut p)??;
-        let value = get_bytes(buf, &mut p)?;
-        visit(Header { key, value });
-        buf = &buf[p..];
-    }
-    buf.is_empty().then_some(())
 }
 
 #[cfg(test)]
@@ -290,7 +248,7 @@ mod tests {
         assert_eq!(out[2].offset, 44);
         assert_eq!(out[2].value.unwrap().len(), 300);
         let mut seen = Vec::new();
-        headers(out[0].headers, out[0].header_count, |h| {
+        headers::headers(out[0].headers, out[0].header_count, |h| {
             seen.push((h.key.to_vec(), h.value.map(<[u8]>::to_vec)))
         })
         .unwrap();

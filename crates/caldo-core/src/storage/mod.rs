@@ -1,0 +1,10 @@
+//! Partitions on disk: segments and their indexes, the shared state file,
+//! appends, durability, crash recovery, reading and inspection.
+
+pub mod cursor;
+pub mod index;
+pub mod inspect;
+pub mod partition;
+pub mod segment;
+pub mod state;
+pub mod topic;

@@ -1,0 +1,127 @@
+//! The append path: batches encoded, written and indexed under the lock,
+//! then published; segments rolled when full.
+
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::{open_rw, Active, Durability, Partition, Writer};
+use crate::error::{IoContext, Result};
+use crate::fsutil::sync_dir;
+use crate::layout;
+use crate::record::batch::{self, RecordIn};
+use crate::storage::index::{self, Entry};
+use crate::storage::state::Durable;
+
+/// Appends are cut into batches of about this size.
+const MAX_BATCH_BYTES: usize = 1 << 20;
+
+impl Partition {
+    /// Appends `records` (non-empty) as one contiguous run of offsets; returns the first.
+    pub fn append(&self, records: &[RecordIn]) -> Result<u64> {
+        let (first, synced) = self.with_lock(|w| {
+            let next = self.state.next_offset();
+            let (mut base, mut end) = self.state.active();
+            w.buf.clear();
+            w.batches.clear();
+            let mut offset = next;
+            for chunk in chunks(records) {
+                w.batches.push((w.buf.len(), offset));
+                batch::encode(&mut w.buf, offset, chunk);
+                offset += chunk.len() as u64;
+            }
+            self.state.begin();
+            if end > 0 && end + w.buf.len() as u64 > self.segment_bytes {
+                self.roll(w, base, end, next)?;
+                (base, end) = (next, 0);
+            }
+            let buf = std::mem::take(&mut w.buf);
+            let batches = std::mem::take(&mut w.batches);
+            let a = self.active(w, base)?;
+            let written = a.log.write_all_at(&buf, end).ctx("appending to segment");
+            let indexed = written.and_then(|()| {
+                for &(at, off) in &batches {
+                    let pos = end + at as u64;
+                    if pos - a.last_indexed >= index::INTERVAL {
+                        let e = Entry { offset: off, pos };
+                        a.index
+                            .write_all_at(&e.encode(base), a.index_len)
+                            .ctx("writing index")?;
+                        a.index_len += index::ENTRY;
+                        a.last_indexed = pos;
+                    }
+                }
+                Ok(())
+            });
+            let new_end = end + buf.len() as u64;
+            let log = a.log.clone();
+            w.buf = buf;
+            w.batches = batches;
+            // On error `appending` stays set: the next holder cuts the partial write.
+            indexed?;
+            self.state.publish(base, new_end, offset);
+            Ok((next, (base, new_end, log)))
+        })?;
+        self.wake.notify();
+        self.dirty.store(true, Ordering::Release);
+        if self.durability == Durability::Always {
+            let (base, end, log) = synced;
+            self.sync_to(base, end, &log)?;
+        }
+        Ok(first)
+    }
+
+    /// Seals the active segment (which ends at `end`) and starts one at `next`.
+    fn roll(&self, w: &mut Writer, base: u64, end: u64, next: u64) -> Result<()> {
+        let sealed = match self.durability {
+            Durability::None => None,
+            _ => {
+                let a = self.active(w, base)?;
+                let index_len = index::whole_len(&a.index)?;
+                a.index.sync_data().ctx("syncing sealed index")?;
+                a.log.sync_data().ctx("syncing sealed segment")?;
+                Some(Durable {
+                    base,
+                    pos: end,
+                    next,
+                    index_len,
+                })
+            }
+        };
+        let log = open_rw(&layout::segment_log(&self.dir, next), true)?;
+        let index = open_rw(&layout::segment_index(&self.dir, next), true)?;
+        if let Some(d) = sealed {
+            sync_dir(&self.dir)?;
+            self.note_durable(d);
+        }
+        w.active = Some(Active {
+            base: next,
+            log: Arc::new(log),
+            index: Arc::new(index),
+            index_len: 0,
+            last_indexed: 0,
+        });
+        Ok(())
+    }
+}
+
+/// Splits records into runs of about `MAX_BATCH_BYTES`.
+fn chunks<'a, 'r>(records: &'a [RecordIn<'r>]) -> impl Iterator<Item = &'a [RecordIn<'r>]> {
+    let mut rest = records;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut size = 0;
+        let n = rest
+            .iter()
+            .position(|r| {
+                size += r.size() + 32;
+                size > MAX_BATCH_BYTES
+            })
+            .map_or(rest.len(), |i| i.max(1));
+        let (head, tail) = rest.split_at(n);
+        rest = tail;
+        Some(head)
+    })
+}

@@ -1,0 +1,135 @@
+//! fsync: group commit of concurrent syncs, and the durable record that
+//! tells recovery after a power loss how much of the log is on disk.
+
+use std::fs::File;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::Partition;
+use crate::error::{IoContext, Result};
+use crate::storage::index;
+use crate::storage::state::Durable;
+use crate::sync::unpoisoned;
+
+/// The index is fdatasync'ed once it has this many unsynced entries (1 MiB of log).
+const INDEX_SYNC_ENTRIES: u64 = 256;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Page cache only: survives a process crash, not a power loss.
+    None,
+    /// A background flush (by the log) every interval.
+    Interval,
+    /// `append` returns only after fdatasync covers the records.
+    Always,
+}
+
+/// What a sync would cover now: see [`Partition::published`].
+struct Published {
+    durable: Durable,
+    log: Arc<File>,
+    index: Arc<File>,
+    /// The index has grown enough to be synced with the log this time.
+    index_dirty: bool,
+}
+
+impl Partition {
+    /// fdatasync so that `log` is durable up to `end`. Concurrent callers share
+    /// one sync: the first covers every append published before it started.
+    /// Once the sync returned, the durable record in `state` moves up to it.
+    pub(super) fn sync_to(&self, base: u64, end: u64, log: &File) -> Result<()> {
+        let mut synced = unpoisoned(&self.synced);
+        if *synced >= (base, end) {
+            return Ok(());
+        }
+        match self.published()? {
+            Some(now) if now.durable.base == base && now.durable.pos >= end => {
+                if now.index_dirty {
+                    now.index.sync_data().ctx("syncing index")?;
+                }
+                now.log.sync_data().ctx("syncing segment")?;
+                *synced = (*synced).max((base, now.durable.pos));
+                self.record_durable(now.durable)?;
+            }
+            _ => {
+                log.sync_data().ctx("syncing segment")?;
+                *synced = (*synced).max((base, end));
+            }
+        }
+        Ok(())
+    }
+
+    /// What is published now, read under the lock so that the fields agree,
+    /// with the active segment's files; `None` while a crashed writer's append
+    /// is pending (the next append recovers it) or once the topic is deleted.
+    fn published(&self) -> Result<Option<Published>> {
+        let (mut w, _guard) = self.locked()?;
+        if self.state.deleted() || !self.state.clean() {
+            return Ok(None);
+        }
+        let (base, end) = self.state.active();
+        let next = self.state.next_offset();
+        let a = self.active(&mut w, base)?;
+        // The index needs no sync for the log to be durable: recovery keeps the
+        // entries the record covers and indexes from the record on. So it is
+        // synced only once it has grown by INDEX_SYNC_ENTRIES; until then the
+        // record keeps its last synced length, which stays true.
+        let len = index::whole_len(&a.index)?;
+        let synced_len = self
+            .state
+            .durable()
+            .filter(|r| r.base == base)
+            .map_or(0, |r| r.index_len);
+        let index_dirty = len >= synced_len + INDEX_SYNC_ENTRIES * index::ENTRY;
+        let durable = Durable {
+            base,
+            pos: end,
+            next,
+            index_len: if index_dirty { len } else { synced_len },
+        };
+        Ok(Some(Published {
+            durable,
+            log: a.log.clone(),
+            index: a.index.clone(),
+            index_dirty,
+        }))
+    }
+
+    /// Moves the durable record up to `d`, which a completed sync covers.
+    fn record_durable(&self, d: Durable) -> Result<()> {
+        let (_w, _guard) = self.locked()?;
+        if !self.state.deleted() && self.state.clean() {
+            self.note_durable(d);
+        }
+        Ok(())
+    }
+
+    /// With the lock held: records `d` if it is ahead of the record and still
+    /// published (a recovery in between may have cut the log).
+    pub(super) fn note_durable(&self, d: Durable) {
+        let (base, end) = self.state.active();
+        let published = base > d.base || (base == d.base && end >= d.pos);
+        if published && self.state.durable().is_none_or(|r| r < d) {
+            self.state.set_durable(Some(d));
+        }
+    }
+
+    /// Flushes what this process appended since the last flush.
+    pub fn flush(&self) -> Result<()> {
+        if !self.dirty.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let current = unpoisoned(&self.writer)
+            .active
+            .as_ref()
+            .map(|a| (a.base, a.log.clone()));
+        if let Some((base, log)) = current {
+            let (now_base, end) = self.state.active();
+            if now_base == base {
+                return self.sync_to(base, end, &log);
+            }
+            log.sync_data().ctx("syncing segment")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,162 @@
+//! One partition: appends under the cross-process lock (`append`), fsync and
+//! the durable record (`durability`), crash recovery (`recovery`).
+
+mod append;
+mod durability;
+mod recovery;
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::error::{Code, Error, IoContext, Result};
+use crate::layout;
+use crate::storage::index;
+use crate::storage::state::State;
+use crate::sync::wake::Wake;
+use crate::sync::{lock, unpoisoned};
+
+pub use durability::Durability;
+
+/// The active segment, as this process has it open.
+struct Active {
+    base: u64,
+    log: Arc<File>,
+    index: Arc<File>,
+    index_len: u64,
+    last_indexed: u64,
+}
+
+#[derive(Default)]
+struct Writer {
+    active: Option<Active>,
+    buf: Vec<u8>,
+    /// (position in buf, base offset) of each batch being appended.
+    batches: Vec<(usize, u64)>,
+}
+
+pub struct Partition {
+    pub topic: String,
+    pub id: u32,
+    dir: PathBuf,
+    segment_bytes: u64,
+    durability: Durability,
+    state: State,
+    wake: Arc<Wake>,
+    writer: Mutex<Writer>,
+    /// (segment base, position) known to be on stable storage.
+    synced: Mutex<(u64, u64)>,
+    dirty: AtomicBool,
+}
+
+fn open_rw(path: &Path, truncate: bool) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(truncate)
+        .open(path)
+        .ctx(format_args!("opening {}", path.display()))
+}
+
+impl Partition {
+    pub fn open(
+        topic: &str,
+        id: u32,
+        dir: PathBuf,
+        segment_bytes: u64,
+        durability: Durability,
+        wake: Arc<Wake>,
+    ) -> Result<Partition> {
+        let state = State::open(&layout::partition_state(&dir))?;
+        let p = Partition {
+            topic: topic.to_string(),
+            id,
+            dir,
+            segment_bytes,
+            durability,
+            state,
+            wake,
+            writer: Mutex::default(),
+            synced: Mutex::default(),
+            dirty: AtomicBool::new(false),
+        };
+        if !p.state.clean() {
+            // A crash left it mid-append, or it predates this boot: recover now,
+            // so readers never trust a stale end.
+            p.with_lock(|_| Ok(()))?;
+        }
+        Ok(p)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    pub fn unknown(&self) -> Error {
+        Error::new(
+            Code::UnknownTopic,
+            format!(
+                "topic '{}' was deleted; create it again to use it",
+                self.topic
+            ),
+        )
+    }
+
+    /// This process's writer and the cross-process lock, taken in that order.
+    fn locked(&self) -> Result<(MutexGuard<'_, Writer>, lock::Guard<'_>)> {
+        let w = unpoisoned(&self.writer);
+        let guard = lock::exclusive(&self.state.file).ctx("locking partition")?;
+        Ok((w, guard))
+    }
+
+    /// Runs `f` holding this process's writer and the cross-process lock,
+    /// after recovering from any crashed writer.
+    fn with_lock<T>(&self, f: impl FnOnce(&mut Writer) -> Result<T>) -> Result<T> {
+        let (mut w, _guard) = self.locked()?;
+        if self.state.deleted() {
+            return Err(self.unknown());
+        }
+        if !self.state.clean() {
+            w.active = None;
+            self.recover()?;
+        }
+        f(&mut w)
+    }
+
+    /// Opens the active segment, reusing this process's handles if still current.
+    fn active<'w>(&self, w: &'w mut Writer, base: u64) -> Result<&'w mut Active> {
+        if w.active.as_ref().is_none_or(|a| a.base != base) {
+            let log = open_rw(&layout::segment_log(&self.dir, base), false)?;
+            let index = open_rw(&layout::segment_index(&self.dir, base), false)?;
+            w.active = Some(Active {
+                base,
+                log: Arc::new(log),
+                index: Arc::new(index),
+                index_len: 0,
+                last_indexed: 0,
+            });
+        }
+        let a = w.active.as_mut().unwrap();
+        // Other processes append (and index) too: take the index's length from
+        // the file, not from this process's last append.
+        let len = index::whole_len(&a.index)?;
+        if len != a.index_len {
+            a.last_indexed = index::last(&a.index, len, base)?.map_or(0, |e| e.pos);
+            a.index_len = len;
+        }
+        Ok(a)
+    }
+
+    /// Marks the partition deleted for every process that has it open.
+    pub fn mark_deleted(&self) -> Result<()> {
+        let (_w, _guard) = self.locked()?;
+        self.state.mark_deleted();
+        self.wake.notify();
+        Ok(())
+    }
+}

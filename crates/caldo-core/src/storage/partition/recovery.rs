@@ -1,0 +1,214 @@
+//! Crash recovery: the writer state rebuilt from the files, torn tails cut.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use super::{open_rw, Partition};
+use crate::error::{IoContext, Result};
+use crate::layout;
+use crate::storage::index::{self, Entry};
+use crate::storage::segment::{self, Step, Walk};
+use crate::storage::state::Durable;
+
+/// Where [`Partition::rebuild`] starts walking a segment.
+#[derive(Clone, Copy)]
+enum From {
+    /// At its first batch.
+    Start,
+    /// At the last index entry below this published next offset (same boot).
+    Published(u64),
+    /// At the durable record's position, keeping its index entries.
+    Durable(Durable),
+}
+
+impl Partition {
+    /// Rebuilds the writer state from the files. With a state from this boot,
+    /// `next_offset` is trusted and only the tail after the last index entry
+    /// below it is walked. Otherwise (power loss, damaged state) the log is
+    /// re-validated batch by batch and cut at the first bad batch: from the
+    /// durable record when it verifies, else from the start of the last segment.
+    pub(super) fn recover(&self) -> Result<()> {
+        let trusted = self.state.trusted_boot();
+        let published = self.state.next_offset();
+        let mut bases = segment::list(&self.dir)?;
+        if trusted {
+            // Segments from a roll that never published anything past them.
+            for &b in bases.iter().filter(|&&b| b > published) {
+                remove_segment(&self.dir, b)?;
+            }
+            bases.retain(|&b| b <= published);
+        }
+        let durable = self.state.durable().filter(|d| bases.contains(&d.base));
+        let Some(&(mut base)) = bases.last() else {
+            let start = if trusted { published } else { 0 };
+            open_rw(&layout::segment_log(&self.dir, start), true)?;
+            open_rw(&layout::segment_index(&self.dir, start), true)?;
+            self.state.set_durable(None);
+            self.state.reset(start, start, 0, start);
+            return Ok(());
+        };
+        let (end, next, kept) = loop {
+            let from = match durable {
+                _ if trusted => From::Published(published),
+                Some(d) if d.base == base => From::Durable(d),
+                _ => From::Start,
+            };
+            let (end, next, kept) = self.rebuild(base, from)?;
+            // After a power loss, a segment rolled to but never synced may be
+            // empty; the previous one then holds the tail. (One the durable
+            // record names was rolled to after the previous one was synced.)
+            if !trusted && end == 0 && bases.len() > 1 && durable.is_none_or(|d| d.base < base) {
+                remove_segment(&self.dir, base)?;
+                bases.pop();
+                base = *bases.last().unwrap();
+                continue;
+            }
+            break (end, next, kept);
+        };
+        // The record holds while its segment and bytes are still there.
+        let holds = durable
+            .filter(|d| d.base < base || (d.base == base && d.pos <= end && d.index_len <= kept));
+        if holds != self.state.durable() {
+            self.state.set_durable(holds);
+        }
+        self.state.reset(bases[0], base, end, next);
+        Ok(())
+    }
+
+    /// Walks segment `base` from `from`, validating each batch, cuts the log
+    /// after the last good one (and below the published offset), rewrites the
+    /// index after the entries it kept. Returns (end, next, index bytes kept).
+    fn rebuild(&self, base: u64, from: From) -> Result<(u64, u64, u64)> {
+        let log = open_rw(&layout::segment_log(&self.dir, base), false)?;
+        let index_path = layout::segment_index(&self.dir, base);
+        let mut reader = segment::Reader::default();
+        let limit = match from {
+            From::Published(limit) => Some(limit),
+            _ => None,
+        };
+        let (mut entries, mut walk) = match from {
+            From::Start => (Vec::new(), Walk::start(base)),
+            From::Published(limit) => published_start(&log, &index_path, base, limit, &mut reader)?,
+            From::Durable(d) => durable_start(&log, &index_path, d, &mut reader)?
+                .unwrap_or((Vec::new(), Walk::start(base))),
+        };
+        let kept = entries.len();
+        let mut last_indexed = entries.last().map_or(0, |e| e.pos);
+        while let Step::Batch(h, _) = walk.next(&mut reader, &log, u64::MAX, 0)? {
+            if limit.is_some_and(|l| h.next_offset() > l) {
+                break;
+            }
+            if walk.pos - last_indexed >= index::INTERVAL {
+                entries.push(Entry {
+                    offset: walk.expect,
+                    pos: walk.pos,
+                });
+                last_indexed = walk.pos;
+            }
+            walk.advance(&h);
+        }
+        let (pos, next) = (walk.pos, walk.expect);
+        if log.metadata().ctx("stat segment")?.len() != pos {
+            log.set_len(pos).ctx("cutting torn tail")?;
+        }
+        // The kept entries stay in place (the durable ones may be relied on
+        // after another power loss); only the tail is rewritten.
+        let index = open_rw(&index_path, false)?;
+        let kept_len = kept as u64 * index::ENTRY;
+        if index.metadata().ctx("stat index")?.len() != kept_len {
+            index.set_len(kept_len).ctx("cutting index")?;
+        }
+        let tail: Vec<u8> = entries[kept..]
+            .iter()
+            .flat_map(|e| e.encode(base))
+            .collect();
+        if !tail.is_empty() {
+            index.write_all_at(&tail, kept_len).ctx("rewriting index")?;
+        }
+        Ok((pos, next, kept_len))
+    }
+}
+
+/// Where a same-boot recovery starts: the last index entry that still points
+/// at a batch below `limit`, with the entries up to it.
+fn published_start(
+    log: &File,
+    index_path: &Path,
+    base: u64,
+    limit: u64,
+    reader: &mut segment::Reader,
+) -> Result<(Vec<Entry>, Walk)> {
+    let mut entries = index::read(index_path, base)?;
+    // Not below `base`: an entry for the segment's first offset is looked at too.
+    let target = limit.saturating_sub(1).max(base);
+    let e = index::lookup(&entries, base, target);
+    let at = Walk::at(e);
+    let lands = e.pos > 0 && at.lands(reader, log, u64::MAX)?;
+    let keep = match lands {
+        true => entries.iter().position(|x| *x == e).map_or(0, |i| i + 1),
+        false => 0,
+    };
+    entries.truncate(keep);
+    Ok((entries, if lands { at } else { Walk::start(base) }))
+}
+
+/// Where a recovery from the durable record `d` starts: its position, with
+/// its index entries. `None` (scan the segment from its start) when the files
+/// do not fit the record: shorter than it says, or an index entry that is out
+/// of order or does not point at a valid batch below its position.
+fn durable_start(
+    log: &File,
+    index_path: &Path,
+    d: Durable,
+    reader: &mut segment::Reader,
+) -> Result<Option<(Vec<Entry>, Walk)>> {
+    let fits = d.pos <= u64::from(u32::MAX)
+        && d.next >= d.base
+        && d.index_len.is_multiple_of(index::ENTRY)
+        && log.metadata().ctx("stat segment")?.len() >= d.pos;
+    if !fits {
+        return Ok(None);
+    }
+    let mut entries = index::read(index_path, d.base)?;
+    let n = (d.index_len / index::ENTRY) as usize;
+    if entries.len() < n {
+        return Ok(None);
+    }
+    entries.truncate(n);
+    let ordered = entries
+        .windows(2)
+        .all(|w| w[0].offset < w[1].offset && w[0].pos < w[1].pos);
+    let below = entries
+        .last()
+        .is_none_or(|e| e.pos < d.pos && e.offset < d.next);
+    if !ordered || !below {
+        return Ok(None);
+    }
+    if let Some(e) = entries.last() {
+        let step = Walk::at(*e).next(reader, log, u64::MAX, 0)?;
+        if !matches!(step, Step::Batch(..)) {
+            return Ok(None);
+        }
+    }
+    let walk = Walk {
+        pos: d.pos,
+        expect: d.next,
+    };
+    Ok(Some((entries, walk)))
+}
+
+fn remove_segment(dir: &Path, base: u64) -> Result<()> {
+    for path in [
+        layout::segment_log(dir, base),
+        layout::segment_index(dir, base),
+    ] {
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).ctx(format_args!("removing {}", path.display()))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
