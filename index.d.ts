@@ -35,7 +35,13 @@ export interface OpenOptions {
 export function open(dir: string, opts?: OpenOptions): Promise<Log>
 
 export interface TopicConfig { partitions?: number; segmentBytes?: number; maxMessageBytes?: number }
-export interface PartitionInfo { partition: number; low: number; high: number }
+export interface PartitionInfo {
+  partition: number
+  low: number
+  high: number
+  /** Bytes of its segment files on disk. */
+  bytes: number
+}
 export interface TopicInfo {
   name: string
   partitions: PartitionInfo[]

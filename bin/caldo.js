@@ -3,7 +3,6 @@
 // The caldo command-line tool: topics, produce/consume like kcat, groups, offsets, dump, verify.
 // Exit codes: 0 success, 1 failure, 2 usage error. Errors are one line, never a stack trace.
 
-const fs = require('node:fs')
 const path = require('node:path')
 const readline = require('node:readline')
 const { once } = require('node:events')
@@ -42,7 +41,7 @@ function dirOf (opts) {
 // Every command but create-topic works only on an existing log directory.
 function existingDir (opts) {
   const dir = dirOf(opts)
-  if (!fs.existsSync(path.join(dir, 'caldo.json'))) {
+  if (!binding.isLog(dir)) {
     throw failure(`no caldo log in ${dir}: give --dir or set CALDO_DIR (create-topic creates one)`)
   }
   return dir
@@ -87,16 +86,6 @@ function humanBytes (n) {
   return i === 0 ? `${n} B` : `${n.toFixed(1)} ${units[i]}`
 }
 
-// Bytes of a partition's segment files (<base>.log) on disk.
-function segmentBytes (dir, topic, partition) {
-  const pdir = path.join(dir, 'topics', topic, String(partition))
-  let total = 0
-  for (const name of fs.readdirSync(pdir)) {
-    if (name.endsWith('.log')) total += fs.statSync(path.join(pdir, name)).size
-  }
-  return total
-}
-
 async function findTopic (log, name) {
   const t = (await log.topics({ internal: true })).find((x) => x.name === name)
   if (!t) throw failure(`unknown topic '${name}': create it with caldo create-topic first`, 'ERR_UNKNOWN_TOPIC')
@@ -112,16 +101,15 @@ async function findGroup (log, id) {
 // --- commands ---------------------------------------------------------------
 
 async function topics (opts) {
-  await withLog(opts, async (log, dir) => {
-    const list = (await log.topics({ internal: opts.internal === true })).map((t) => ({
-      name: t.name,
-      partitions: t.partitions.map((p) => ({ ...p, bytes: segmentBytes(dir, t.name, p.partition) })),
-      config: t.config
-    }))
+  await withLog(opts, async (log) => {
+    const list = await log.topics({ internal: opts.internal === true })
     if (opts.json) return printJson(list)
     if (!list.length) return write('no topics\n')
     const rows = list.flatMap((t) => t.partitions.map((p) => [t.name, p.partition, p.low, p.high, p.high - p.low, humanBytes(p.bytes)]))
-    return table(['TOPIC', 'PARTITION', 'LOW', 'HIGH', 'RECORDS', 'BYTES'], rows)
+    await table(['TOPIC', 'PARTITION', 'LOW', 'HIGH', 'RECORDS', 'BYTES'], rows)
+    for (const t of list.filter((t) => t.damage)) {
+      await write(out.red(`damaged: topic ${t.name}: ${t.damage.code} ${t.damage.message}`) + '\n')
+    }
   })
 }
 
@@ -376,24 +364,14 @@ async function dump (topic, partition, opts) {
   if (r.damage.length) process.exitCode = 1
 }
 
-function listDirs (dir, keep) {
-  return fs.readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory() && keep(e.name)).map((e) => e.name)
-}
-
 async function verify (opts) {
   const dir = existingDir(opts)
-  const topicsDir = path.join(dir, 'topics')
   const work = []
   let total = 0
-  // Hidden entries are topics being created or deleted.
-  for (const topic of listDirs(topicsDir, (n) => !n.startsWith('.')).sort()) {
-    const parts = listDirs(path.join(topicsDir, topic), (n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b)
-    for (const partition of parts) {
-      const files = binding.inspectFiles(dir, topic, partition)
-      for (const s of files.segments) {
-        work.push({ topic, partition, segment: s })
-        total += s.bytes
-      }
+  for (const { topic, partition } of binding.inspectPartitions(dir)) {
+    for (const s of binding.inspectFiles(dir, topic, partition).segments) {
+      work.push({ topic, partition, segment: s })
+      total += s.bytes
     }
   }
   const bar = !opts.json && process.stderr.isTTY

@@ -86,6 +86,30 @@ fn files(dir: &str, topic: &str, partition: u32) -> caldo_core::Result<Partition
     inspect::partition_files(Path::new(dir), topic, partition)
 }
 
+/// True when `dir` holds a caldo log.
+#[napi]
+pub fn is_log(dir: String) -> bool {
+    inspect::is_log(Path::new(&dir))
+}
+
+/// Every partition on disk, as [topic, partition], internal topics included.
+#[napi]
+pub fn inspect_partitions(dir: String) -> Outcome<Vec<TopicPartitionId>> {
+    guard(|| {
+        let list = inspect::partitions(Path::new(&dir))?;
+        Ok(list
+            .into_iter()
+            .map(|(topic, partition)| TopicPartitionId { topic, partition })
+            .collect())
+    })
+}
+
+#[napi(object)]
+pub struct TopicPartitionId {
+    pub topic: String,
+    pub partition: u32,
+}
+
 /// A partition's segment files and published offsets.
 #[napi]
 pub fn inspect_files(dir: String, topic: String, partition: u32) -> Outcome<InspectFiles> {

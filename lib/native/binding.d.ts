@@ -167,6 +167,9 @@ export interface InspectPartition {
   damage: Array<InspectDamage>
 }
 
+/** Every partition on disk, as [topic, partition], internal topics included. */
+export declare function inspectPartitions(dir: string): Outcome<Array<TopicPartitionId>>
+
 export interface InspectScan {
   batches: number
   records: number
@@ -179,6 +182,9 @@ export interface InspectSegment {
   file: string
   bytes: number
 }
+
+/** True when `dir` holds a caldo log. */
+export declare function isLog(dir: string): boolean
 
 /** A member of a consumer group. */
 export declare function joinGroup(log: NativeLog, opts: GroupOptions): Outcome<NativeConsumer>
@@ -203,6 +209,8 @@ export interface PartitionInfo {
   partition: number
   low: number
   high: number
+  /** Bytes of its segment files on disk. */
+  bytes: number
 }
 
 export interface Rebalance {
@@ -231,6 +239,11 @@ export interface TopicOptions {
 }
 
 export interface TopicPartition {
+  topic: string
+  partition: number
+}
+
+export interface TopicPartitionId {
   topic: string
   partition: number
 }

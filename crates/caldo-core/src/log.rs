@@ -16,6 +16,7 @@ use crate::record::batch::RecordIn;
 use crate::record::partitioner::partition_for_key;
 use crate::storage::cursor::{Cursor, Position};
 use crate::storage::partition::{Durability, Partition};
+use crate::storage::segment;
 use crate::storage::topic::{validate_name, Topic, TopicConfig};
 use crate::sync::unpoisoned;
 use crate::sync::wake::Wake;
@@ -35,6 +36,8 @@ pub struct PartitionInfo {
     pub low: u64,
     /// The next offset to be written.
     pub high: u64,
+    /// Bytes of its segment files on disk.
+    pub bytes: u64,
 }
 
 #[derive(Debug)]
@@ -213,12 +216,16 @@ impl Log {
         let partitions = t
             .partitions
             .iter()
-            .map(|p| PartitionInfo {
-                partition: p.id,
-                low: p.state().log_start(),
-                high: p.state().next_offset(),
+            .map(|p| {
+                let sizes = segment::sizes(p.dir())?;
+                Ok(PartitionInfo {
+                    partition: p.id,
+                    low: p.state().log_start(),
+                    high: p.state().next_offset(),
+                    bytes: sizes.iter().map(|(_, b)| b).sum(),
+                })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         Ok(TopicInfo {
             name: t.name.clone(),
             config: t.config.clone(),
@@ -271,7 +278,10 @@ impl Log {
         let mut out = Vec::new();
         for name in names {
             match self.topic(&name) {
-                Ok(t) => out.push(self.info(&t)?),
+                Ok(t) => match self.info(&t) {
+                    Ok(info) => out.push(info),
+                    Err(e) => out.extend(self.damaged(&name, e)),
+                },
                 Err(e) => out.extend(self.damaged(&name, e)),
             }
         }

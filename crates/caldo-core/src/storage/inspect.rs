@@ -80,6 +80,48 @@ pub struct SegmentScan {
     pub damage: Option<Damage>,
 }
 
+/// True when `dir` holds a caldo log.
+pub fn is_log(dir: &Path) -> bool {
+    layout::meta(dir).is_file()
+}
+
+/// Names of the entries of `dir` that `keep` accepts, sorted; none if `dir` is gone.
+fn names(dir: &Path, keep: impl Fn(&str) -> bool) -> Result<Vec<String>> {
+    let entries = match std::fs::read_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        r => r.ctx(format_args!("listing {}", dir.display()))?,
+    };
+    let mut out = Vec::new();
+    for e in entries {
+        let name = e.ctx("listing")?.file_name().to_string_lossy().into_owned();
+        if keep(&name) {
+            out.push(name);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Every (topic, partition) directory on disk, internal topics included,
+/// topics being created or deleted (hidden) left out.
+pub fn partitions(dir: &Path) -> Result<Vec<(String, u32)>> {
+    let topics = layout::topics(dir);
+    let mut out = Vec::new();
+    for topic in names(&topics, |n| {
+        validate_name("topic", n).is_ok() && !n.starts_with('.')
+    })? {
+        let topic_dir = layout::topic(&topics, &topic);
+        let mut ids: Vec<u32> = names(&topic_dir, |_| true)?
+            .iter()
+            .filter_map(|n| n.parse().ok())
+            .filter(|&id| layout::partition(&topic_dir, id).is_dir())
+            .collect();
+        ids.sort_unstable();
+        out.extend(ids.into_iter().map(|id| (topic.clone(), id)));
+    }
+    Ok(out)
+}
+
 /// Lists partition `partition` of `topic` in the log directory `dir`.
 pub fn partition_files(dir: &Path, topic: &str, partition: u32) -> Result<PartitionFiles> {
     validate_name("topic", topic)?;
@@ -98,17 +140,14 @@ pub fn partition_files(dir: &Path, topic: &str, partition: u32) -> Result<Partit
         ));
     }
     let offsets = state::peek(&layout::partition_state(&part_dir))?;
-    let segments = segment::list(&part_dir)?
+    let segments = segment::sizes(&part_dir)?
         .into_iter()
-        .map(|base| {
+        .map(|(base, bytes)| {
             let path = layout::segment_log(&part_dir, base);
-            let bytes = std::fs::metadata(&path)
-                .ctx(format_args!("stat {}", path.display()))?
-                .len();
             let file = path.file_name().unwrap().to_string_lossy().into_owned();
-            Ok(SegmentFile { base, file, bytes })
+            SegmentFile { base, file, bytes }
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect();
     Ok(PartitionFiles {
         dir: part_dir,
         offsets,

@@ -26,6 +26,18 @@ pub fn list(dir: &Path) -> Result<Vec<u64>> {
     Ok(bases)
 }
 
+/// (base offset, bytes) of each segment file in `dir`, ascending.
+pub fn sizes(dir: &Path) -> Result<Vec<(u64, u64)>> {
+    list(dir)?
+        .into_iter()
+        .map(|base| {
+            let path = layout::segment_log(dir, base);
+            let meta = std::fs::metadata(&path).ctx(format_args!("stat {}", path.display()))?;
+            Ok((base, meta.len()))
+        })
+        .collect()
+}
+
 /// The segment holding `offset`: the greatest base not above it.
 pub fn floor(bases: &[u64], offset: u64) -> Option<u64> {
     bases.iter().rev().find(|&&b| b <= offset).copied()
