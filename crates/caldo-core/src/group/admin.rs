@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::assignor::Tp;
+use super::commit::checked;
 use super::state::{GroupDir, GroupState, MemberInfo};
 use crate::error::{Code, Error, IoContext, Result};
 use crate::layout;
@@ -99,23 +100,6 @@ pub fn set_group_offsets(log: &Log, name: &str, to: ResetTo) -> Result<()> {
         log.offsets()?.commit(name, &offsets)
     })?;
     Ok(())
-}
-
-/// `list`, refused if an offset is past its partition's high watermark.
-pub(super) fn checked(log: &Log, list: Vec<(Tp, u64)>) -> Result<Vec<(Tp, u64)>> {
-    for (tp, o) in &list {
-        let high = log.partition(&tp.0, tp.1)?.state().next_offset();
-        if *o > high {
-            return Err(Error::new(
-                Code::OffsetOutOfRange,
-                format!(
-                    "cannot commit offset {o} for {}/{}: its high watermark is {high}",
-                    tp.0, tp.1
-                ),
-            ));
-        }
-    }
-    Ok(list)
 }
 
 /// The first (`earliest`) or next offset of every partition the group has

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::admin::checked;
 use super::assignor::{Assignor, Tp};
 use super::state::{open_lock, try_lock, GroupDir, MemberInfo};
 use super::watcher::Watcher;
@@ -59,20 +58,20 @@ pub type Held = (Tp, File);
 
 /// One member of a group, in this process.
 pub struct Member {
-    log: Arc<Log>,
-    group: Arc<GroupDir>,
-    cfg: Config,
-    info: MemberInfo,
+    pub(super) log: Arc<Log>,
+    pub(super) group: Arc<GroupDir>,
+    pub(super) cfg: Config,
+    pub(super) info: MemberInfo,
     /// Holds the member lock while it lives.
-    file: Option<File>,
+    pub(super) file: Option<File>,
     /// The generation word as last synced.
-    seen: u32,
-    owned: BTreeMap<Tp, File>,
-    pending: BTreeSet<Tp>,
-    committed: BTreeMap<Tp, u64>,
-    last_commit: Instant,
-    fenced: bool,
-    watcher: Option<Watcher>,
+    pub(super) seen: u32,
+    pub(super) owned: BTreeMap<Tp, File>,
+    pub(super) pending: BTreeSet<Tp>,
+    pub(super) committed: BTreeMap<Tp, u64>,
+    pub(super) last_commit: Instant,
+    pub(super) fenced: bool,
+    pub(super) watcher: Option<Watcher>,
 }
 
 impl Member {
@@ -253,75 +252,6 @@ impl Member {
         })
     }
 
-    /// Commits `offsets` (the next offset to read, per partition). Refused
-    /// with `Fenced` for partitions this member does not hold.
-    pub fn commit(&mut self, offsets: &[(Tp, u64)]) -> Result<()> {
-        if self.fenced {
-            return Err(Error::new(
-                Code::Fenced,
-                format!(
-                    "this member of group '{}' went longer than maxPollIntervalMs without asking for messages, so its partitions moved on from their last commit; ask for the next message to join again",
-                    self.group.name
-                ),
-            ));
-        }
-        for (tp, _) in offsets {
-            if !self.owned.contains_key(tp) {
-                return Err(Error::new(
-                    Code::Fenced,
-                    format!(
-                        "{}/{} is not assigned to this member of group '{}' (it moved in a rebalance); its owner goes on from the last commit",
-                        tp.0, tp.1, self.group.name
-                    ),
-                ));
-            }
-        }
-        let offsets = &checked(&self.log, offsets.to_vec())?;
-        self.log.offsets()?.commit(&self.group.name, offsets)?;
-        for (tp, o) in offsets {
-            self.committed.insert(tp.clone(), *o);
-        }
-        self.last_commit = Instant::now();
-        Ok(())
-    }
-
-    /// Positions that moved since they were last committed.
-    fn moved(&self, positions: &[(Tp, u64)]) -> Vec<(Tp, u64)> {
-        positions
-            .iter()
-            .filter(|(tp, o)| self.owned.contains_key(tp) && self.committed.get(tp) != Some(o))
-            .cloned()
-            .collect()
-    }
-
-    /// With auto-commit and positions that moved: how long until they are due.
-    pub fn commit_due(&self, positions: &[(Tp, u64)]) -> Option<Duration> {
-        let every = self.cfg.auto_commit?;
-        if self.fenced || self.moved(positions).is_empty() {
-            return None;
-        }
-        Some(every.saturating_sub(self.last_commit.elapsed()))
-    }
-
-    /// With auto-commit, commits positions that moved once the interval has passed.
-    pub fn auto_commit(&mut self, positions: &[(Tp, u64)]) -> Result<()> {
-        if self.commit_due(positions) == Some(Duration::ZERO) {
-            let moved = self.moved(positions);
-            self.commit(&moved)?;
-        }
-        Ok(())
-    }
-
-    /// The group's committed offsets for the partitions this member holds.
-    pub fn committed(&self) -> Result<Vec<(Tp, u64)>> {
-        let all = self.log.offsets()?.committed(&self.group.name)?;
-        Ok(self
-            .owned
-            .keys()
-            .filter_map(|tp| all.get(tp).map(|&o| (tp.clone(), o)))
-            .collect())
-    }
-
     /// Lets go of every partition but those in `keep`, whose locks are handed
     /// back to the caller to drop when it is done with them.
     fn release_all(
@@ -391,25 +321,4 @@ impl Drop for Member {
         self.release_all(&|_| None, false, &[]);
         let _ = self.exit();
     }
-}
-
-/// Commits offsets of partitions a member kept past leaving: only those
-/// whose owner locks are in `held`, so no new owner can have moved them.
-pub(crate) fn commit_held(
-    log: &Log,
-    group: &str,
-    held: &[Held],
-    offsets: &[(Tp, u64)],
-) -> Result<()> {
-    if let Some((tp, _)) = offsets
-        .iter()
-        .find(|(tp, _)| !held.iter().any(|(h, _)| h == tp))
-    {
-        return Err(Error::new(
-            Code::Fenced,
-            format!("{}/{} is no longer held by this consumer", tp.0, tp.1),
-        ));
-    }
-    log.offsets()?
-        .commit(group, &checked(log, offsets.to_vec())?)
 }

@@ -11,12 +11,13 @@
 
 mod admin;
 mod assignor;
+mod commit;
 mod member;
 mod state;
 mod watcher;
 
 pub use admin::{describe_group, list_groups, set_group_offsets, GroupInfo, ResetTo};
 pub use assignor::{Assignor, Tp};
-pub(crate) use member::commit_held;
+pub(crate) use commit::commit_held;
 pub use member::{Change, Config, Held, Member};
 pub use state::MemberInfo;

@@ -3,9 +3,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -16,11 +14,15 @@ use crate::record::batch::RecordIn;
 use crate::record::partitioner::partition_for_key;
 use crate::storage::cursor::{Cursor, Position};
 use crate::storage::partition::{Durability, Partition};
-use crate::storage::segment;
 use crate::storage::topic::{validate_name, Topic, TopicConfig};
 use crate::sync::unpoisoned;
 use crate::sync::wake::Wake;
 use crate::{fsutil, layout};
+
+mod flusher;
+mod listing;
+
+use flusher::{flush_all, Flusher};
 
 const FORMAT: u32 = 1;
 
@@ -58,12 +60,6 @@ pub struct Placed<'a> {
 
 type Topics = Arc<Mutex<HashMap<String, Arc<Topic>>>>;
 
-struct Flusher {
-    /// Dropped to stop the flusher.
-    stop: mpsc::Sender<()>,
-    thread: JoinHandle<()>,
-}
-
 pub struct Log {
     dir: PathBuf,
     durability: Durability,
@@ -81,16 +77,6 @@ fn check_not_internal(name: &str) -> Result<()> {
             Code::InvalidTopic,
             format!("topic names starting with '__' are reserved for caldo ('{name}')"),
         ));
-    }
-    Ok(())
-}
-
-fn flush_all(topics: &Topics) -> Result<()> {
-    let all: Vec<Arc<Topic>> = unpoisoned(topics).values().cloned().collect();
-    for t in all.iter().filter(|t| !t.deleted()) {
-        for p in &t.partitions {
-            p.flush()?;
-        }
     }
     Ok(())
 }
@@ -129,18 +115,8 @@ impl Log {
         }
         let wake = Arc::new(Wake::open(&layout::wake(dir))?);
         let topics: Topics = Arc::default();
-        let flusher = (durability == Durability::Interval).then(|| {
-            let (stop, stopped) = mpsc::channel();
-            let topics2 = topics.clone();
-            let thread = std::thread::spawn(move || {
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(flush_interval) {
-                    // A failed background flush is retried at the next tick; the
-                    // error reaches the user through the appends that hit it.
-                    let _ = flush_all(&topics2);
-                }
-            });
-            Flusher { stop, thread }
-        });
+        let flusher = (durability == Durability::Interval)
+            .then(|| Flusher::spawn(topics.clone(), flush_interval));
         Ok(Log {
             dir: dir.to_path_buf(),
             durability,
@@ -210,82 +186,6 @@ impl Log {
         topic.delete(&self.topics_dir())?;
         unpoisoned(&self.topics).remove(name);
         Ok(())
-    }
-
-    fn info(&self, t: &Topic) -> Result<TopicInfo> {
-        let partitions = t
-            .partitions
-            .iter()
-            .map(|p| {
-                let sizes = segment::sizes(p.dir())?;
-                Ok(PartitionInfo {
-                    partition: p.id,
-                    low: p.state().log_start(),
-                    high: p.state().next_offset(),
-                    bytes: sizes.iter().map(|(_, b)| b).sum(),
-                })
-            })
-            .collect::<Result<_>>()?;
-        Ok(TopicInfo {
-            name: t.name.clone(),
-            config: t.config.clone(),
-            partitions,
-            damage: None,
-        })
-    }
-
-    /// A topic `topics` found but could not open: gone since (`None`), or damaged.
-    fn damaged(&self, name: &str, e: Error) -> Option<TopicInfo> {
-        let dir = layout::topic(&self.topics_dir(), name);
-        let damage = match e.code {
-            // Deleted by another process while listing.
-            Code::UnknownTopic if !dir.exists() => return None,
-            // Topics are published whole, so a directory without one lost it.
-            Code::UnknownTopic => Error::new(
-                Code::Corrupt,
-                format!(
-                    "topic '{name}' has no {}",
-                    layout::topic_config(&dir).display()
-                ),
-            ),
-            _ => e,
-        };
-        Some(TopicInfo {
-            name: name.to_string(),
-            config: TopicConfig::default(),
-            partitions: Vec::new(),
-            damage: Some(damage),
-        })
-    }
-
-    /// Every topic, sorted by name; internal ones only with `internal`. A
-    /// topic that cannot be opened is listed with its `damage`.
-    pub fn topics(&self, internal: bool) -> Result<Vec<TopicInfo>> {
-        self.check_open()?;
-        let mut names = Vec::new();
-        for entry in std::fs::read_dir(self.topics_dir()).ctx("listing topics")? {
-            let name = entry
-                .ctx("listing topics")?
-                .file_name()
-                .to_string_lossy()
-                .into_owned();
-            let shown = internal || check_not_internal(&name).is_ok();
-            if shown && !name.starts_with('.') && validate_name("topic", &name).is_ok() {
-                names.push(name);
-            }
-        }
-        names.sort();
-        let mut out = Vec::new();
-        for name in names {
-            match self.topic(&name) {
-                Ok(t) => match self.info(&t) {
-                    Ok(info) => out.push(info),
-                    Err(e) => out.extend(self.damaged(&name, e)),
-                },
-                Err(e) => out.extend(self.damaged(&name, e)),
-            }
-        }
-        Ok(out)
     }
 
     /// Appends records, each to its partition (given, else by key with Kafka's
@@ -377,9 +277,8 @@ impl Log {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        if let Some(Flusher { stop, thread }) = unpoisoned(&self.flusher).take() {
-            drop(stop);
-            let _ = thread.join();
+        if let Some(f) = unpoisoned(&self.flusher).take() {
+            f.stop();
         }
         let flushed = match self.durability {
             Durability::None => Ok(()),
