@@ -1,0 +1,106 @@
+'use strict'
+// Commands on topics and groups.
+
+const { out, UsageError, failure, withLog, write, printJson, table, humanBytes, findTopic, findGroup } = require('./common.js')
+
+async function topics (opts) {
+  await withLog(opts, async (log) => {
+    const list = await log.topics({ internal: opts.internal === true })
+    if (opts.json) return printJson(list)
+    if (!list.length) return write('no topics\n')
+    const rows = list.flatMap((t) => t.partitions.map((p) => [t.name, p.partition, p.low, p.high, p.high - p.low, humanBytes(p.bytes)]))
+    await table(['TOPIC', 'PARTITION', 'LOW', 'HIGH', 'RECORDS', 'BYTES'], rows)
+    for (const t of list.filter((t) => t.damage)) {
+      await write(out.red(`damaged: topic ${t.name}: ${t.damage.code} ${t.damage.message}`) + '\n')
+    }
+  })
+}
+
+async function createTopic (name, opts) {
+  await withLog(opts, async (log) => {
+    const cfg = { partitions: opts.partitions }
+    if (opts.segmentBytes !== undefined) cfg.segmentBytes = opts.segmentBytes
+    if (opts.maxMessageBytes !== undefined) cfg.maxMessageBytes = opts.maxMessageBytes
+    const t = await log.createTopic(name, cfg)
+    if (opts.json) return printJson(t)
+    return write(`created topic '${t.name}' with ${t.config.partitions} partition(s)\n`)
+  }, { create: true })
+}
+
+async function deleteTopic (name, opts) {
+  await withLog(opts, async (log) => {
+    await log.deleteTopic(name)
+    return write(`deleted topic '${name}'\n`)
+  })
+}
+
+async function groups (opts) {
+  await withLog(opts, async (log) => {
+    const list = await log.groups()
+    if (opts.json) return printJson(list)
+    if (!list.length) return write('no groups\n')
+    return table(['GROUP', 'GENERATION', 'MEMBERS', 'TOPICS', 'LAG'], list.map((g) => [
+      g.groupId,
+      g.generation,
+      g.members.length,
+      [...new Set([...g.members.flatMap((m) => m.topics), ...g.offsets.map((o) => o.topic)])].sort().join(','),
+      g.offsets.reduce((s, o) => s + o.lag, 0)
+    ]))
+  })
+}
+
+const tpName = (tp) => `${tp.topic}/${tp.partition}`
+
+async function groupOffsetsTable (g) {
+  const owner = new Map()
+  for (const m of g.members) for (const tp of m.assignment) owner.set(tpName(tp), `${m.memberId} (pid ${m.pid})`)
+  return table(['TOPIC', 'PARTITION', 'COMMITTED', 'HIGH', 'LAG', 'OWNER'],
+    g.offsets.map((o) => [o.topic, o.partition, o.committed, o.high, o.lag, owner.get(tpName(o))]))
+}
+
+async function group (id, opts) {
+  await withLog(opts, async (log) => {
+    const g = await findGroup(log, id)
+    if (opts.json) return printJson(g)
+    await write(`group ${out.bold(g.groupId)}  generation ${g.generation}  ${g.members.length} live member(s)\n\n`)
+    if (g.members.length) {
+      await table(['MEMBER', 'PID', 'TOPICS', 'ASSIGNMENT'], g.members.map((m) => [
+        m.memberId, m.pid, m.topics.join(','), m.assignment.map(tpName).join(',')
+      ]))
+      await write('\n')
+    }
+    return groupOffsetsTable(g)
+  })
+}
+
+async function resetOffsets (id, opts) {
+  const to = opts.to === 'earliest' || opts.to === 'latest' ? opts.to : /^\d+$/.test(opts.to) ? Number(opts.to) : NaN
+  if (Number.isNaN(to) || (typeof to === 'number' && !Number.isSafeInteger(to))) {
+    throw new UsageError(`--to takes earliest, latest or an offset, not '${opts.to}'`)
+  }
+  if (opts.partition !== undefined && opts.topic === undefined) throw new UsageError('--partition needs --topic')
+  await withLog(opts, async (log) => {
+    let target = to
+    if (opts.topic !== undefined) {
+      const t = await findTopic(log, opts.topic)
+      const parts = opts.partition !== undefined ? t.partitions.filter((p) => p.partition === opts.partition) : t.partitions
+      if (!parts.length) {
+        throw failure(`topic '${opts.topic}' has partitions 0 to ${t.partitions.length - 1}, not ${opts.partition}`, 'ERR_INVALID_PARTITION')
+      }
+      target = parts.map((p) => ({ topic: opts.topic, partition: p.partition, offset: to === 'earliest' ? p.low : to === 'latest' ? p.high : to }))
+    } else {
+      const g = await findGroup(log, id)
+      if (typeof to === 'number') {
+        if (!g.offsets.length) throw failure(`group '${id}' has no partitions yet; name one with --topic`)
+        target = g.offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: to }))
+      }
+    }
+    await log.setGroupOffsets(id, target)
+    const g = await findGroup(log, id)
+    if (opts.json) return printJson(g.offsets)
+    await write(`reset group '${id}' to ${to}\n`)
+    return groupOffsetsTable(g)
+  })
+}
+
+module.exports = { topics, createTopic, deleteTopic, groups, group, resetOffsets }

@@ -1,0 +1,97 @@
+'use strict'
+// What every command shares: output, colors, errors, the log directory.
+
+const path = require('node:path')
+const { once } = require('node:events')
+const Table = require('cli-table3')
+const pc = require('picocolors')
+const caldo = require('../../index.js')
+const binding = require('../native.js')
+const { InvalidArgumentError } = require('commander')
+
+const useColor = (stream) => stream.isTTY === true && !process.env.NO_COLOR
+const out = pc.createColors(useColor(process.stdout))
+const err = pc.createColors(useColor(process.stderr))
+
+class UsageError extends Error {}
+
+// A failure of the command itself (exit 1), optionally with a caldo-style code.
+function failure (message, code) {
+  const e = new Error(message)
+  if (code) e.code = code
+  return e
+}
+
+function intArg (what, min = 0) {
+  return (v) => {
+    const n = /^\d+$/.test(v) ? Number(v) : NaN
+    if (!Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${what} must be a whole number${min ? ` from ${min}` : ''}.`)
+    return n
+  }
+}
+
+function dirOf (opts) {
+  return path.resolve(opts.dir || process.env.CALDO_DIR || '.caldo-data')
+}
+
+// Every command but create-topic works only on an existing log directory.
+function existingDir (opts) {
+  const dir = dirOf(opts)
+  if (!binding.isLog(dir)) {
+    throw failure(`no caldo log in ${dir}: give --dir or set CALDO_DIR (create-topic creates one)`)
+  }
+  return dir
+}
+
+async function withLog (opts, fn, { create = false } = {}) {
+  const dir = create ? dirOf(opts) : existingDir(opts)
+  const log = await caldo.open(dir)
+  try {
+    return await fn(log, dir)
+  } finally {
+    await log.close()
+  }
+}
+
+function write (s) {
+  if (!process.stdout.write(s)) return once(process.stdout, 'drain')
+}
+
+function printJson (v) {
+  return write(JSON.stringify(v, null, 2) + '\n')
+}
+
+// Kafka-tool style: aligned columns, no borders, a bold header on a terminal.
+function table (head, rows) {
+  const t = new Table({
+    head: head.map((h) => out.bold(h)),
+    chars: {
+      top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '',
+      left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  '
+    },
+    style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0 }
+  })
+  t.push(...rows.map((r) => r.map((c) => (c === null || c === undefined ? '-' : String(c)))))
+  return write(t.toString().split('\n').map((l) => l.trimEnd()).join('\n') + '\n')
+}
+
+function humanBytes (n) {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let i = 0
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++ }
+  return i === 0 ? `${n} B` : `${n.toFixed(1)} ${units[i]}`
+}
+
+async function findTopic (log, name) {
+  const t = (await log.topics({ internal: true })).find((x) => x.name === name)
+  if (!t) throw failure(`unknown topic '${name}': create it with caldo create-topic first`, 'ERR_UNKNOWN_TOPIC')
+  return t
+}
+
+async function findGroup (log, id) {
+  const g = (await log.groups()).find((x) => x.groupId === id)
+  if (!g) throw failure(`unknown group '${id}'`)
+  return g
+}
+
+module.exports = { useColor, out, err, UsageError, failure, intArg, dirOf, existingDir, withLog, write, printJson, table, humanBytes, findTopic, findGroup }
