@@ -91,13 +91,13 @@ pub fn join_group(log: &NativeLog, opts: GroupOptions) -> Outcome<NativeConsumer
 #[napi]
 impl NativeConsumer {
     #[napi]
-    pub fn changed(&self) -> bool {
-        self.inner.changed()
+    pub fn changed(&self) -> Outcome<bool> {
+        guard(|| Ok(self.inner.changed()))
     }
 
     #[napi]
-    pub fn rebalancing(&self) -> bool {
-        self.inner.rebalancing()
+    pub fn rebalancing(&self) -> Outcome<bool> {
+        guard(|| Ok(self.inner.rebalancing()))
     }
 
     /// Follows the group's assignment (with nothing buffered).
@@ -113,16 +113,19 @@ impl NativeConsumer {
 
     /// The assigned partitions, in the order fetched records' slots index them.
     #[napi]
-    pub fn assignment(&self) -> Vec<TopicPartition> {
-        tps(self.inner.assignment())
+    pub fn assignment(&self) -> Outcome<Vec<TopicPartition>> {
+        guard(|| Ok(tps(self.inner.assignment())))
     }
 
     /// Milliseconds until auto-commit is due for positions that moved, or -1.
     #[napi]
-    pub fn commit_due_ms(&self) -> f64 {
-        self.inner
-            .commit_due()
-            .map_or(-1.0, |d| d.as_millis() as f64)
+    pub fn commit_due_ms(&self) -> Outcome<f64> {
+        guard(|| {
+            Ok(self
+                .inner
+                .commit_due()
+                .map_or(-1.0, |d| d.as_millis() as f64))
+        })
     }
 
     /// Reads what is already published; `null` if nothing. Never waits.
@@ -147,8 +150,11 @@ impl NativeConsumer {
 
     /// Forgets what is buffered and not handed out (a new generation is coming).
     #[napi]
-    pub fn put_back(&mut self, handed: u32) {
-        self.inner.put_back(handed as usize);
+    pub fn put_back(&mut self, handed: u32) -> Outcome<()> {
+        guard(|| {
+            self.inner.put_back(handed as usize);
+            Ok(())
+        })
     }
 
     #[napi]
@@ -199,18 +205,21 @@ impl NativeConsumer {
     }
 
     #[napi]
-    pub fn lag(&mut self, handed: u32, in_hand: u32) -> Vec<Lag> {
-        self.inner
-            .lag(handed as usize, in_hand as usize)
-            .into_iter()
-            .map(|((topic, partition), offset, high)| Lag {
-                topic,
-                partition,
-                offset: offset as f64,
-                high: high as f64,
-                lag: high as f64 - offset as f64,
-            })
-            .collect()
+    pub fn lag(&mut self, handed: u32, in_hand: u32) -> Outcome<Vec<Lag>> {
+        guard(|| {
+            Ok(self
+                .inner
+                .lag(handed as usize, in_hand as usize)
+                .into_iter()
+                .map(|((topic, partition), offset, high)| Lag {
+                    topic,
+                    partition,
+                    offset: offset as f64,
+                    high: high as f64,
+                    lag: high as f64 - offset as f64,
+                })
+                .collect())
+        })
     }
 
     /// Gives up every partition without committing (maxPollIntervalMs passed).
@@ -235,7 +244,10 @@ impl NativeConsumer {
     }
 
     #[napi]
-    pub fn close(&mut self) {
-        self.inner.close();
+    pub fn close(&mut self) -> Outcome<()> {
+        guard(|| {
+            self.inner.close();
+            Ok(())
+        })
     }
 }

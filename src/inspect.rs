@@ -88,8 +88,8 @@ fn files(dir: &str, topic: &str, partition: u32) -> caldo_core::Result<Partition
 
 /// True when `dir` holds a caldo log.
 #[napi]
-pub fn is_log(dir: String) -> bool {
-    inspect::is_log(Path::new(&dir))
+pub fn is_log(dir: String) -> Outcome<bool> {
+    guard(|| Ok(inspect::is_log(Path::new(&dir))))
 }
 
 /// Every partition on disk, as [topic, partition], internal topics included.

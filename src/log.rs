@@ -175,8 +175,8 @@ impl NativeLog {
     }
 
     #[napi]
-    pub fn wake_seq(&self) -> u32 {
-        self.inner.wake_seq()
+    pub fn wake_seq(&self) -> Outcome<u32> {
+        guard(|| Ok(self.inner.wake_seq()))
     }
 
     /// Resolves when any process appends after `seen` was read, or after `timeoutMs`.
@@ -189,8 +189,11 @@ impl NativeLog {
 
     /// Wakes every waiter of this log, in every process.
     #[napi]
-    pub fn interrupt(&self) {
-        self.inner.interrupt();
+    pub fn interrupt(&self) -> Outcome<()> {
+        guard(|| {
+            self.inner.interrupt();
+            Ok(())
+        })
     }
 
     #[napi]

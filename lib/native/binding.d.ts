@@ -10,24 +10,24 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 export declare class NativeConsumer {
-  changed(): boolean
-  rebalancing(): boolean
+  changed(): Outcome<boolean>
+  rebalancing(): Outcome<boolean>
   /** Follows the group's assignment (with nothing buffered). */
   sync(): Outcome<Rebalance | undefined | null>
   /** The assigned partitions, in the order fetched records' slots index them. */
-  assignment(): Array<TopicPartition>
+  assignment(): Outcome<Array<TopicPartition>>
   /** Milliseconds until auto-commit is due for positions that moved, or -1. */
-  commitDueMs(): number
+  commitDueMs(): Outcome<number>
   /** Reads what is already published; `null` if nothing. Never waits. */
   fetch(handed: number, maxMessages: number, maxBytes: number): Outcome<Fetched | undefined | null>
   /** Forgets what is buffered and not handed out (a new generation is coming). */
-  putBack(handed: number): void
+  putBack(handed: number): Outcome<undefined>
   seek(tp: TopicPartition, to: At, handed: number, inHand: number): Outcome<undefined>
   setPaused(tp: TopicPartition, paused: boolean, handed: number, inHand: number): Outcome<undefined>
   /** Commits `offsets`, or every partition's next offset to hand out. */
   commit(offsets: Array<TopicPartitionOffset> | undefined | null, handed: number, inHand: number): Outcome<undefined>
   committed(): Outcome<Array<TopicPartitionOffset>>
-  lag(handed: number, inHand: number): Array<Lag>
+  lag(handed: number, inHand: number): Outcome<Array<Lag>>
   /** Gives up every partition without committing (maxPollIntervalMs passed). */
   fence(): Outcome<Array<TopicPartition>>
   /**
@@ -36,7 +36,7 @@ export declare class NativeConsumer {
    */
   leave(handed: number, inHand: number, hold: boolean): Outcome<Array<TopicPartition>>
   releaseHeld(processed: boolean): Outcome<undefined>
-  close(): void
+  close(): Outcome<undefined>
 }
 
 export declare class NativeLog {
@@ -53,11 +53,11 @@ export declare class NativeLog {
    * a hop to a worker thread costs more than the write.
    */
   appendNow(topic: string, data: Uint8Array, meta: Int32Array, timestamps: Float64Array, roundRobin: number): Outcome<Float64Array>
-  wakeSeq(): number
+  wakeSeq(): Outcome<number>
   /** Resolves when any process appends after `seen` was read, or after `timeoutMs`. */
   wait(seen: number, timeoutMs: number): Promise<Outcome<boolean>>
   /** Wakes every waiter of this log, in every process. */
-  interrupt(): void
+  interrupt(): Outcome<undefined>
   flush(): Promise<Outcome<undefined>>
   close(): Promise<Outcome<undefined>>
   groups(): Promise<Outcome<Array<GroupInfo>>>
@@ -184,7 +184,7 @@ export interface InspectSegment {
 }
 
 /** True when `dir` holds a caldo log. */
-export declare function isLog(dir: string): boolean
+export declare function isLog(dir: string): Outcome<boolean>
 
 /** A member of a consumer group. */
 export declare function joinGroup(log: NativeLog, opts: GroupOptions): Outcome<NativeConsumer>
