@@ -7,4 +7,5 @@ pub mod error;
 pub mod inspect;
 pub mod log;
 pub mod types;
+pub mod v8_memory;
 pub mod wire;

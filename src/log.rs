@@ -11,6 +11,7 @@ use napi_derive::napi;
 
 use crate::error::{blocking, guard, Outcome};
 use crate::types::{from_tpos, nullable, tps, Nullable, TopicPartition, TopicPartitionOffset};
+use crate::v8_memory::InV8;
 use crate::wire::decode_append;
 
 #[napi(object)]
@@ -155,7 +156,7 @@ impl NativeLog {
         meta: Int32Array,
         timestamps: Float64Array,
         round_robin: u32,
-    ) -> Result<Outcome<Float64Array>> {
+    ) -> Result<Outcome<InV8<f64>>> {
         let log = self.inner.clone();
         blocking(move || append(&log, &topic, &data, &meta, &timestamps, round_robin)).await
     }
@@ -170,7 +171,7 @@ impl NativeLog {
         meta: &[i32],
         timestamps: &[f64],
         round_robin: u32,
-    ) -> Outcome<Float64Array> {
+    ) -> Outcome<InV8<f64>> {
         guard(|| append(&self.inner, &topic, data, meta, timestamps, round_robin))
     }
 
@@ -247,15 +248,16 @@ fn append(
     meta: &[i32],
     timestamps: &[f64],
     round_robin: u32,
-) -> caldo_core::Result<Float64Array> {
+) -> caldo_core::Result<InV8<f64>> {
     let mut headers = Vec::new();
     let records = decode_append(data, meta, timestamps, &mut headers)?;
     let placed = log.append(topic, &records, round_robin)?;
-    Ok(placed
-        .into_iter()
-        .flat_map(|(p, o)| [f64::from(p), o as f64])
-        .collect::<Vec<f64>>()
-        .into())
+    Ok(InV8(
+        placed
+            .into_iter()
+            .flat_map(|(p, o)| [f64::from(p), o as f64])
+            .collect(),
+    ))
 }
 
 #[napi(object)]

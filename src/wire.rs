@@ -10,7 +10,8 @@
 
 use caldo_core::options::{int, MAX_SAFE};
 use caldo_core::{Code, Error, Header, Placed, RecordIn, RecordRef, Result};
-use napi::bindgen_prelude::*;
+
+use crate::v8_memory::InV8;
 use napi_derive::napi;
 
 /// Per appended record in `meta`: partition or -1, key length or -1, value
@@ -140,12 +141,12 @@ pub fn decode_append<'a>(
         .collect()
 }
 
-/// Fetched records, laid out as above.
-#[napi(object)]
+/// Fetched records, laid out as above, in memory V8 accounts for.
+#[napi(object, object_from_js = false)]
 pub struct Fetched {
-    pub data: Buffer,
-    pub meta: Int32Array,
-    pub nums: Float64Array,
+    pub data: InV8<u8>,
+    pub meta: InV8<i32>,
+    pub nums: InV8<f64>,
 }
 
 #[derive(Default)]
@@ -188,10 +189,10 @@ impl FetchWriter {
     }
 
     pub fn finish(self) -> Option<Fetched> {
-        (!self.nums.is_empty()).then(|| Fetched {
-            data: self.data.into(),
-            meta: self.meta.into(),
-            nums: self.nums.into(),
+        (!self.nums.is_empty()).then_some(Fetched {
+            data: InV8(self.data),
+            meta: InV8(self.meta),
+            nums: InV8(self.nums),
         })
     }
 }

@@ -47,12 +47,12 @@ export declare class NativeLog {
    * Appends a batch laid out as `wire.rs` says; resolves to
    * [partition, offset] per record.
    */
-  append(topic: string, data: Buffer, meta: Int32Array, timestamps: Float64Array, roundRobin: number): Promise<Outcome<Float64Array>>
+  append(topic: string, data: Buffer, meta: Int32Array, timestamps: Float64Array, roundRobin: number): Promise<Outcome<InV8<number>>>
   /**
    * `append` on the calling thread: for small batches without fsync, where
    * a hop to a worker thread costs more than the write.
    */
-  appendNow(topic: string, data: Uint8Array, meta: Int32Array, timestamps: Float64Array, roundRobin: number): Outcome<Float64Array>
+  appendNow(topic: string, data: Uint8Array, meta: Int32Array, timestamps: Float64Array, roundRobin: number): Outcome<InV8<number>>
   wakeSeq(): Outcome<number>
   /** Resolves when any process appends after `seen` was read, or after `timeoutMs`. */
   wait(seen: number, timeoutMs: number): Promise<Outcome<boolean>>
@@ -89,11 +89,11 @@ export interface Damage {
 /** Every error code, for the JS layer's list (`lib/errors.js`). */
 export declare function errorCodes(): Array<string>
 
-/** Fetched records, laid out as above. */
+/** Fetched records, laid out as above, in memory V8 accounts for. */
 export interface Fetched {
-  data: Buffer
-  meta: Int32Array
-  nums: Float64Array
+  data: InV8<number>
+  meta: InV8<number>
+  nums: InV8<number>
 }
 
 export interface GroupInfo {
