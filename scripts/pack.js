@@ -19,13 +19,11 @@ const { parseTriple } = require('@napi-rs/cli')
 
 const root = path.join(__dirname, '..')
 const out = path.resolve(process.env.CALDO_PACK_DIR || path.join(root, 'dist'))
-const stage = path.join(out, '.stage')
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'))
 const { binaryName } = pkg.napi
 const napiCli = require.resolve('@napi-rs/cli/package.json').replace(/package\.json$/, 'dist/cli.js')
 
 const run = (cmd, args, cwd) => execFileSync(cmd, args, { cwd, stdio: ['ignore', process.stderr, 'inherit'] })
-const napi = (args) => run(process.execPath, [napiCli, ...args], stage)
 
 if (!process.argv.includes('--no-build')) run('npm', ['run', 'build'], root)
 
@@ -39,8 +37,9 @@ const host = targets.find((t) => t.platformArchABI === platform)
 if (!host) throw new Error(`${built[0]} is for ${platform}, which is not in package.json's napi.targets`)
 
 fs.mkdirSync(out, { recursive: true })
-fs.rmSync(stage, { recursive: true, force: true })
-fs.mkdirSync(stage)
+// The staging copy lives in the checkout's dist/ (napi prepublish reads the git log).
+fs.mkdirSync(path.join(root, 'dist'), { recursive: true })
+const stage = fs.mkdtempSync(path.join(root, 'dist', '.stage-'))
 try {
   // The main package: exactly what `npm pack` takes from the checkout (its `files`).
   const listed = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' }))[0].files
@@ -60,6 +59,7 @@ try {
   fs.mkdirSync(path.join(stage, 'artifacts'))
   fs.copyFileSync(path.join(nativeDir, built[0]), path.join(stage, 'artifacts', built[0]))
   // napi's steps for the target built here.
+  const napi = (args) => run(process.execPath, [napiCli, ...args], stage)
   fs.writeFileSync(path.join(stage, 'napi.host.json'), JSON.stringify({ binaryName, targets: [host.triple] }))
   napi(['artifacts', '--config-path', 'napi.host.json', '--output-dir', 'artifacts', '--npm-dir', 'npm'])
   napi(['prepublish', '--config-path', 'napi.host.json', '-t', 'npm', '--skip-optional-publish'])
@@ -79,6 +79,7 @@ try {
   for (const dir of [stage, platformDir]) run('npm', ['pack', '--ignore-scripts', '--pack-destination', out], dir)
 } finally {
   fs.rmSync(stage, { recursive: true, force: true })
+  if (out !== path.join(root, 'dist') && fs.readdirSync(path.join(root, 'dist')).length === 0) fs.rmdirSync(path.join(root, 'dist'))
 }
 const tarballs = [`${pkg.name}-${pkg.version}.tgz`, `${pkg.name}-${platform}-${pkg.version}.tgz`]
 for (const t of tarballs) console.log(path.join(out, t))
