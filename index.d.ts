@@ -5,7 +5,7 @@ export type ErrorCode =
   | 'ERR_INVALID_TOPIC' | 'ERR_UNKNOWN_TOPIC' | 'ERR_TOPIC_EXISTS' | 'ERR_INVALID_PARTITION'
   | 'ERR_MESSAGE_TOO_LARGE' | 'ERR_INVALID_ARG' | 'ERR_CLOSED' | 'ERR_CORRUPT' | 'ERR_IO'
   | 'ERR_DESERIALIZE' | 'ERR_INVALID_GROUP' | 'ERR_FENCED' | 'ERR_OFFSET_OUT_OF_RANGE' | 'ERR_GROUP_ACTIVE'
-  | 'ERR_INTERNAL'
+  | 'ERR_INTERNAL' | 'ERR_CALDO_NATIVE'
 
 /** Every code an error from caldo can carry. */
 export const errorCodes: readonly ErrorCode[]

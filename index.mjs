@@ -1,0 +1,6 @@
+// caldo's ES-module entry: the same objects as the CommonJS entry (index.js),
+// named one by one.
+import caldo from './index.js'
+
+export const { open, serde, Log, Producer, Consumer, CaldoError, errorCodes } = caldo
+export default caldo
