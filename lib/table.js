@@ -32,6 +32,7 @@ class Table extends EventEmitter {
   #pos = new Map()
   #consumer = null
   #started
+  #startedCtl
   #running = null
   #waiters = []
   #error = null
@@ -49,10 +50,9 @@ class Table extends EventEmitter {
     this.#client = client
     this.#log = log
     this.#topic = topic
-    let started
-    this.#started = new Promise((resolve, reject) => { started = { resolve, reject } })
+    this.#started = new Promise((resolve, reject) => { this.#startedCtl = { resolve, reject } })
     this.#started.catch(() => {}) // a failure is reported by ready() and 'error'
-    this.#running = this.#run(started)
+    this.#running = this.#run(this.#startedCtl)
   }
 
   get topic () { return this.#topic }
@@ -146,6 +146,7 @@ class Table extends EventEmitter {
 
   async #stop () {
     this.#closed = true
+    this.#startedCtl.reject(closedError())
     this.#client.forget(this)
     if (this.#consumer) await this.#consumer.close()
   }
@@ -160,8 +161,11 @@ class Table extends EventEmitter {
     await this.#started
     if (this.#error) throw this.#error
     if (this.#closed) throw closedError()
+    const lag = await this.#consumer.lag()
+    if (this.#error) throw this.#error
+    if (this.#closed) throw closedError()
     const target = new Map()
-    for (const l of await this.#consumer.lag()) {
+    for (const l of lag) {
       if (Math.max(this.#pos.get(l.partition) ?? 0, l.offset) < l.high) target.set(l.partition, l.high)
     }
     if (target.size === 0) return this
