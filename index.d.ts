@@ -1,4 +1,5 @@
 /// <reference types="node" />
+import { EventEmitter } from 'node:events'
 // caldo: a partitioned, persistent, replayable log shared by Node processes through one directory.
 
 export type ErrorCode =
@@ -157,6 +158,54 @@ export interface GroupInfo {
   offsets: { topic: string; partition: number; committed: number | null; high: number; lag: number }[]
 }
 
+export interface TableOptions<K, V> { key?: Serde<K>; value?: Serde<V> }
+
+/** What one record did to a table: set a key (value) or delete it (value undefined). */
+export interface TableChange<K, V> {
+  key: K
+  /** The new value; undefined when a tombstone deleted the key. */
+  value: V | undefined
+  /** The value the key had before; undefined when it had none. */
+  previous: V | undefined
+  partition: number
+  offset: number
+}
+
+/**
+ * A topic read into a live, read-only, Map-like view: the last value per key. A record
+ * with a null value (a tombstone) deletes its key; records without a key are skipped.
+ * Keys are compared by their serialized bytes. Follows appends from every process.
+ */
+export class Table<K = Buffer, V = Buffer> extends EventEmitter implements Iterable<[K, V]>, AsyncDisposable {
+  readonly topic: string
+  readonly size: number
+  get(key: K): V | undefined
+  has(key: K): boolean
+  keys(): IterableIterator<K>
+  values(): IterableIterator<V>
+  entries(): IterableIterator<[K, V]>
+  [Symbol.iterator](): IterableIterator<[K, V]>
+  forEach(fn: (value: V, key: K, table: this) => void, thisArg?: unknown): void
+  /**
+   * Resolves with the table once it has applied every record below the high watermark
+   * each partition had when ready() was called (at once if it already had, e.g. on an
+   * empty topic). Rejects with the table's error (ERR_UNKNOWN_TOPIC, ERR_DESERIALIZE, ...)
+   * if it failed, and with ERR_CLOSED if it is closed first.
+   */
+  ready(): Promise<this>
+  /** After each record that changed the table, in log order per partition; the table already holds the change. */
+  on(event: 'change', listener: (e: TableChange<K, V>) => void): this
+  /** The table failed and stopped following (emitted only if there are listeners; ready() rejects with it too). */
+  on(event: 'error', listener: (err: CaldoError) => void): this
+  once(event: 'change', listener: (e: TableChange<K, V>) => void): this
+  once(event: 'error', listener: (err: CaldoError) => void): this
+  off(event: 'change', listener: (e: TableChange<K, V>) => void): this
+  off(event: 'error', listener: (err: CaldoError) => void): this
+  /** Stops following; what was read stays readable. Closing the log closes its tables. */
+  close(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
+}
+
 export class Log implements AsyncDisposable {
   createTopic(name: string, cfg?: TopicConfig): Promise<TopicInfo>
   deleteTopic(name: string): Promise<void>
@@ -169,4 +218,6 @@ export class Log implements AsyncDisposable {
   consumer<K = Buffer, V = Buffer>(opts: ConsumerOptions<K, V>): Consumer<K, V>
   close(): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
+  /** A live, read-only, Map-like view of a topic (usually a compacted one): the last value per key. */
+  table<K = Buffer, V = Buffer>(topic: string, opts?: TableOptions<K, V>): Table<K, V>
 }

@@ -4,7 +4,8 @@
 const { open, Log } = require('./lib/log.js')
 const { Producer } = require('./lib/producer.js')
 const { Consumer } = require('./lib/consumer.js')
+const { Table } = require('./lib/table.js')
 const { serde } = require('./lib/serde.js')
 const { CaldoError, CODES } = require('./lib/errors.js')
 
-module.exports = { open, serde, Log, Producer, Consumer, CaldoError, errorCodes: CODES }
+module.exports = { open, serde, Log, Producer, Consumer, Table, CaldoError, errorCodes: CODES }

@@ -190,7 +190,7 @@ function makeGen (random) {
   }, { required: ['groupId', 'topics'], pBad: 0.3 })
   const anything = () => chance(0.5) ? ok(undefined, 'undefined') : bad()
 
-  return { chance, pick, int, bad, ok, slot, okPick, obj, array, record, headers, tp, manualOpts, groupOpts, anything, topicName, signal }
+  return { chance, pick, int, bad, ok, slot, okPick, obj, array, record, headers, tp, manualOpts, groupOpts, anything, topicName, signal, aSerde }
 }
 
 // The records written before the storm, and read back after it.
@@ -427,6 +427,18 @@ test(`random bad values to every public method: coded errors, no crash, nothing 
       const c = log.consumer({ assign: [{ topic: 'data', partition: 1 }] })
       const [a, al] = g.anything()
       await attempt(`consumer.close(${al})`, () => c.close(a), () => assert.throws(() => c.seek({ topic: 'data', partition: 1, offset: 0 }), { code: 'ERR_CLOSED' }))
+    }],
+    [3, 'log.table', async () => {
+      const [topic, tl] = g.topicName(['data', 'scratch'])()
+      const [o, ol] = g.chance(0.2) ? g.anything() : g.obj({ key: g.aSerde, value: g.aSerde })
+      await attempt(`table(${tl}, ${ol}).ready()`, async () => {
+        const table = log.table(topic, o)
+        try {
+          return await table.ready()
+        } finally {
+          await table.close()
+        }
+      })
     }],
     [1, 'log.close', async () => {
       const other = await open(sideDir, { durability: 'none' })

@@ -59,6 +59,19 @@ async function main (): Promise<void> {
     const code: CaldoError['code'] = (e as CaldoError).code
     console.log(code)
   }
+  const users = await log.table('users', { key: serde.string, value: orders }).ready()
+  const o: Order | undefined = users.get('c1')
+  const n: number = users.size
+  for (const [k, v] of users) console.log(k.toUpperCase(), v.total, o, n)
+  users.on('change', ({ key, value, previous, partition, offset }) => console.log(key.length, value?.total, previous?.id, partition + offset))
+  // @ts-expect-error keys are strings here
+  users.get(42)
+  // @ts-expect-error a table is read-only
+  users.set('c1', { id: 1, total: 2 })
+  const raw2 = log.table('users')
+  const b: Buffer | undefined = raw2.get(Buffer.from('c1'))
+  console.log(b, [...raw2.keys()].length)
+  await raw2.close()
   await log.close()
 }
 void main

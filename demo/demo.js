@@ -2,20 +2,22 @@
 // `npm run demo`: a features service publishes FeatureCreated events; five services
 // each read them as their own consumer group, in their own processes. No service calls
 // another: each reads the shared log at its own pace. The demo shows fan-out, a crash
-// (kill -9) and the replay that follows, a group scaling from 1 to 3 processes, and a
-// rewind to offset 0, then a table of what each service did.
+// (kill -9) and the replay that follows, a group scaling from 1 to 3 processes, a
+// rewind to offset 0, a catalog service that keeps its state in a table read from the
+// log and rebuilds it after a kill -9, then a table of what each service did.
 const fs = require('node:fs')
 const path = require('node:path')
 const { fork } = require('node:child_process')
 const { styleText } = require('node:util')
-const { open } = require('..')
+const { open, serde } = require('..')
 
 const DIR = path.resolve(process.env.CALDO_DIR || '.caldo-data')
 const MARKER = path.join(DIR, 'demo-was-here')
 const EVENTS = 240
 const PER_SECOND = 40
 const SERVICES = ['email', 'push', 'search', 'jira', 'salesforce']
-const HUES = { email: 'magenta', push: 'cyan', search: 'yellow', jira: 'blue', salesforce: 'green', features: 'white' }
+const HUES = { email: 'magenta', push: 'cyan', search: 'yellow', jira: 'blue', salesforce: 'green', features: 'white', catalog: 'redBright' }
+const STATUSES = ['planned', 'building', 'shipped']
 
 const useColor = process.stdout.isTTY && !process.env.NO_COLOR
 const paint = (style, text) => (useColor ? styleText(style, text) : text)
@@ -57,6 +59,21 @@ function start (service, instance) {
   return proc
 }
 
+// The catalog service, in its own process; resolves with its first message that passes `pred`.
+function startCatalog (instance) {
+  const proc = fork(path.join(__dirname, 'catalog.js'), [DIR, instance], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  instances.set(`catalog/${instance}`, proc)
+  proc.on('exit', () => instances.delete(`catalog/${instance}`))
+  const next = (pred) => new Promise((resolve, reject) => {
+    const onMessage = (m) => { if (pred(m)) { proc.off('message', onMessage); resolve(m) } }
+    proc.on('message', onMessage)
+    proc.once('exit', () => reject(new Error(`catalog ${instance} exited early`)))
+  })
+  return { proc, next }
+}
+
+const byStatus = (o) => STATUSES.map((s) => `${o[s] || 0} ${s}`).join(', ')
+
 const until = async (pred, ms = 20_000) => {
   const end = Date.now() + ms
   while (!pred()) {
@@ -74,6 +91,7 @@ async function main () {
   const log = await open(DIR)
   fs.writeFileSync(MARKER, '')
   await log.createTopic('features', { partitions: 6 })
+  await log.createTopic('feature-status', { partitions: 3 })
   console.log(paint('bold', `caldo demo: one log in ${DIR}, six partitions, five services, no broker`))
   console.log('n services make n connections to one log, instead of n² connections to each other.')
 
@@ -117,10 +135,57 @@ async function main () {
   start('search', 'search-2')
   await until(() => stats.search.reread === EVENTS)
   say('search', `index rebuilt: re-read all ${EVENTS} events from offset 0`)
+  const rewound = Date.now()
 
-  heading('5. What each service did')
+  heading('5. State from the log: the catalog keeps a table, and rebuilds it after a crash')
   finished = true
-  await sleep(1200) // let auto-commit record the last offsets
+  // Status updates keyed by feature id: the last one per feature is its status; a
+  // tombstone (null) removes a feature. `model` is what the catalog must end up with.
+  const model = new Map()
+  const statusProducer = log.producer({ key: serde.string, value: serde.json })
+  const update = (id, status) => {
+    if (status === null) model.delete(`feature-${id}`)
+    else model.set(`feature-${id}`, status)
+    return { key: `feature-${id}`, value: status === null ? null : { status, at: Date.now() } }
+  }
+  const counts = () => {
+    const out = {}
+    for (const s of model.values()) out[s] = (out[s] || 0) + 1
+    return out
+  }
+  const ids = Array.from({ length: EVENTS }, (_, i) => i + 1)
+  const first = startCatalog('catalog-1')
+  await first.next((m) => m.ready)
+  say('catalog', 'catalog-1 keeps log.table(\'feature-status\'): the last status per feature')
+  let records = 0
+  for (const wave of [
+    ids.map((id) => update(id, 'planned')),
+    ids.filter((id) => id % 2 === 0).map((id) => update(id, 'building')),
+    ids.filter((id) => id % 3 === 0).map((id) => update(id, 'shipped')),
+    ids.filter((id) => id % 8 === 0).map((id) => update(id, null))
+  ]) {
+    await statusProducer.sendBatch('feature-status', wave)
+    records += wave.length
+    await sleep(60)
+  }
+  first.proc.send('summary')
+  const live = await first.next((m) => m.summary)
+  say('catalog', `followed ${live.changes} changes live: ${live.features} features (${byStatus(live.byStatus)}); every 8th was removed by a tombstone`)
+  first.proc.kill('SIGKILL')
+  say('catalog', paint('red', 'catalog-1 killed (SIGKILL): its table was only in memory'))
+  const later = ids.filter((id) => id % 5 === 0 && model.has(`feature-${id}`)).map((id) => update(id, 'shipped'))
+  await statusProducer.sendBatch('feature-status', later)
+  records += later.length
+  say('features', `${later.length} more features shipped while no catalog was running`)
+  const second = startCatalog('catalog-2')
+  const rebuilt = await second.next((m) => m.ready)
+  const same = rebuilt.features === model.size && byStatus(rebuilt.byStatus) === byStatus(counts())
+  say('catalog', `catalog-2 rebuilt its table of ${rebuilt.features} features from ${records} records in ${rebuilt.ms.toFixed(0)} ms: ${byStatus(rebuilt.byStatus)}`)
+  say('catalog', same ? 'the same state as the log says, with nothing stored but the log' : paint('red', `expected ${model.size} features: ${byStatus(counts())}`))
+  if (!same) throw new Error('the catalog did not rebuild the state the log holds')
+
+  heading('6. What each service did')
+  await sleep(Math.max(0, 1200 - (Date.now() - rewound))) // let auto-commit record the last offsets
   const groups = new Map((await log.groups()).map((g) => [g.groupId, g]))
   const rows = [['service', 'processes', 'events', 'deliveries', 'replays', 'lag']]
   for (const s of SERVICES) {

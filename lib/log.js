@@ -7,6 +7,7 @@ const { coded, invalid } = require('./errors.js')
 const v = require('./validate.js')
 const { Producer } = require('./producer.js')
 const { Consumer } = require('./consumer.js')
+const { Table } = require('./table.js')
 const { CLIENT, asyncDispose } = require('./client.js')
 
 const TOPIC_KEYS = ['partitions', 'segmentBytes', 'maxMessageBytes']
@@ -97,6 +98,14 @@ class Log {
   }
 
   [asyncDispose] () { return this.close() }
+
+  /** A live, read-only, Map-like view of a topic: the last value per key (lib/table.js). */
+  table (topic, opts) {
+    this.#check()
+    const t = new Table(this.#client, this, topic, opts)
+    this.#clients.add(t)
+    return t
+  }
 }
 
 async function open (dir, opts) {
