@@ -8,6 +8,7 @@
 //! scanned from its start.
 
 use std::fs::File;
+use std::path::Path;
 
 use crate::error::{Code, Error, IoContext, Result};
 use crate::layout;
@@ -34,14 +35,14 @@ pub fn offset_for_time(part: &Partition, target: i64) -> Result<std::result::Res
         if base >= hw || end <= low || end <= base {
             continue;
         }
+        if let Some(&next) = bases.get(i + 1) {
+            if sealed_max_timestamp(part.dir(), base, next)?.is_some_and(|t| t < target) {
+                continue;
+            }
+        }
         let path = layout::segment_time_index(part.dir(), base);
         let times = timeindex::read(&path, base)?.unwrap_or_default();
         let times = timeindex::usable(&times, hw);
-        // Sealed, and its last entry bounds every record in it.
-        let sealed = i + 1 < bases.len() && times.last().is_some_and(|e| e.offset == end);
-        if sealed && times.last().is_some_and(|e| e.timestamp < target) {
-            continue;
-        }
         let from = timeindex::lookup(times, base, target).max(low);
         if let Some(o) = scan(part, base, from, target, hw, &mut reader)? {
             return Ok(Ok(o));
@@ -51,6 +52,21 @@ pub fn offset_for_time(part: &Partition, target: i64) -> Result<std::result::Res
         return Err(part.unknown());
     }
     Ok(Err(hw))
+}
+
+/// The greatest timestamp of sealed segment `base`, which ends at offset
+/// `end` (the next segment's base), from the entry its roll wrote last in its
+/// time index; `None` when there is no such entry (a segment written before
+/// time indexes existed): then only its records can tell.
+pub fn sealed_max_timestamp(dir: &Path, base: u64, end: u64) -> Result<Option<i64>> {
+    let path = layout::segment_time_index(dir, base);
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).ctx(format_args!("opening {}", path.display())),
+    };
+    let (_, last) = timeindex::last(&file, base)?;
+    Ok(last.filter(|e| e.offset == end).map(|e| e.timestamp))
 }
 
 /// The first record at or after `from` in segment `base`, below `hw`, with a
