@@ -154,7 +154,8 @@ impl Partition {
 
     /// Opens the active segment, reusing this process's handles if still current.
     fn active<'w>(&self, w: &'w mut Writer, base: u64) -> Result<&'w mut Active> {
-        if w.active.as_ref().is_none_or(|a| a.base != base) {
+        let fresh = w.active.as_ref().is_none_or(|a| a.base != base);
+        if fresh {
             let log = open_rw(&layout::segment_log(&self.dir, base), false)?;
             let index = open_rw(&layout::segment_index(&self.dir, base), false)?;
             let time = open_rw(&layout::segment_time_index(&self.dir, base), false)?;
@@ -164,11 +165,13 @@ impl Partition {
         // Other processes append (and index) too: take the index's length from
         // the file, not from this process's last append.
         let len = index::whole_len(&a.index)?;
-        if len != a.index_len {
+        if fresh || len != a.index_len {
             a.last_indexed = index::last(&a.index, len, base)?.map_or(0, |e| e.pos);
             a.index_len = len;
+            // The time index moves with the offset index (one entry each), so
+            // it needs a look only when that did, or when newly opened.
+            self.sync_times(a)?;
         }
-        self.sync_times(a)?;
         Ok(a)
     }
 
