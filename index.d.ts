@@ -131,8 +131,11 @@ export class Consumer<K = Buffer, V = Buffer> implements AsyncIterable<Message<K
   [Symbol.asyncIterator](): AsyncIterator<Message<K, V>>
   /** Arrays of messages as they arrive; with maxWaitMs, an empty array after that long with nothing. */
   batches(opts?: { maxMessages?: number; maxWaitMs?: number }): AsyncIterable<Message<K, V>[]>
-  /** Offsets outside the log are clamped to its ends. */
-  seek(to: TopicPartition & { offset: StartOffset }): void
+  /**
+   * Offsets outside the log are clamped to its ends. With `timestamp` (ms since the epoch):
+   * the first record whose timestamp is at or after it, or the end when none is that recent.
+   */
+  seek(to: (TopicPartition & { offset: StartOffset }) | (TopicPartition & { timestamp: number })): void
   pause(tps: TopicPartition[]): void
   resume(tps: TopicPartition[]): void
   /** The partitions this consumer reads now (in a group: holds the ownership of). */
@@ -212,6 +215,12 @@ export class Log implements AsyncDisposable {
   /** With internal: true, __consumer_offsets is listed too. */
   topics(opts?: { internal?: boolean }): Promise<TopicInfo[]>
   groups(): Promise<GroupInfo[]>
+  /**
+   * Kafka's ListOffsets by time: per partition, the first offset whose record has a timestamp
+   * at or after `timestamp` (ms since the epoch), or the high watermark when no record is that
+   * recent (where a consumer seeking to that time starts).
+   */
+  offsetsForTimes(query: (TopicPartition & { timestamp: number })[]): Promise<TopicPartitionOffset[]>
   /** Refused with ERR_GROUP_ACTIVE while the group has live members. */
   setGroupOffsets(groupId: string, to: 'earliest' | 'latest' | TopicPartitionOffset[]): Promise<void>
   producer<K = Bytes, V = Bytes>(opts?: ProducerOptions<K, V>): Producer<K, V>

@@ -189,8 +189,13 @@ function makeGen (random) {
     assign: [() => array(tp(['earliest']), { max: 1 }), 0.1] // not with a groupId
   }, { required: ['groupId', 'topics'], pBad: 0.3 })
   const anything = () => chance(0.5) ? ok(undefined, 'undefined') : bad()
+  const tpTime = () => obj({
+    topic: topicName(['data', 'scratch']),
+    partition: () => slot(okPick([0, 1]), 0.2),
+    timestamp: () => slot(okPick([0, Date.now(), 2 ** 53 - 1]), 0.2)
+  }, { required: ['topic', 'partition', 'timestamp'], pBad: 0.25 })
 
-  return { chance, pick, int, bad, ok, slot, okPick, obj, array, record, headers, tp, manualOpts, groupOpts, anything, topicName, signal, aSerde }
+  return { chance, pick, int, bad, ok, slot, okPick, obj, array, record, headers, tp, tpTime, manualOpts, groupOpts, anything, topicName, signal, aSerde }
 }
 
 // The records written before the storm, and read back after it.
@@ -321,6 +326,10 @@ test(`random bad values to every public method: coded errors, no crash, nothing 
       const [to, tl] = g.chance(0.3) ? g.slot(g.okPick(['earliest', 'latest'])) : g.array(g.tp([0, 1, 2]), { max: 2 })
       await attempt(`setGroupOffsets(${il}, ${tl})`, () => log.setGroupOffsets(id, to))
     }],
+    [2, 'log.offsetsForTimes', async () => {
+      const [q, ql] = g.chance(0.2) ? g.anything() : g.array(g.tpTime, { max: 2 })
+      await attempt(`offsetsForTimes(${ql})`, () => log.offsetsForTimes(q))
+    }],
     [3, 'log.producer', async () => {
       const [o, ol] = g.chance(0.2) ? g.anything() : g.obj({ key: () => g.slot(() => g.ok(serde.string, 'serde.string')), value: () => g.slot(() => g.ok(serde.json, 'serde.json')) })
       await attempt(`producer(${ol})`, () => log.producer(o), (p) => p.close())
@@ -391,6 +400,11 @@ test(`random bad values to every public method: coded errors, no crash, nothing 
     [4, 'consumer.seek', async () => {
       const c = consumers[g.pick(['manual', 'member'])]
       const [to, tl] = g.tp(['earliest', 'latest', 0, 2, 1e9])()
+      await attempt(`seek(${tl})`, () => c.seek(to))
+    }],
+    [2, 'consumer.seek by time', async () => {
+      const c = consumers[g.pick(['manual', 'member'])]
+      const [to, tl] = g.tpTime()
       await attempt(`seek(${tl})`, () => c.seek(to))
     }],
     [3, 'consumer.pause', async () => {

@@ -34,6 +34,7 @@ async function main (): Promise<void> {
     break
   }
   c2.seek({ topic: 'orders', partition: 1, offset: 'earliest' })
+  c2.seek({ topic: 'orders', partition: 1, timestamp: Date.now() - 60_000 })
   const lag = await c2.lag()
   console.log(lag[0].lag)
   const group = log.consumer({ groupId: 'billing', topics: ['orders'], startFrom: 'earliest', autoCommit: { intervalMs: 500 }, value: orders })
@@ -52,6 +53,8 @@ async function main (): Promise<void> {
   const committed: number | null = groups[0].offsets[0].committed
   console.log(committed, groups[0].members[0].pid)
   await log.setGroupOffsets('billing', 'earliest')
+  const byTime: { topic: string; partition: number; offset: number }[] = await log.offsetsForTimes([{ topic: 'orders', partition: 0, timestamp: 0 }])
+  void byTime
   await log.setGroupOffsets('billing', [{ topic: 'orders', partition: 0, offset: 0 }])
   try {
     await log.deleteTopic('nope')

@@ -4,7 +4,7 @@
 // Exit codes: 0 success, 1 failure, 2 usage error. Errors are one line, never a stack trace.
 
 const { Command } = require('commander')
-const { UsageError, err, intArg } = require('../lib/cli/common.js')
+const { UsageError, err, intArg, dateArg } = require('../lib/cli/common.js')
 const { topics, createTopic, deleteTopic, groups, group, resetOffsets } = require('../lib/cli/admin.js')
 const { produce, consume } = require('../lib/cli/records.js')
 const { dump, verify } = require('../lib/cli/inspect.js')
@@ -42,6 +42,7 @@ function program () {
     .option('-f, --follow', 'keep waiting for new records (Ctrl-C ends)')
     .option('-p, --partition <n>', 'only this partition', intArg('partition'))
     .option('-o, --offset <n>', 'start at this offset (with --partition)', intArg('offset'))
+    .option('--from-time <iso>', 'start at the first record at or after this time (ISO-8601)', dateArg('--from-time'))
     .option('-c, --count <n>', 'stop after this many records', intArg('count', 1))
     .option('--format <fmt>', 'per record: %t topic %p partition %o offset %k key %s value %T timestamp %K/%S key/value length (default %s)')
     .option(json, 'one JSON object per record and line')
@@ -50,7 +51,8 @@ function program () {
   cmd('group <id>', 'show a group: members (pid), assignment, committed offsets, lag')
     .option(json, 'print JSON').action(group)
   cmd('reset-offsets <group>', "move a stopped group's committed offsets")
-    .requiredOption('--to <where>', 'earliest, latest, or an offset')
+    .option('--to <where>', 'earliest, latest, or an offset')
+    .option('--to-datetime <iso>', 'the first offset at or after this time (ISO-8601), else the end', dateArg('--to-datetime'))
     .option('-t, --topic <topic>', 'only this topic (default: every partition the group has)')
     .option('-p, --partition <n>', 'only this partition (with --topic)', intArg('partition'))
     .option(json, 'print the new offsets as JSON')

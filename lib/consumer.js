@@ -314,12 +314,16 @@ class Consumer extends EventEmitter {
 
   seek (to) {
     this.#check()
-    let tp, offset
+    let tp, offset, timestamp
     v.readingArgs('seek', () => {
       tp = v.topicPartition('seek', to)
-      offset = v.position('seek offset', to.offset)
+      timestamp = to.timestamp
+      if (timestamp === undefined) offset = v.position('seek offset', to.offset)
+      else if (to.offset !== undefined) throw invalid('seek takes an offset or a timestamp, not both')
+      else v.number('seek timestamp', timestamp)
     })
-    this.#reader.seek(tp, offset, this.#handed(), this.#inHand)
+    if (timestamp === undefined) this.#reader.seek(tp, offset, this.#handed(), this.#inHand)
+    else this.#reader.seekToTime(tp, timestamp, this.#handed(), this.#inHand)
     this.#dropPartition(tp)
   }
 

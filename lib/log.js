@@ -64,6 +64,20 @@ class Log {
     return this.#native.groups()
   }
 
+  /**
+   * Kafka's ListOffsets by time: per partition, the first offset whose record has a timestamp
+   * at or after `timestamp` (ms), or the high watermark when no record is that recent.
+   */
+  async offsetsForTimes (query) {
+    this.#check()
+    const list = v.readingArgs('offsetsForTimes', () => Array.from(v.array('offsetsForTimes', query), (q, i) => {
+      const tp = v.topicPartition(`offsetsForTimes[${i}]`, q)
+      tp.timestamp = v.number(`offsetsForTimes[${i}].timestamp`, q.timestamp)
+      return tp
+    }))
+    return this.#native.offsetsForTimes(list)
+  }
+
   /** Rewinds or skips a stopped group: 'earliest', 'latest', or exact offsets. Refused while it has live members. */
   async setGroupOffsets (groupId, to) {
     this.#check()

@@ -166,6 +166,22 @@ impl NativeConsumer {
         })
     }
 
+    /// Seeks `tp` to its first record at or after `timestamp` (or its end).
+    #[napi]
+    pub fn seek_to_time(
+        &mut self,
+        tp: TopicPartition,
+        timestamp: f64,
+        handed: u32,
+        in_hand: u32,
+    ) -> Outcome<()> {
+        guard(|| {
+            let ts = caldo_core::options::timestamp("seek timestamp", timestamp)?;
+            self.inner
+                .seek_to_time(&tp.tp()?, ts, handed as usize, in_hand as usize)
+        })
+    }
+
     #[napi]
     pub fn set_paused(
         &mut self,

@@ -10,7 +10,10 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::error::{blocking, guard, Outcome};
-use crate::types::{from_tpos, nullable, tps, Nullable, TopicPartition, TopicPartitionOffset};
+use crate::types::{
+    from_tpos, nullable, tps, Nullable, TopicPartition, TopicPartitionOffset,
+    TopicPartitionTimestamp,
+};
 use crate::v8_memory::InV8;
 use crate::wire::decode_append;
 
@@ -215,6 +218,38 @@ impl NativeLog {
         blocking(move || {
             let groups = caldo_core::list_groups(&log)?;
             Ok(groups.into_iter().map(group_info).collect())
+        })
+        .await
+    }
+
+    /// Per partition, the first offset whose record's timestamp is at or
+    /// after the one given, or the high watermark when none is that recent.
+    #[napi]
+    pub async fn offsets_for_times(
+        &self,
+        query: Vec<TopicPartitionTimestamp>,
+    ) -> Result<Outcome<Vec<TopicPartitionOffset>>> {
+        let log = self.inner.clone();
+        blocking(move || {
+            query
+                .into_iter()
+                .map(|q| {
+                    let (topic, p) = TopicPartition {
+                        topic: q.topic,
+                        partition: q.partition,
+                    }
+                    .tp()?;
+                    let ts = caldo_core::options::timestamp("timestamp", q.timestamp)?;
+                    let offset = log
+                        .offset_for_time_or_end(&topic, p, ts)?
+                        .unwrap_or_else(|hw| hw);
+                    Ok(TopicPartitionOffset {
+                        topic,
+                        partition: p.into(),
+                        offset: offset as f64,
+                    })
+                })
+                .collect()
         })
         .await
     }

@@ -20,6 +20,13 @@ pub struct TopicPartitionOffset {
     pub offset: f64,
 }
 
+#[napi(object)]
+pub struct TopicPartitionTimestamp {
+    pub topic: String,
+    pub partition: f64,
+    pub timestamp: f64,
+}
+
 /// An offset, or `'earliest'` / `'latest'`.
 pub type At = Either<f64, String>;
 

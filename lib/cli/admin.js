@@ -74,7 +74,9 @@ async function group (id, opts) {
 }
 
 async function resetOffsets (id, opts) {
-  const to = opts.to === 'earliest' || opts.to === 'latest' ? opts.to : /^\d+$/.test(opts.to) ? Number(opts.to) : NaN
+  const time = opts.toDatetime
+  if ((opts.to === undefined) === (time === undefined)) throw new UsageError('give --to or --to-datetime (one of them)')
+  const to = time !== undefined ? time : opts.to === 'earliest' || opts.to === 'latest' ? opts.to : /^\d+$/.test(opts.to) ? Number(opts.to) : NaN
   if (Number.isNaN(to) || (typeof to === 'number' && !Number.isSafeInteger(to))) {
     throw new UsageError(`--to takes earliest, latest or an offset, not '${opts.to}'`)
   }
@@ -95,10 +97,12 @@ async function resetOffsets (id, opts) {
         target = g.offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: to }))
       }
     }
+    // By time: each partition's first offset at or after it (its end when none is that recent).
+    if (time !== undefined) target = await log.offsetsForTimes(target.map(({ topic, partition }) => ({ topic, partition, timestamp: time })))
     await log.setGroupOffsets(id, target)
     const g = await findGroup(log, id)
     if (opts.json) return printJson(g.offsets)
-    await write(`reset group '${id}' to ${to}\n`)
+    await write(`reset group '${id}' to ${time !== undefined ? new Date(time).toISOString() : to}\n`)
     return groupOffsetsTable(g)
   })
 }

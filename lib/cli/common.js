@@ -30,6 +30,19 @@ function intArg (what, min = 0) {
   }
 }
 
+// An ISO-8601 date and time ('2026-11-25T10:00:00Z', '2026-11-25T10:00:00.5+01:00', or a
+// date alone, '2026-11-25', as UTC midnight) as milliseconds since the epoch.
+const ISO = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i
+
+function dateArg (what) {
+  return (v) => {
+    const ms = ISO.test(v) ? Date.parse(v) : NaN
+    if (Number.isNaN(ms)) throw new InvalidArgumentError(`${what} must be an ISO-8601 date and time, such as 2026-11-25T10:00:00Z.`)
+    if (ms < 0) throw new InvalidArgumentError(`${what} must not be before 1970-01-01T00:00:00Z.`)
+    return ms
+  }
+}
+
 function dirOf (opts) {
   return path.resolve(opts.dir || process.env.CALDO_DIR || '.caldo-data')
 }
@@ -94,4 +107,4 @@ async function findGroup (log, id) {
   return g
 }
 
-module.exports = { useColor, out, err, UsageError, failure, intArg, dirOf, existingDir, withLog, write, printJson, table, humanBytes, findTopic, findGroup }
+module.exports = { useColor, out, err, UsageError, failure, intArg, dateArg, dirOf, existingDir, withLog, write, printJson, table, humanBytes, findTopic, findGroup }

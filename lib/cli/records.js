@@ -99,6 +99,8 @@ async function consume (topic, opts) {
   }
   if (opts.offset !== undefined && opts.partition === undefined) throw new UsageError('--offset needs --partition')
   if (opts.offset !== undefined && opts.fromBeginning) throw new UsageError('give --offset or --from-beginning, not both')
+  if (opts.fromTime !== undefined && (opts.offset !== undefined || opts.fromBeginning)) throw new UsageError('give --from-time, --offset or --from-beginning, not two')
+  if (opts.fromTime !== undefined && opts.group !== undefined) throw new UsageError('--group starts where the group is; move it with reset-offsets --to-datetime')
   if (opts.json && opts.format !== undefined) throw new UsageError('give --json or --format, not both')
   const line = opts.json ? jsonLine : formatter(opts.format === undefined ? '%s' : opts.format)
   await withLog(opts, async (log) => {
@@ -118,7 +120,10 @@ async function consume (topic, opts) {
       if (opts.partition !== undefined && !endAt.has(opts.partition)) {
         throw failure(`topic '${topic}' has partitions 0 to ${t.partitions.length - 1}, not ${opts.partition}`, 'ERR_INVALID_PARTITION')
       }
-      consumer = log.consumer({ assign: parts.map((partition) => ({ topic, partition, offset: start })), signal: ac.signal })
+      const at = opts.fromTime === undefined
+        ? parts.map((partition) => ({ topic, partition, offset: start }))
+        : await log.offsetsForTimes(parts.map((partition) => ({ topic, partition, timestamp: opts.fromTime })))
+      consumer = log.consumer({ assign: at, signal: ac.signal })
     }
     // Next offset per partition of what was printed: what a group commits.
     const printed = new Map()

@@ -23,6 +23,8 @@ export declare class NativeConsumer {
   /** Forgets what is buffered and not handed out (a new generation is coming). */
   putBack(handed: number): Outcome<undefined>
   seek(tp: TopicPartition, to: At, handed: number, inHand: number): Outcome<undefined>
+  /** Seeks `tp` to its first record at or after `timestamp` (or its end). */
+  seekToTime(tp: TopicPartition, timestamp: number, handed: number, inHand: number): Outcome<undefined>
   setPaused(tp: TopicPartition, paused: boolean, handed: number, inHand: number): Outcome<undefined>
   /** Commits `offsets`, or every partition's next offset to hand out. */
   commit(offsets: Array<TopicPartitionOffset> | undefined | null, handed: number, inHand: number): Outcome<undefined>
@@ -61,6 +63,11 @@ export declare class NativeLog {
   flush(): Promise<Outcome<undefined>>
   close(): Promise<Outcome<undefined>>
   groups(): Promise<Outcome<Array<GroupInfo>>>
+  /**
+   * Per partition, the first offset whose record's timestamp is at or
+   * after the one given, or the high watermark when none is that recent.
+   */
+  offsetsForTimes(query: Array<TopicPartitionTimestamp>): Promise<Outcome<Array<TopicPartitionOffset>>>
   /** `to`: `'earliest'`, `'latest'`, or exact offsets. */
   setGroupOffsets(group: string, to: string | Array<TopicPartitionOffset>): Promise<Outcome<undefined>>
 }
@@ -252,6 +259,12 @@ export interface TopicPartitionOffset {
   topic: string
   partition: number
   offset: number
+}
+
+export interface TopicPartitionTimestamp {
+  topic: string
+  partition: number
+  timestamp: number
 }
 
 /** Checks one segment (by base offset) of a partition. */

@@ -265,6 +265,23 @@ impl Consumer {
         Ok(())
     }
 
+    /// Moves partition `tp` to its first record with a timestamp at or after
+    /// `timestamp`, or to its end when none is that recent (as `seek`).
+    pub fn seek_to_time(
+        &mut self,
+        tp: &Tp,
+        timestamp: i64,
+        handed: usize,
+        in_hand: usize,
+    ) -> Result<()> {
+        self.index(tp)?;
+        let offset = self
+            .log
+            .offset_for_time_or_end(&tp.0, tp.1, timestamp)?
+            .unwrap_or_else(|hw| hw);
+        self.seek(tp, Position::Offset(offset), handed, in_hand)
+    }
+
     /// Stops or restarts fetching from `tp`; pausing drops its queued records.
     pub fn set_paused(
         &mut self,

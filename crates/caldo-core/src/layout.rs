@@ -7,6 +7,7 @@
 //! <dir>/topics/<topic>/<p>/state                mmap'd partition state
 //! <dir>/topics/<topic>/<p>/<base:020>.log       record batches
 //! <dir>/topics/<topic>/<p>/<base:020>.index     sparse offset -> position
+//! <dir>/topics/<topic>/<p>/<base:020>.timeindex sparse max timestamp -> offset
 //! <dir>/groups/<group>/lock                     taken while the group state changes
 //! <dir>/groups/<group>/state.json               generation, members, assignment
 //! <dir>/groups/<group>/gen                      wake-up word of new generations
@@ -50,6 +51,10 @@ pub(crate) fn segment_log(partition: &Path, base: u64) -> PathBuf {
 
 pub(crate) fn segment_index(partition: &Path, base: u64) -> PathBuf {
     partition.join(format!("{base:020}.index"))
+}
+
+pub(crate) fn segment_time_index(partition: &Path, base: u64) -> PathBuf {
+    partition.join(format!("{base:020}.timeindex"))
 }
 
 /// The base offset of a segment file name (`<base:020>.log`), if it is one.

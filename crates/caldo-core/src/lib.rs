@@ -32,7 +32,7 @@ pub use storage::topic::TopicConfig;
 #[doc(hidden)]
 pub mod internals {
     pub use crate::record::batch;
-    pub use crate::storage::{index, segment, state};
+    pub use crate::storage::{index, segment, state, timeindex};
 
     /// The segment file paths of [`crate::layout`].
     pub mod layout {
@@ -44,6 +44,10 @@ pub mod internals {
 
         pub fn segment_index(partition: &Path, base: u64) -> PathBuf {
             crate::layout::segment_index(partition, base)
+        }
+
+        pub fn segment_time_index(partition: &Path, base: u64) -> PathBuf {
+            crate::layout::segment_time_index(partition, base)
         }
     }
 }

@@ -24,6 +24,11 @@ pub fn int(what: &str, v: f64, min: u64, max: u64) -> Result<u64> {
     )))
 }
 
+/// A timestamp in milliseconds since the epoch, as records carry them.
+pub fn timestamp(what: &str, v: f64) -> Result<i64> {
+    int(what, v, 0, MAX_SAFE).map(|t| t as i64)
+}
+
 /// `v` as a u32 in `min..=max`.
 pub fn int32(what: &str, v: f64, min: u32, max: u32) -> Result<u32> {
     int(what, v, min.into(), max.into()).map(|n| n as u32)

@@ -251,6 +251,34 @@ impl Log {
         Ok(Cursor::new(t.partition(partition)?.clone(), at))
     }
 
+    /// The first offset of `topic`/`partition` whose record has a timestamp at
+    /// or after `timestamp` (Kafka's ListOffsets by time); `None` when no
+    /// record is that recent.
+    pub fn offset_for_time(
+        &self,
+        topic: &str,
+        partition: u32,
+        timestamp: i64,
+    ) -> Result<Option<u64>> {
+        Ok(self
+            .offset_for_time_or_end(topic, partition, timestamp)?
+            .ok())
+    }
+
+    /// As [`Log::offset_for_time`], with `Err(high watermark)` (the next offset
+    /// as the search saw it) when no record is that recent: where a consumer
+    /// seeking to that time starts.
+    pub fn offset_for_time_or_end(
+        &self,
+        topic: &str,
+        partition: u32,
+        timestamp: i64,
+    ) -> Result<std::result::Result<u64, u64>> {
+        self.check_open()?;
+        let part = self.partition(topic, partition)?;
+        crate::storage::time::offset_for_time(&part, timestamp)
+    }
+
     /// The wake-up counter; read it before looking for records, then pass it to `wait`.
     pub fn wake_seq(&self) -> u32 {
         self.wake.seq()

@@ -7,4 +7,6 @@ pub mod inspect;
 pub mod partition;
 pub mod segment;
 pub mod state;
+pub mod time;
+pub mod timeindex;
 pub mod topic;

@@ -3,7 +3,6 @@
 
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use super::{open_rw, Active, Durability, Partition, Writer};
 use crate::error::{IoContext, Result};
@@ -40,9 +39,14 @@ impl Partition {
             let a = self.active(w, base)?;
             let written = a.log.write_all_at(&buf, end).ctx("appending to segment");
             let indexed = written.and_then(|()| {
+                let mut run = self.run_max(a, end)?;
                 for &(at, off) in &batches {
                     let pos = end + at as u64;
                     if pos - a.last_indexed >= index::INTERVAL {
+                        // The time entry goes first: an offset entry on disk
+                        // always has its time entry before it.
+                        self.add_time(a, off, run)?;
+                        run = i64::MIN;
                         let e = Entry { offset: off, pos };
                         a.index
                             .write_all_at(&e.encode(base), a.index_len)
@@ -50,7 +54,10 @@ impl Partition {
                         a.index_len += index::ENTRY;
                         a.last_indexed = pos;
                     }
+                    run = run
+                        .max(batch::parse_header(&buf[at..]).map_or(i64::MAX, |h| h.max_timestamp));
                 }
+                a.run = (a.last_indexed, end + buf.len() as u64, run);
                 Ok(())
             });
             let new_end = end + buf.len() as u64;
@@ -73,11 +80,15 @@ impl Partition {
 
     /// Seals the active segment (which ends at `end`) and starts one at `next`.
     fn roll(&self, w: &mut Writer, base: u64, end: u64, next: u64) -> Result<()> {
+        // The sealed segment's last time entry covers all of it.
+        let a = self.active(w, base)?;
+        let run = self.run_max(a, end)?;
+        self.add_time(a, next, run)?;
         let sealed = match self.durability {
             Durability::None => None,
             _ => {
-                let a = self.active(w, base)?;
                 let index_len = index::whole_len(&a.index)?;
+                a.time.sync_data().ctx("syncing sealed time index")?;
                 a.index.sync_data().ctx("syncing sealed index")?;
                 a.log.sync_data().ctx("syncing sealed segment")?;
                 Some(Durable {
@@ -90,17 +101,12 @@ impl Partition {
         };
         let log = open_rw(&layout::segment_log(&self.dir, next), true)?;
         let index = open_rw(&layout::segment_index(&self.dir, next), true)?;
+        let time = open_rw(&layout::segment_time_index(&self.dir, next), true)?;
         if let Some(d) = sealed {
             sync_dir(&self.dir)?;
             self.note_durable(d);
         }
-        w.active = Some(Active {
-            base: next,
-            log: Arc::new(log),
-            index: Arc::new(index),
-            index_len: 0,
-            last_indexed: 0,
-        });
+        w.active = Some(Active::new(next, log, index, time));
         Ok(())
     }
 }

@@ -29,6 +29,7 @@ struct Published {
     durable: Durable,
     log: Arc<File>,
     index: Arc<File>,
+    time: Arc<File>,
     /// The index has grown enough to be synced with the log this time.
     index_dirty: bool,
 }
@@ -45,6 +46,8 @@ impl Partition {
         match self.published()? {
             Some(now) if now.durable.base == base && now.durable.pos >= end => {
                 if now.index_dirty {
+                    // The time index first: a durable offset entry has its time entry.
+                    now.time.sync_data().ctx("syncing time index")?;
                     now.index.sync_data().ctx("syncing index")?;
                 }
                 now.log.sync_data().ctx("syncing segment")?;
@@ -91,6 +94,7 @@ impl Partition {
             durable,
             log: a.log.clone(),
             index: a.index.clone(),
+            time: a.time.clone(),
             index_dirty,
         }))
     }

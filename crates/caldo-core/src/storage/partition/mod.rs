@@ -4,6 +4,7 @@
 mod append;
 mod durability;
 mod recovery;
+mod times;
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -26,6 +27,29 @@ struct Active {
     index: Arc<File>,
     index_len: u64,
     last_indexed: u64,
+    time: Arc<File>,
+    /// Bytes of the time index, and its last entry's timestamp (or `i64::MIN`).
+    time_len: u64,
+    time_max: i64,
+    /// (from, to, max): the greatest timestamp of the batches between those
+    /// positions, as this process last appended them.
+    run: (u64, u64, i64),
+}
+
+impl Active {
+    fn new(base: u64, log: File, index: File, time: File) -> Active {
+        Active {
+            base,
+            log: Arc::new(log),
+            index: Arc::new(index),
+            index_len: 0,
+            last_indexed: 0,
+            time: Arc::new(time),
+            time_len: 0,
+            time_max: i64::MIN,
+            run: (0, 0, i64::MIN),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -130,24 +154,23 @@ impl Partition {
 
     /// Opens the active segment, reusing this process's handles if still current.
     fn active<'w>(&self, w: &'w mut Writer, base: u64) -> Result<&'w mut Active> {
-        if w.active.as_ref().is_none_or(|a| a.base != base) {
+        let fresh = w.active.as_ref().is_none_or(|a| a.base != base);
+        if fresh {
             let log = open_rw(&layout::segment_log(&self.dir, base), false)?;
             let index = open_rw(&layout::segment_index(&self.dir, base), false)?;
-            w.active = Some(Active {
-                base,
-                log: Arc::new(log),
-                index: Arc::new(index),
-                index_len: 0,
-                last_indexed: 0,
-            });
+            let time = open_rw(&layout::segment_time_index(&self.dir, base), false)?;
+            w.active = Some(Active::new(base, log, index, time));
         }
         let a = w.active.as_mut().unwrap();
         // Other processes append (and index) too: take the index's length from
         // the file, not from this process's last append.
         let len = index::whole_len(&a.index)?;
-        if len != a.index_len {
+        if fresh || len != a.index_len {
             a.last_indexed = index::last(&a.index, len, base)?.map_or(0, |e| e.pos);
             a.index_len = len;
+            // The time index moves with the offset index (one entry each), so
+            // it needs a look only when that did, or when newly opened.
+            self.sync_times(a)?;
         }
         Ok(a)
     }

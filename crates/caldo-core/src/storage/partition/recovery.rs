@@ -4,7 +4,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use super::{open_rw, Partition};
+use super::{open_rw, times, Partition};
 use crate::error::{IoContext, Result};
 use crate::layout;
 use crate::storage::index::{self, Entry};
@@ -44,6 +44,7 @@ impl Partition {
             let start = if trusted { published } else { 0 };
             open_rw(&layout::segment_log(&self.dir, start), true)?;
             open_rw(&layout::segment_index(&self.dir, start), true)?;
+            open_rw(&layout::segment_time_index(&self.dir, start), true)?;
             self.state.set_durable(None);
             self.state.reset(start, start, 0, start);
             return Ok(());
@@ -94,18 +95,22 @@ impl Partition {
                 .unwrap_or((Vec::new(), Walk::start(base))),
         };
         let kept = entries.len();
+        let time_path = layout::segment_time_index(&self.dir, base);
+        let (times, mut tracker) = times::start(&log, &time_path, base, &entries, walk.pos)?;
         let mut last_indexed = entries.last().map_or(0, |e| e.pos);
         while let Step::Batch(h, _) = walk.next(&mut reader, &log, u64::MAX, 0)? {
             if limit.is_some_and(|l| h.next_offset() > l) {
                 break;
             }
             if walk.pos - last_indexed >= index::INTERVAL {
+                tracker.point(walk.expect);
                 entries.push(Entry {
                     offset: walk.expect,
                     pos: walk.pos,
                 });
                 last_indexed = walk.pos;
             }
+            tracker.saw(&h);
             walk.advance(&h);
         }
         let (pos, next) = (walk.pos, walk.expect);
@@ -126,6 +131,7 @@ impl Partition {
         if !tail.is_empty() {
             index.write_all_at(&tail, kept_len).ctx("rewriting index")?;
         }
+        times::write(&time_path, base, &times, &tracker.entries)?;
         Ok((pos, next, kept_len))
     }
 }
@@ -202,6 +208,7 @@ fn remove_segment(dir: &Path, base: u64) -> Result<()> {
     for path in [
         layout::segment_log(dir, base),
         layout::segment_index(dir, base),
+        layout::segment_time_index(dir, base),
     ] {
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
