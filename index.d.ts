@@ -19,7 +19,7 @@ export class CaldoError extends Error {
   code: ErrorCode
   /** On `ERR_IO`: the OS error's name, e.g. 'ENOSPC', 'EROFS', 'EACCES'. */
   ioCode?: string
-  /** On `ERR_DESERIALIZE`: where the record is, so you can seek past it. */
+  /** On `ERR_DESERIALIZE`: where the record is. The loop ends but the consumer stays open: seek past it and iterate again, or close it. */
   topic?: string
   partition?: number
   offset?: number

@@ -71,6 +71,8 @@ class Consumer extends EventEmitter {
   // How many of the latest handed-out records are still in the caller's hands.
   #inHand = 0
   #closed = false
+  // The loop ended on a record its serde could not read: the consumer stays open.
+  #stalled = false
   #pendingError = null
   #signal
   #onAbort
@@ -157,7 +159,8 @@ class Consumer extends EventEmitter {
       if (key !== null && this.#key) key = this.#key.deserialize(key)
       if (value !== null && this.#value) value = this.#value.deserialize(value)
     } catch (cause) {
-      throw coded('ERR_DESERIALIZE', `cannot deserialize ${tp.topic}/${tp.partition} offset ${r.offset}: ${cause instanceof Error ? cause.message : v.describe(cause)}; seek past it to go on`,
+      this.#stalled = true
+      throw coded('ERR_DESERIALIZE', `cannot deserialize ${tp.topic}/${tp.partition} offset ${r.offset}: ${cause instanceof Error ? cause.message : v.describe(cause)}; the consumer stays open: seek past it and iterate again, or close it`,
         { cause, topic: tp.topic, partition: tp.partition, offset: r.offset })
     }
     return { topic: tp.topic, partition: tp.partition, offset: r.offset, timestamp: r.timestamp, key, value, headers: r.headers }
@@ -274,6 +277,11 @@ class Consumer extends EventEmitter {
   // The loop is over (break, return, throw, close): nothing is in the user's hands any more.
   async #loopEnded () {
     this.#iterating = false
+    if (this.#stalled) {
+      // Ended by a record that cannot be read: the caller decides (seek past it, or close).
+      this.#stalled = false
+      return
+    }
     await this.close()
     this.#reader.releaseHeld(false)
   }
@@ -303,6 +311,7 @@ class Consumer extends EventEmitter {
         } catch (err) {
           // Hand out what came before the bad record; the next ask reports it.
           if (out.length === 0) throw err
+          this.#stalled = false
         }
         this.#inHand = out.length
         yield out

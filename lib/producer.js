@@ -5,7 +5,7 @@
 const { coded, invalid } = require('./errors.js')
 const serdes = require('./serde.js')
 const v = require('./validate.js')
-const { encodeAppend } = require('./wire.js')
+const { encodeAppend, MAX_RECORD_BYTES } = require('./wire.js')
 const { CLIENT, asyncDispose } = require('./client.js')
 
 const MAX_U32 = 0xffffffff
@@ -24,6 +24,10 @@ function encodeRecord (what, r, keySerde, valueSerde) {
   if (r.value === undefined) throw invalid(`${what}.value is required (null is a tombstone)`)
   const key = r.key === undefined ? null : serdes.toBytes(`${what}.key`, r.key, keySerde)
   const value = serdes.toBytes(`${what}.value`, r.value, valueSerde)
+  // Lengths travel as int32: refuse what no topic takes before encoding it.
+  if ((key ? key.length : 0) + (value ? value.length : 0) > MAX_RECORD_BYTES) {
+    throw coded('ERR_MESSAGE_TOO_LARGE', `${what} is over ${MAX_RECORD_BYTES} bytes; no topic takes records that large (maxMessageBytes)`)
+  }
   // The partition travels as an int32; the engine checks it against the topic.
   const partition = r.partition === undefined ? -1 : v.int(`${what}.partition`, r.partition, 0, 2 ** 31 - 1)
   const timestamp = r.timestamp === undefined ? Date.now() : v.number(`${what}.timestamp`, r.timestamp)

@@ -16,6 +16,8 @@ const F_KEY = L.fetchKey
 const F_VALUE = L.fetchValue
 const F_HEADERS = L.fetchHeaders
 const EMPTY_HEADERS = Object.freeze({})
+// The largest record any topic takes (the engine's limit of maxMessageBytes).
+const MAX_RECORD_BYTES = L.maxRecordBytes
 
 // recs: [{ key, value, headers: [[nameBytes, valueBytes]] | null, partition (-1: none), timestamp }]
 function encodeAppend (recs) {
@@ -82,4 +84,4 @@ function fetched (f, i) {
 const fetchedCount = (f) => f.nums.length / 2
 const fetchedSlot = (f, i) => f.meta[i * F_STRIDE + F_SLOT]
 
-module.exports = { encodeAppend, fetched, fetchedCount, fetchedSlot }
+module.exports = { encodeAppend, fetched, fetchedCount, fetchedSlot, MAX_RECORD_BYTES }

@@ -9,7 +9,9 @@ use napi_derive::napi;
 
 use crate::error::{guard, Outcome};
 use crate::log::NativeLog;
-use crate::types::{position, tpos, tps, At, Rebalance, TopicPartition, TopicPartitionOffset};
+use crate::types::{
+    from_tpos, position, tpos, tps, At, Rebalance, TopicPartition, TopicPartitionOffset,
+};
 use crate::wire::{FetchWriter, Fetched};
 
 #[napi(object)]
@@ -39,11 +41,9 @@ pub struct Lag {
 }
 
 fn group_config(o: GroupOptions) -> caldo_core::Result<GroupConfig> {
-    let mut topics = o.topics;
-    topics.dedup();
     Ok(GroupConfig {
         group: o.group_id,
-        topics,
+        topics: o.topics,
         assignor: Assignor::parse(o.assignor.as_deref().unwrap_or("cooperative-sticky"))?,
         start_from: Position::parse_end("startFrom", o.start_from.as_deref().unwrap_or("latest"))?,
         auto_commit: o
@@ -88,6 +88,22 @@ pub fn join_group(log: &NativeLog, opts: GroupOptions) -> Outcome<NativeConsumer
     })
 }
 
+impl NativeConsumer {
+    /// Runs `f` after telling the engine what JS handed out since the last
+    /// call, first of all, so that no failure on the way can lose the count.
+    fn reported<T>(
+        &mut self,
+        handed: u32,
+        in_hand: u32,
+        f: impl FnOnce(&mut Consumer) -> caldo_core::Result<T>,
+    ) -> Outcome<T> {
+        guard(|| {
+            self.inner.progress(handed as usize, in_hand as usize);
+            f(&mut self.inner)
+        })
+    }
+}
+
 #[napi]
 impl NativeConsumer {
     #[napi]
@@ -129,6 +145,7 @@ impl NativeConsumer {
     }
 
     /// Reads what is already published; `null` if nothing. Never waits.
+    /// Everything handed out before counts as processed (more was asked for).
     #[napi]
     pub fn fetch(
         &mut self,
@@ -136,14 +153,10 @@ impl NativeConsumer {
         max_messages: u32,
         max_bytes: u32,
     ) -> Outcome<Option<Fetched>> {
-        guard(|| {
+        self.reported(handed, 0, |c| {
             let mut out = FetchWriter::default();
-            self.inner.fetch(
-                handed as usize,
-                max_messages as usize,
-                max_bytes as usize,
-                &mut |slot, r| out.push(slot, r),
-            )?;
+            let (max, bytes) = (max_messages as usize, max_bytes as usize);
+            c.fetch(max, bytes, &mut |slot, r| out.push(slot, r))?;
             Ok(out.finish())
         })
     }
@@ -151,18 +164,16 @@ impl NativeConsumer {
     /// Forgets what is buffered and not handed out (a new generation is coming).
     #[napi]
     pub fn put_back(&mut self, handed: u32) -> Outcome<()> {
-        guard(|| {
-            self.inner.put_back(handed as usize);
+        self.reported(handed, 0, |c| {
+            c.put_back();
             Ok(())
         })
     }
 
     #[napi]
     pub fn seek(&mut self, tp: TopicPartition, to: At, handed: u32, in_hand: u32) -> Outcome<()> {
-        guard(|| {
-            let at = position("seek offset", Some(to))?;
-            self.inner
-                .seek(&tp.tp()?, at, handed as usize, in_hand as usize)
+        self.reported(handed, in_hand, |c| {
+            c.seek(&tp.tp()?, position("seek offset", Some(to))?)
         })
     }
 
@@ -175,10 +186,9 @@ impl NativeConsumer {
         handed: u32,
         in_hand: u32,
     ) -> Outcome<()> {
-        guard(|| {
+        self.reported(handed, in_hand, |c| {
             let ts = caldo_core::options::timestamp("seek timestamp", timestamp)?;
-            self.inner
-                .seek_to_time(&tp.tp()?, ts, handed as usize, in_hand as usize)
+            c.seek_to_time(&tp.tp()?, ts)
         })
     }
 
@@ -190,11 +200,7 @@ impl NativeConsumer {
         handed: u32,
         in_hand: u32,
     ) -> Outcome<()> {
-        guard(|| {
-            let tp = tp.tp()?;
-            self.inner
-                .set_paused(&tp, paused, handed as usize, in_hand as usize)
-        })
+        self.reported(handed, in_hand, |c| c.set_paused(&tp.tp()?, paused))
     }
 
     /// Commits `offsets`, or every partition's next offset to hand out.
@@ -205,13 +211,9 @@ impl NativeConsumer {
         handed: u32,
         in_hand: u32,
     ) -> Outcome<()> {
-        guard(|| {
-            let offsets = offsets
-                .as_deref()
-                .map(crate::types::from_tpos)
-                .transpose()?;
-            self.inner
-                .commit(offsets, handed as usize, in_hand as usize)
+        self.reported(handed, in_hand, |c| {
+            let offsets = offsets.as_deref().map(from_tpos).transpose()?;
+            c.commit(offsets)
         })
     }
 
@@ -222,10 +224,8 @@ impl NativeConsumer {
 
     #[napi]
     pub fn lag(&mut self, handed: u32, in_hand: u32) -> Outcome<Vec<Lag>> {
-        guard(|| {
-            Ok(self
-                .inner
-                .lag(handed as usize, in_hand as usize)
+        self.reported(handed, in_hand, |c| {
+            Ok(c.lag()
                 .into_iter()
                 .map(|((topic, partition), offset, high)| Lag {
                     topic,
@@ -248,10 +248,7 @@ impl NativeConsumer {
     /// records still in hand stay locked until `releaseHeld`.
     #[napi]
     pub fn leave(&mut self, handed: u32, in_hand: u32, hold: bool) -> Outcome<Vec<TopicPartition>> {
-        guard(|| {
-            let revoked = self.inner.leave(handed as usize, in_hand as usize, hold)?;
-            Ok(tps(revoked))
-        })
+        self.reported(handed, in_hand, |c| Ok(tps(c.leave(hold)?)))
     }
 
     #[napi]

@@ -43,6 +43,8 @@ pub struct WireLayout {
     pub fetch_key: u32,
     pub fetch_value: u32,
     pub fetch_headers: u32,
+    /// The largest record any topic takes: lengths must fit an i32 well before.
+    pub max_record_bytes: u32,
 }
 
 /// The offsets above, for `lib/wire.js`.
@@ -60,6 +62,7 @@ pub fn wire_layout() -> WireLayout {
         fetch_key: n(F_KEY),
         fetch_value: n(F_VALUE),
         fetch_headers: n(F_HEADERS),
+        max_record_bytes: caldo_core::MAX_MESSAGE_BYTES,
     }
 }
 
@@ -122,6 +125,12 @@ pub fn decode_append<'a>(
             });
         }
         parts.push((m[A_PARTITION], key, value, first..headers.len()));
+    }
+    if r.pos != data.len() {
+        return Err(Error::new(
+            Code::InvalidArg,
+            "record batch is longer than its lengths",
+        ));
     }
     let headers: &'a [Header<'a>] = headers;
     parts

@@ -18,7 +18,10 @@ export declare class NativeConsumer {
   assignment(): Outcome<Array<TopicPartition>>
   /** Milliseconds until auto-commit is due for positions that moved, or -1. */
   commitDueMs(): Outcome<number>
-  /** Reads what is already published; `null` if nothing. Never waits. */
+  /**
+   * Reads what is already published; `null` if nothing. Never waits.
+   * Everything handed out before counts as processed (more was asked for).
+   */
   fetch(handed: number, maxMessages: number, maxBytes: number): Outcome<Fetched | undefined | null>
   /** Forgets what is buffered and not handed out (a new generation is coming). */
   putBack(handed: number): Outcome<undefined>
@@ -284,4 +287,6 @@ export interface WireLayout {
   fetchKey: number
   fetchValue: number
   fetchHeaders: number
+  /** The largest record any topic takes: lengths must fit an i32 well before. */
+  maxRecordBytes: number
 }

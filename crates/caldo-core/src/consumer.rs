@@ -160,8 +160,7 @@ impl Consumer {
 
     /// Drops every record not handed out yet (a new generation is coming);
     /// the caller drops its buffer too.
-    pub fn put_back(&mut self, handed: usize) {
-        self.progress(handed, 0);
+    pub fn put_back(&mut self) {
         self.unqueue(|_| true);
     }
 
@@ -178,17 +177,16 @@ impl Consumer {
 
     /// Reads what is already published, at most `max` records and about
     /// `max_bytes`, taking partitions in turn; each goes to `visit` with its
-    /// slot. Never waits. Everything handed out before counts as processed
-    /// (the caller asked for more); with auto-commit, positions due are
-    /// committed first.
+    /// slot. Never waits. Records still queued are put back first (the caller
+    /// reports what it handed out with [`Consumer::progress`] before); with
+    /// auto-commit, positions due are committed first.
     pub fn fetch(
         &mut self,
-        handed: usize,
         max: usize,
         max_bytes: usize,
         visit: &mut dyn FnMut(usize, &RecordRef) -> usize,
     ) -> Result<usize> {
-        self.put_back(handed);
+        self.put_back();
         let positions = self.positions();
         if let Some(member) = &mut self.member {
             member.auto_commit(&positions)?;
@@ -211,7 +209,7 @@ impl Consumer {
             match got {
                 Ok(_) => {}
                 // Hand out what was read first; the cursor stays at the bad
-                // batch, so the next fetch reports it.
+                // batch, so a later fetch reports it.
                 Err(_) if !self.queued.is_empty() => break,
                 Err(e) => return Err(e),
             }
@@ -233,7 +231,7 @@ impl Consumer {
     /// Follows the group's assignment, with nothing in the caller's buffer:
     /// revoked partitions are committed (with auto-commit) and let go.
     pub fn sync(&mut self) -> Result<Option<Change>> {
-        self.put_back(0);
+        self.put_back();
         let processed: Vec<(Tp, u64)> = self.positions();
         let Some(member) = self.member.as_mut() else {
             return Ok(None);
@@ -254,9 +252,8 @@ impl Consumer {
 
     /// Moves partition `tp` to `at`; its queued records are dropped (the
     /// caller drops them too).
-    pub fn seek(&mut self, tp: &Tp, at: Position, handed: usize, in_hand: usize) -> Result<()> {
+    pub fn seek(&mut self, tp: &Tp, at: Position) -> Result<()> {
         let i = self.index(tp)?;
-        self.progress(handed, in_hand);
         self.queued.retain(|&(s, _)| s != i);
         self.in_hand.retain(|&(s, _)| s != i);
         let slot = &mut self.slots[i];
@@ -267,32 +264,19 @@ impl Consumer {
 
     /// Moves partition `tp` to its first record with a timestamp at or after
     /// `timestamp`, or to its end when none is that recent (as `seek`).
-    pub fn seek_to_time(
-        &mut self,
-        tp: &Tp,
-        timestamp: i64,
-        handed: usize,
-        in_hand: usize,
-    ) -> Result<()> {
+    pub fn seek_to_time(&mut self, tp: &Tp, timestamp: i64) -> Result<()> {
         self.index(tp)?;
         let offset = self
             .log
             .offset_for_time_or_end(&tp.0, tp.1, timestamp)?
             .unwrap_or_else(|hw| hw);
-        self.seek(tp, Position::Offset(offset), handed, in_hand)
+        self.seek(tp, Position::Offset(offset))
     }
 
     /// Stops or restarts fetching from `tp`; pausing drops its queued records.
-    pub fn set_paused(
-        &mut self,
-        tp: &Tp,
-        paused: bool,
-        handed: usize,
-        in_hand: usize,
-    ) -> Result<()> {
+    pub fn set_paused(&mut self, tp: &Tp, paused: bool) -> Result<()> {
         let i = self.index(tp)?;
         if paused {
-            self.progress(handed, in_hand);
             self.unqueue(|s| s == i);
         } else {
             self.log.interrupt();
@@ -302,13 +286,7 @@ impl Consumer {
     }
 
     /// Commits `offsets`, or else every partition's next offset to hand out.
-    pub fn commit(
-        &mut self,
-        offsets: Option<Vec<(Tp, u64)>>,
-        handed: usize,
-        in_hand: usize,
-    ) -> Result<()> {
-        self.progress(handed, in_hand);
+    pub fn commit(&mut self, offsets: Option<Vec<(Tp, u64)>>) -> Result<()> {
         let offsets = offsets.unwrap_or_else(|| {
             (0..self.slots.len())
                 .map(|i| (self.slots[i].tp.clone(), self.delivered(i)))
@@ -323,8 +301,7 @@ impl Consumer {
     }
 
     /// Per partition: the next offset to hand out, and the high watermark.
-    pub fn lag(&mut self, handed: usize, in_hand: usize) -> Vec<(Tp, u64, u64)> {
-        self.progress(handed, in_hand);
+    pub fn lag(&self) -> Vec<(Tp, u64, u64)> {
         (0..self.slots.len())
             .map(|i| {
                 let s = &self.slots[i];
@@ -355,8 +332,7 @@ impl Consumer {
     /// once. The partitions of records still in hand stay locked until
     /// [`Consumer::release_held`], so their next owner cannot start early.
     /// With `hold` false, records in hand are simply not processed.
-    pub fn leave(&mut self, handed: usize, in_hand: usize, hold: bool) -> Result<Vec<Tp>> {
-        self.progress(handed, in_hand);
+    pub fn leave(&mut self, hold: bool) -> Result<Vec<Tp>> {
         if !hold {
             self.in_hand.clear();
         }

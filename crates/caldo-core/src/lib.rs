@@ -25,7 +25,7 @@ pub use record::{Header, RecordIn, RecordRef};
 pub use storage::cursor::{Cursor, Position};
 pub use storage::inspect;
 pub use storage::partition::Durability;
-pub use storage::topic::TopicConfig;
+pub use storage::topic::{TopicConfig, MAX_MESSAGE_BYTES};
 
 /// The engine's internals, for its integration tests and fuzz targets only.
 #[cfg(feature = "internals")]

@@ -150,10 +150,12 @@ impl GroupDir {
             return Ok(st);
         }
         reassign(log, &mut st)?;
-        self.write_state(&st)?;
+        let written = self.write_state(&st);
+        // Even if only the directory sync failed, the new state is in place:
+        // members must look at it.
         self.gen.notify();
         log.interrupt();
-        Ok(st)
+        written.map(|()| st)
     }
 
     /// What outlives a damaged `state.json`: every member that wrote its file
