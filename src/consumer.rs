@@ -10,7 +10,7 @@ use napi_derive::napi;
 use crate::error::{guard, Outcome};
 use crate::log::NativeLog;
 use crate::types::{position, tpos, tps, At, Rebalance, TopicPartition, TopicPartitionOffset};
-use crate::wire::{FetchWriter, Fetched};
+use crate::wire::{FetchWriter, Fetched, OffsetReset};
 
 #[napi(object)]
 pub struct AssignOptions {
@@ -144,7 +144,14 @@ impl NativeConsumer {
                 max_bytes as usize,
                 &mut |slot, r| out.push(slot, r),
             )?;
-            Ok(out.finish())
+            let resets = self.inner.take_resets().into_iter();
+            let resets = resets.map(|((topic, partition), from, to)| OffsetReset {
+                topic,
+                partition,
+                from: from as f64,
+                to: to as f64,
+            });
+            Ok(out.finish(resets.collect()))
         })
     }
 

@@ -146,6 +146,16 @@ pub struct Fetched {
     pub data: Buffer,
     pub meta: Int32Array,
     pub nums: Float64Array,
+    /// Partitions whose position fell below the log start and moved to it.
+    pub resets: Option<Vec<OffsetReset>>,
+}
+
+#[napi(object)]
+pub struct OffsetReset {
+    pub topic: String,
+    pub partition: u32,
+    pub from: f64,
+    pub to: f64,
 }
 
 #[derive(Default)]
@@ -187,11 +197,13 @@ impl FetchWriter {
         self.data.len() - before
     }
 
-    pub fn finish(self) -> Option<Fetched> {
-        (!self.nums.is_empty()).then(|| Fetched {
+    /// The records, and the resets when there are any; `None` if neither.
+    pub fn finish(self, resets: Vec<OffsetReset>) -> Option<Fetched> {
+        (!self.nums.is_empty() || !resets.is_empty()).then(|| Fetched {
             data: self.data.into(),
             meta: self.meta.into(),
             nums: self.nums.into(),
+            resets: (!resets.is_empty()).then_some(resets),
         })
     }
 }

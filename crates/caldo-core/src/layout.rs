@@ -4,9 +4,11 @@
 //! <dir>/caldo.json                              format version
 //! <dir>/wake                                    the log's wake-up word
 //! <dir>/topics/<topic>/topic.json               partitions + config
+//! <dir>/topics/<topic>/config.lock              locked while topic.json is altered
 //! <dir>/topics/<topic>/<p>/state                mmap'd partition state
 //! <dir>/topics/<topic>/<p>/<base:020>.log       record batches
 //! <dir>/topics/<topic>/<p>/<base:020>.index     sparse offset -> position
+//! <dir>/topics/<topic>/<p>/cleaner               locked by the process cleaning it
 //! <dir>/groups/<group>/lock                     taken while the group state changes
 //! <dir>/groups/<group>/state.json               generation, members, assignment
 //! <dir>/groups/<group>/gen                      wake-up word of new generations
@@ -36,6 +38,10 @@ pub(crate) fn topic_config(topic: &Path) -> PathBuf {
     topic.join("topic.json")
 }
 
+pub(crate) fn topic_config_lock(topic: &Path) -> PathBuf {
+    topic.join("config.lock")
+}
+
 pub(crate) fn partition(topic: &Path, id: u32) -> PathBuf {
     topic.join(id.to_string())
 }
@@ -50,6 +56,16 @@ pub(crate) fn segment_log(partition: &Path, base: u64) -> PathBuf {
 
 pub(crate) fn segment_index(partition: &Path, base: u64) -> PathBuf {
     partition.join(format!("{base:020}.index"))
+}
+
+pub(crate) fn partition_cleaner(partition: &Path) -> PathBuf {
+    partition.join("cleaner")
+}
+
+/// The base offset of a segment index file name (`<base:020>.index`), if it is one.
+pub(crate) fn segment_index_base(file_name: &str) -> Option<u64> {
+    let stem = file_name.strip_suffix(".index")?;
+    stem.parse().ok()
 }
 
 /// The base offset of a segment file name (`<base:020>.log`), if it is one.
