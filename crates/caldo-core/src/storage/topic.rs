@@ -329,7 +329,11 @@ impl Topic {
         };
         // The generation is read before the config it goes with: an alter
         // in between makes this process read the config again.
-        let config_gen = config_generation(&dir)?;
+        let config_gen = config_generation(&dir).map_err(|e| match dir.exists() {
+            // Deleted since topic.json was read.
+            false => Error::new(Code::UnknownTopic, format!("unknown topic '{name}'")),
+            true => e,
+        })?;
         let text = match config_gen {
             0 => text,
             _ => std::fs::read(layout::topic_config(&dir))

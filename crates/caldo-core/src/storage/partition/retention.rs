@@ -145,11 +145,24 @@ impl Partition {
             let first = logs.first().copied().unwrap_or(u64::MAX);
             indexes.iter().any(|b| *b < first)
         };
+        let nothing = Ok(Some(Removed {
+            log_start,
+            ..Removed::default()
+        }));
         if logs.len() < 2 && !orphans(&logs, &indexes) {
-            return Ok(Some(Removed {
-                log_start,
-                ..Removed::default()
-            }));
+            return nothing;
+        }
+        // A first plan without the lock, stat'ing only for a size limit (and
+        // the timestamps are cached): an idle tick stops here. An error (a
+        // segment another process removed meanwhile) is looked at under the lock.
+        let by_size = rules.deletes && rules.retention_bytes >= 0;
+        let first = self.segs(&logs, by_size).and_then(|segs| {
+            plan(&segs, log_start, rules, now_ms, &mut |b| {
+                max_ts(&self.dir, b)
+            })
+        });
+        if matches!(first, Ok(0)) && !orphans(&logs, &indexes) {
+            return nothing;
         }
         let lock_file = open_rw(&layout::partition_cleaner(&self.dir), false)?;
         let Some(_cleaning) = lock::try_exclusive(&lock_file).ctx("locking cleaner")? else {
@@ -159,17 +172,7 @@ impl Partition {
             return Err(self.unknown());
         }
         let (logs, indexes) = files(&self.dir)?;
-        let segs = logs
-            .iter()
-            .map(|&base| {
-                let path = layout::segment_log(&self.dir, base);
-                let meta = std::fs::metadata(&path).ctx(format_args!("stat {}", path.display()));
-                Ok(Seg {
-                    base,
-                    bytes: meta?.len(),
-                })
-            })
-            .collect::<Result<Vec<Seg>>>()?;
+        let segs = self.segs(&logs, true)?;
         let n = plan(&segs, self.state.log_start(), rules, now_ms, &mut |b| {
             max_ts(&self.dir, b)
         })?;
@@ -198,6 +201,24 @@ impl Partition {
             remove(&layout::segment_index(&self.dir, b))?;
         }
         Ok(Some(removed))
+    }
+
+    /// The segments `bases`, with their sizes if `sized` (else 0).
+    fn segs(&self, bases: &[u64], sized: bool) -> Result<Vec<Seg>> {
+        bases
+            .iter()
+            .map(|&base| {
+                let bytes = match sized {
+                    false => 0,
+                    true => {
+                        let path = layout::segment_log(&self.dir, base);
+                        let meta = std::fs::metadata(&path);
+                        meta.ctx(format_args!("stat {}", path.display()))?.len()
+                    }
+                };
+                Ok(Seg { base, bytes })
+            })
+            .collect()
     }
 
     /// Moves the log start forward to `before` (Kafka's DeleteRecords);
