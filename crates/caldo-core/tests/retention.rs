@@ -322,3 +322,21 @@ fn a_clean_cut_short_by_a_crash_leaves_a_readable_log() {
     assert!(!layout::segment_log(&p, segs[1]).exists());
     assert_eq!(segment::list(&p).unwrap()[0], segs[2]);
 }
+
+#[test]
+fn a_topic_created_again_is_judged_by_its_own_timestamps() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let cfg = TopicConfig {
+        retention_ms: DAY,
+        ..Default::default()
+    };
+    topic(&log, "t", cfg.clone());
+    append(&log, "t", 30, now() - 3 * DAY);
+    assert!(log.clean().unwrap().segments > 0);
+    log.delete_topic("t").unwrap();
+    topic(&log, "t", cfg);
+    append(&log, "t", 30, now());
+    assert_eq!(log.clean().unwrap().segments, 0, "fresh segments stay");
+    assert_eq!(low(&log, "t"), 0);
+}

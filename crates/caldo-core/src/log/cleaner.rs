@@ -4,6 +4,7 @@
 //! the work and the others skip it.
 
 use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use super::{check_not_internal, load_topic, Opener};
 use crate::error::{IoContext, Result};
+use crate::layout;
 use crate::storage::partition::{self, segment_max_timestamp, Removed, Rules};
 use crate::storage::topic::{validate_name, Topic};
 use crate::sync::signal::ROLLED;
@@ -35,13 +37,23 @@ pub struct CleanReport {
     pub busy: u32,
 }
 
-/// Sealed segments' largest timestamps, read once: sealed segments do not change.
+/// Sealed segments' largest timestamps, read once: sealed segments do not
+/// change. Keyed by the file's inode, size and mtime too, as a topic deleted
+/// and created again has segments of the same names (and maybe inodes).
 #[derive(Default)]
-pub(super) struct Timestamps(HashMap<(PathBuf, u64), Option<i64>>);
+pub(super) struct Timestamps(HashMap<(PathBuf, u64, [i64; 4]), Option<i64>>);
 
 impl Timestamps {
     fn get(&mut self, dir: &Path, base: u64) -> Result<Option<i64>> {
-        let key = (dir.to_path_buf(), base);
+        let path = layout::segment_log(dir, base);
+        let meta = std::fs::metadata(&path).ctx(format_args!("stat {}", path.display()))?;
+        let file = [
+            meta.ino() as i64,
+            meta.size() as i64,
+            meta.mtime(),
+            meta.mtime_nsec(),
+        ];
+        let key = (dir.to_path_buf(), base, file);
         if let Some(ts) = self.0.get(&key) {
             return Ok(*ts);
         }
