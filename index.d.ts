@@ -32,12 +32,34 @@ export interface OpenOptions {
   /** 'none': page cache only; 'interval' (default): fdatasync every flushIntervalMs; 'always': send() resolves after fdatasync. */
   durability?: 'none' | 'interval' | 'always'
   flushIntervalMs?: number
+  /** How often this process's cleaner applies retention (ms, default 30000); segment rolls also wake it. 0: only log.clean(). */
+  cleanIntervalMs?: number
 }
 export function open(dir: string, opts?: OpenOptions): Promise<Log>
 
-export interface TopicConfig { partitions?: number; segmentBytes?: number; maxMessageBytes?: number }
+export interface TopicConfig {
+  /** Fixed at creation (default 1). */
+  partitions?: number
+  segmentBytes?: number
+  maxMessageBytes?: number
+  /** Segments whose largest timestamp is older than this go (default 7 days); -1: kept forever. */
+  retentionMs?: number
+  /** Per partition: the oldest segments go while the rest still holds this much (default -1: no limit). */
+  retentionBytes?: number
+  /** The active segment is rolled once it was started this long ago (default 7 days). */
+  segmentMs?: number
+  /** 'delete' (default); 'compact' keeps every segment (compaction itself is not built yet); 'compact,delete' applies retention. */
+  cleanupPolicy?: 'delete' | 'compact' | 'compact,delete'
+  /** Stored for compaction: how long tombstones stay (default 1 day). */
+  deleteRetentionMs?: number
+  /** Stored for compaction (default 0). */
+  minCompactionLagMs?: number
+  /** Stored for compaction, 0 to 1 (default 0.5). */
+  minCleanableDirtyRatio?: number
+}
 export interface PartitionInfo {
   partition: number
+  /** The log start: the first offset still stored (moved by retention and deleteRecords). */
   low: number
   high: number
   /** Bytes of its segment files on disk. */
@@ -125,6 +147,8 @@ export interface GroupOptions<K, V> extends CommonConsumerOptions<K, V> {
 export type ConsumerOptions<K, V> = AssignOptions<K, V> | GroupOptions<K, V>
 
 export interface RebalanceEvent { assigned: TopicPartition[]; revoked: TopicPartition[] }
+/** A position below the log start (removed by retention or deleteRecords) moved to the log start: `from` was asked, `to` is read next. */
+export interface OffsetOutOfRangeEvent { topic: string; partition: number; from: number; to: number }
 
 export class Consumer<K = Buffer, V = Buffer> implements AsyncIterable<Message<K, V>>, AsyncDisposable {
   /** Leaving the loop (break, return, throw) closes the consumer; the message in hand is not counted as processed. */
@@ -132,7 +156,8 @@ export class Consumer<K = Buffer, V = Buffer> implements AsyncIterable<Message<K
   /** Arrays of messages as they arrive; with maxWaitMs, an empty array after that long with nothing. */
   batches(opts?: { maxMessages?: number; maxWaitMs?: number }): AsyncIterable<Message<K, V>[]>
   /**
-   * Offsets outside the log are clamped to its ends. With `timestamp` (ms since the epoch):
+   * Offsets outside the log are clamped to its ends (below the log start: with an
+   * 'offsetOutOfRange' event). With `timestamp` (ms since the epoch):
    * the first record whose timestamp is at or after it, or the end when none is that recent.
    */
   seek(to: (TopicPartition & { offset: StartOffset }) | (TopicPartition & { timestamp: number })): void
@@ -148,6 +173,9 @@ export class Consumer<K = Buffer, V = Buffer> implements AsyncIterable<Message<K
   on(event: 'rebalance', listener: (e: RebalanceEvent) => void): this
   once(event: 'rebalance', listener: (e: RebalanceEvent) => void): this
   off(event: 'rebalance', listener: (e: RebalanceEvent) => void): this
+  on(event: 'offsetOutOfRange', listener: (e: OffsetOutOfRangeEvent) => void): this
+  once(event: 'offsetOutOfRange', listener: (e: OffsetOutOfRangeEvent) => void): this
+  off(event: 'offsetOutOfRange', listener: (e: OffsetOutOfRangeEvent) => void): this
   /** Commits what was processed (auto-commit), leaves the group at once, ends the iterators. */
   close(): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
@@ -209,8 +237,23 @@ export class Table<K = Buffer, V = Buffer> extends EventEmitter implements Itera
   [Symbol.asyncDispose](): Promise<void>
 }
 
+export interface CleanResult {
+  segments: number
+  bytes: number
+  /** The partitions segments were removed from, with their log start afterwards. */
+  partitions: { topic: string; partition: number; segments: number; bytes: number; logStart: number }[]
+  /** Partitions skipped because another process was cleaning them. */
+  busy: number
+}
+
 export class Log implements AsyncDisposable {
   createTopic(name: string, cfg?: TopicConfig): Promise<TopicInfo>
+  /** Changes any setting but partitions (ERR_INVALID_ARG); ERR_UNKNOWN_TOPIC for a topic that does not exist. */
+  alterTopic(name: string, cfg: Omit<TopicConfig, 'partitions'>): Promise<TopicInfo>
+  /** Moves the log start of one partition forward (Kafka's DeleteRecords); past the high watermark: ERR_OFFSET_OUT_OF_RANGE. */
+  deleteRecords(topic: string, partition: number, beforeOffset: number): Promise<{ topic: string; partition: number; lowWatermark: number }>
+  /** Runs retention now on every topic. */
+  clean(): Promise<CleanResult>
   deleteTopic(name: string): Promise<void>
   /** With internal: true, __consumer_offsets is listed too. */
   topics(opts?: { internal?: boolean }): Promise<TopicInfo[]>

@@ -296,7 +296,8 @@ test(`random bad values to every public method: coded errors, no crash, nothing 
       const [d, dl] = g.slot(() => g.ok(sideDir, 'dir'), 0.6)
       const [o, ol] = g.chance(0.2) ? g.ok(undefined, 'undefined') : g.obj({
         durability: () => g.slot(g.okPick(['none', 'interval', 'always'])),
-        flushIntervalMs: () => g.slot(g.okPick([1, 1000, 3_600_000]))
+        flushIntervalMs: () => g.slot(g.okPick([1, 1000, 3_600_000])),
+        cleanIntervalMs: () => g.slot(g.okPick([0, 1000, 30_000]))
       })
       await attempt(`open(${dl}, ${ol})`, () => open(d, o), (l) => l.close())
     }],
@@ -308,6 +309,29 @@ test(`random bad values to every public method: coded errors, no crash, nothing 
         maxMessageBytes: () => g.slot(g.okPick([1, 1000, 256 * 2 ** 20]))
       })
       await attempt(`createTopic(${nl}, ${cl})`, () => log.createTopic(n, c))
+    }],
+    // Only the scratch topics: the records checked at the end must stay.
+    [3, 'log.alterTopic', async () => {
+      const [n, nl] = g.topicName(['fz-a', 'fz-b'])()
+      const [c, cl] = g.obj({
+        retentionMs: () => g.slot(g.okPick([-1, 1, 3_600_000])),
+        retentionBytes: () => g.slot(g.okPick([-1, 1, 1 << 20])),
+        segmentMs: () => g.slot(g.okPick([1, 60_000])),
+        cleanupPolicy: () => g.slot(g.okPick(['delete', 'compact', 'compact,delete'])),
+        deleteRetentionMs: () => g.slot(g.okPick([0, 1000])),
+        minCompactionLagMs: () => g.slot(g.okPick([0, 1000])),
+        minCleanableDirtyRatio: () => g.slot(g.okPick([0, 0.5, 1]))
+      })
+      await attempt(`alterTopic(${nl}, ${cl})`, () => log.alterTopic(n, c))
+    }],
+    [2, 'log.deleteRecords', async () => {
+      const [n, nl] = g.topicName(['fz-a', 'fz-b'])()
+      const [p, pl] = g.slot(g.okPick([0, 1]))
+      const [o, ol] = g.slot(g.okPick([0, 1, 5]))
+      await attempt(`deleteRecords(${nl}, ${pl}, ${ol})`, () => log.deleteRecords(n, p, o))
+    }],
+    [1, 'log.clean', async () => {
+      await attempt('clean()', () => log.clean(), (r) => assert.ok(r.segments >= 0))
     }],
     [2, 'log.deleteTopic', async () => {
       const [n, nl] = g.topicName(['fz-a', 'fz-b'])()

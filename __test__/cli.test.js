@@ -195,3 +195,29 @@ test('dump and verify; a flipped byte in a sealed segment is found and named', (
   assert.match(dr.out, /damaged: segment 00000000000000000100\.log position 0 offset 100: CRC mismatch/)
   assert.deepEqual(fs.readFileSync(seg), bytes, 'verify and dump change nothing')
 })
+
+test('retention: create-topic and alter-topic settings, topics --config, delete-records, clean', (t) => {
+  const dir = tmpdir(t)
+  ok(dir, ['create-topic', 'r', '--segment-bytes', '4096', '--retention-ms', '-1', '--cleanup-policy', 'compact,delete'])
+  // Four runs of ten lines: a batch of about 3 KiB each, a segment each.
+  for (let run = 0; run < 4; run++) {
+    ok(dir, ['produce', 'r'], Array.from({ length: 10 }, (_, i) => `${run}-${i}-${'x'.repeat(300)}`).join('\n') + '\n')
+  }
+  let [topic] = json(dir, ['topics', '--json'])
+  assert.equal(topic.config.retentionMs, -1)
+  assert.equal(topic.config.cleanupPolicy, 'compact,delete')
+  assert.match(ok(dir, ['topics', '--config']), /r\s+1\s+forever\s+no limit\s+4\.0 KiB\s+7d\s+compact,delete\s+0/)
+  fails(dir, ['alter-topic', 'r'], 2, /at least one setting/)
+  fails(dir, ['alter-topic', 'r', '--retention-ms', '0'], 2, /retentionMs.*ERR_INVALID_ARG/)
+  fails(dir, ['alter-topic', 'r', '--cleanup-policy', 'shred'], 2, /cleanupPolicy.*ERR_INVALID_ARG/)
+  fails(dir, ['alter-topic', 'nope', '--retention-ms', '5'], 1, /ERR_UNKNOWN_TOPIC/)
+  assert.match(ok(dir, ['alter-topic', 'r', '--retention-bytes', '8192']), /altered topic 'r'/)
+  const cleaned = json(dir, ['clean', '--json'])
+  assert.ok(cleaned.segments > 0, JSON.stringify(cleaned))
+  ;[topic] = json(dir, ['topics', '--json'])
+  assert.ok(topic.partitions[0].low > 0)
+  fails(dir, ['delete-records', 'r', '0', '--before', '41'], 1, /ERR_OFFSET_OUT_OF_RANGE/)
+  assert.match(ok(dir, ['delete-records', 'r', '0', '--before', '39']), /r\/0 now starts at offset 39/)
+  assert.match(ok(dir, ['clean']), /removed \d+ segment\(s\)/)
+  assert.equal(json(dir, ['topics', '--json'])[0].partitions[0].low, 39)
+})

@@ -6,7 +6,16 @@ const orders = { serialize: (o: Order) => Buffer.from(JSON.stringify(o)), deseri
 
 async function main (): Promise<void> {
   const log = await open('./data', { durability: 'always' })
-  await log.createTopic('orders', { partitions: 4 })
+  await log.createTopic('orders', { partitions: 4, retentionMs: 86_400_000, cleanupPolicy: 'compact,delete' })
+  const altered = await log.alterTopic('orders', { retentionBytes: 1 << 30 })
+  console.log(altered.config?.retentionBytes)
+  // @ts-expect-error partitions cannot be altered
+  await log.alterTopic('orders', { partitions: 8 })
+  // @ts-expect-error not a cleanup policy
+  await log.createTopic('x', { cleanupPolicy: 'shred' })
+  const { lowWatermark } = await log.deleteRecords('orders', 0, 10)
+  const cleaned = await log.clean()
+  console.log(lowWatermark, cleaned.segments, cleaned.partitions[0]?.logStart)
   const producer = log.producer({ key: serde.string, value: orders })
   const md: RecordMetadata = await producer.send('orders', { key: 'c1', value: { id: 1, total: 9 }, headers: { src: 'web' } })
   const offset: number = md.offset
@@ -39,6 +48,7 @@ async function main (): Promise<void> {
   console.log(lag[0].lag)
   const group = log.consumer({ groupId: 'billing', topics: ['orders'], startFrom: 'earliest', autoCommit: { intervalMs: 500 }, value: orders })
   group.on('rebalance', ({ assigned, revoked }) => console.log(assigned.length, revoked.length))
+  group.on('offsetOutOfRange', ({ topic, partition, from, to }) => console.log(topic, partition, from, to))
   for await (const m of group) {
     const id: number | undefined = m.value?.id
     console.log(id)

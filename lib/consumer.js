@@ -240,7 +240,9 @@ class Consumer extends EventEmitter {
         }
         const f = this.#reader.fetch(this.#handed(), maxMessages, MAX_FETCH_BYTES)
         this.#drop()
-        if (f) {
+        // Positions below the log start (removed by retention or deleteRecords) moved to it.
+        if (f?.resets) for (const r of f.resets) this.emit('offsetOutOfRange', r)
+        if (f && f.nums.length) {
           this.#fetched = f
           this.#count = wire.fetchedCount(f)
           if (this.#group) this.#scheduleCheck()

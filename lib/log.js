@@ -10,7 +10,20 @@ const { Consumer } = require('./consumer.js')
 const { Table } = require('./table.js')
 const { CLIENT, asyncDispose } = require('./client.js')
 
-const TOPIC_KEYS = ['partitions', 'segmentBytes', 'maxMessageBytes']
+const TOPIC_KEYS = ['partitions', 'segmentBytes', 'maxMessageBytes', 'retentionMs', 'retentionBytes', 'segmentMs',
+  'cleanupPolicy', 'deleteRetentionMs', 'minCompactionLagMs', 'minCleanableDirtyRatio']
+
+// The topic config's JS types; values (ranges, policy names) are the engine's to check.
+function topicConfig (cfg) {
+  return v.readingArgs('topic config', () => {
+    const o = v.options('topic config', cfg, TOPIC_KEYS)
+    for (const k of Object.keys(o)) {
+      if (k === 'cleanupPolicy') v.string(k, o[k])
+      else v.number(k, o[k])
+    }
+    return o
+  })
+}
 
 class Log {
   #native
@@ -38,12 +51,31 @@ class Log {
   async createTopic (name, cfg) {
     this.#check()
     v.string('topic', name, 'ERR_INVALID_TOPIC')
-    cfg = v.readingArgs('topic config', () => {
-      const o = v.options('topic config', cfg, TOPIC_KEYS)
-      for (const k of Object.keys(o)) v.number(k, o[k])
-      return o
-    })
-    return this.#native.createTopic(name, cfg)
+    return this.#native.createTopic(name, topicConfig(cfg))
+  }
+
+  /** Changes a topic's settings (every one but partitions); every process sees the change at its next use of the topic. */
+  async alterTopic (name, cfg) {
+    this.#check()
+    v.string('topic', name, 'ERR_INVALID_TOPIC')
+    if (cfg === undefined) throw invalid('alterTopic(name, cfg) takes the settings to change')
+    return this.#native.alterTopic(name, topicConfig(cfg))
+  }
+
+  /** Moves a partition's log start forward to `beforeOffset` (Kafka's DeleteRecords); resolves to the new log start. */
+  async deleteRecords (topic, partition, beforeOffset) {
+    this.#check()
+    v.string('topic', topic, 'ERR_INVALID_TOPIC')
+    v.number('partition', partition)
+    v.number('beforeOffset', beforeOffset)
+    const lowWatermark = await this.#native.deleteRecords(topic, partition, beforeOffset)
+    return { topic, partition, lowWatermark }
+  }
+
+  /** Runs retention now on every topic; resolves with what it removed. */
+  async clean () {
+    this.#check()
+    return this.#native.clean()
   }
 
   async deleteTopic (name) {
@@ -125,9 +157,10 @@ class Log {
 async function open (dir, opts) {
   if (typeof dir !== 'string' || dir.length === 0) throw invalid(`open(dir) takes a directory path, got ${v.describe(dir)}`)
   const o = v.readingArgs('open options', () => {
-    const o = v.options('open options', opts, ['durability', 'flushIntervalMs'])
+    const o = v.options('open options', opts, ['durability', 'flushIntervalMs', 'cleanIntervalMs'])
     if (o.durability !== undefined) v.string('durability', o.durability)
     if (o.flushIntervalMs !== undefined) v.number('flushIntervalMs', o.flushIntervalMs)
+    if (o.cleanIntervalMs !== undefined) v.number('cleanIntervalMs', o.cleanIntervalMs)
     return o
   })
   return new Log(native.openLog(dir, o), o.durability ?? 'interval')

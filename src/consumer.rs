@@ -12,7 +12,7 @@ use crate::log::NativeLog;
 use crate::types::{
     from_tpos, position, tpos, tps, At, Rebalance, TopicPartition, TopicPartitionOffset,
 };
-use crate::wire::{FetchWriter, Fetched};
+use crate::wire::{FetchWriter, Fetched, OffsetReset};
 
 #[napi(object)]
 pub struct AssignOptions {
@@ -157,7 +157,14 @@ impl NativeConsumer {
             let mut out = FetchWriter::default();
             let (max, bytes) = (max_messages as usize, max_bytes as usize);
             c.fetch(max, bytes, &mut |slot, r| out.push(slot, r))?;
-            Ok(out.finish())
+            let resets = c.take_resets().into_iter();
+            let resets = resets.map(|((topic, partition), from, to)| OffsetReset {
+                topic,
+                partition,
+                from: from as f64,
+                to: to as f64,
+            });
+            Ok(out.finish(resets.collect()))
         })
     }
 

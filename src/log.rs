@@ -4,8 +4,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use caldo_core::options::{flush_interval, int, int32};
-use caldo_core::{Durability, Log, ResetTo, TopicConfig};
+use caldo_core::options::{clean_interval, flush_interval, int, int32, limit, ratio, MAX_SAFE};
+use caldo_core::{CleanupPolicy, Durability, Log, ResetTo, TopicChanges, TopicConfig};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -21,6 +21,8 @@ use crate::wire::decode_append;
 pub struct OpenOptions {
     pub durability: Option<String>,
     pub flush_interval_ms: Option<f64>,
+    /// How often the cleaner runs (ms); 0: only by hand.
+    pub clean_interval_ms: Option<f64>,
 }
 
 #[napi(object)]
@@ -28,6 +30,33 @@ pub struct TopicOptions {
     pub partitions: Option<f64>,
     pub segment_bytes: Option<f64>,
     pub max_message_bytes: Option<f64>,
+    pub retention_ms: Option<f64>,
+    pub retention_bytes: Option<f64>,
+    pub segment_ms: Option<f64>,
+    pub cleanup_policy: Option<String>,
+    pub delete_retention_ms: Option<f64>,
+    pub min_compaction_lag_ms: Option<f64>,
+    pub min_cleanable_dirty_ratio: Option<f64>,
+}
+
+/// What one partition's clean removed.
+#[napi(object)]
+pub struct CleanedPartition {
+    pub topic: String,
+    pub partition: u32,
+    pub segments: f64,
+    pub bytes: f64,
+    /// The partition's log start afterwards.
+    pub log_start: f64,
+}
+
+#[napi(object)]
+pub struct CleanResult {
+    pub segments: f64,
+    pub bytes: f64,
+    pub partitions: Vec<CleanedPartition>,
+    /// Partitions skipped because another process was cleaning them.
+    pub busy: u32,
 }
 
 #[napi(object)]
@@ -44,6 +73,13 @@ pub struct TopicConfigInfo {
     pub partitions: u32,
     pub segment_bytes: f64,
     pub max_message_bytes: u32,
+    pub retention_ms: f64,
+    pub retention_bytes: f64,
+    pub segment_ms: f64,
+    pub cleanup_policy: String,
+    pub delete_retention_ms: f64,
+    pub min_compaction_lag_ms: f64,
+    pub min_cleanable_dirty_ratio: f64,
 }
 
 /// Why a topic cannot be read (its `topic.json` is damaged, say).
@@ -70,6 +106,13 @@ fn topic_info(t: caldo_core::TopicInfo) -> TopicInfo {
             partitions: t.config.partitions,
             segment_bytes: t.config.segment_bytes as f64,
             max_message_bytes: t.config.max_message_bytes,
+            retention_ms: t.config.retention_ms as f64,
+            retention_bytes: t.config.retention_bytes as f64,
+            segment_ms: t.config.segment_ms as f64,
+            cleanup_policy: t.config.cleanup_policy.as_str().to_string(),
+            delete_retention_ms: t.config.delete_retention_ms as f64,
+            min_compaction_lag_ms: t.config.min_compaction_lag_ms as f64,
+            min_cleanable_dirty_ratio: t.config.min_cleanable_dirty_ratio,
         })),
         damage: t.damage.map(|e| Damage {
             code: e.code.as_str().to_string(),
@@ -88,19 +131,62 @@ fn topic_info(t: caldo_core::TopicInfo) -> TopicInfo {
     }
 }
 
-fn topic_config(o: &TopicOptions) -> caldo_core::Result<TopicConfig> {
-    let d = TopicConfig::default();
-    Ok(TopicConfig {
+/// The settings `o` gives; the core checks the values (ranges, names).
+fn topic_changes(o: &TopicOptions) -> caldo_core::Result<TopicChanges> {
+    let ms = |what, v: Option<f64>, min| v.map(|v| int(what, v, min, MAX_SAFE)).transpose();
+    Ok(TopicChanges {
         partitions: o
             .partitions
-            .map_or(Ok(d.partitions), |v| int32("partitions", v, 0, u32::MAX))?,
+            .map(|v| int32("partitions", v, 0, u32::MAX))
+            .transpose()?,
         segment_bytes: o
             .segment_bytes
-            .map_or(Ok(d.segment_bytes), |v| int("segmentBytes", v, 0, u64::MAX))?,
-        max_message_bytes: o.max_message_bytes.map_or(Ok(d.max_message_bytes), |v| {
-            int32("maxMessageBytes", v, 0, u32::MAX)
-        })?,
+            .map(|v| int("segmentBytes", v, 0, u64::MAX))
+            .transpose()?,
+        max_message_bytes: o
+            .max_message_bytes
+            .map(|v| int32("maxMessageBytes", v, 0, u32::MAX))
+            .transpose()?,
+        retention_ms: o
+            .retention_ms
+            .map(|v| limit("retentionMs", v))
+            .transpose()?,
+        retention_bytes: o
+            .retention_bytes
+            .map(|v| limit("retentionBytes", v))
+            .transpose()?,
+        segment_ms: ms("segmentMs", o.segment_ms, 1)?,
+        cleanup_policy: o
+            .cleanup_policy
+            .as_deref()
+            .map(CleanupPolicy::parse)
+            .transpose()?,
+        delete_retention_ms: ms("deleteRetentionMs", o.delete_retention_ms, 0)?,
+        min_compaction_lag_ms: ms("minCompactionLagMs", o.min_compaction_lag_ms, 0)?,
+        min_cleanable_dirty_ratio: o
+            .min_cleanable_dirty_ratio
+            .map(|v| ratio("minCleanableDirtyRatio", v))
+            .transpose()?,
     })
+}
+
+fn clean_result(r: caldo_core::CleanReport) -> CleanResult {
+    CleanResult {
+        segments: r.segments as f64,
+        bytes: r.bytes as f64,
+        busy: r.busy,
+        partitions: r
+            .partitions
+            .into_iter()
+            .map(|c| CleanedPartition {
+                topic: c.topic,
+                partition: c.partition,
+                segments: c.removed.segments as f64,
+                bytes: c.removed.bytes as f64,
+                log_start: c.removed.log_start as f64,
+            })
+            .collect(),
+    }
 }
 
 #[napi]
@@ -114,7 +200,11 @@ pub fn open_log(dir: String, opts: OpenOptions) -> Outcome<NativeLog> {
     guard(|| {
         let durability = Durability::parse(opts.durability.as_deref().unwrap_or("interval"))?;
         let interval = flush_interval(opts.flush_interval_ms.unwrap_or(1000.0))?;
-        let log = Log::open(Path::new(&dir), durability, interval)?;
+        let clean = match opts.clean_interval_ms {
+            Some(ms) => clean_interval(ms)?,
+            None => Some(caldo_core::CLEAN_INTERVAL),
+        };
+        let log = Log::open_with(Path::new(&dir), durability, interval, clean)?;
         Ok(NativeLog {
             inner: Arc::new(log),
         })
@@ -131,10 +221,45 @@ impl NativeLog {
     ) -> Result<Outcome<TopicInfo>> {
         let log = self.inner.clone();
         blocking(move || {
-            log.create_topic(&name, &topic_config(&cfg)?)
+            let config = topic_changes(&cfg)?.apply(&TopicConfig::default());
+            log.create_topic(&name, &config).map(topic_info)
+        })
+        .await
+    }
+
+    /// Changes a topic's settings (all but `partitions`).
+    #[napi]
+    pub async fn alter_topic(&self, name: String, cfg: TopicOptions) -> Result<Outcome<TopicInfo>> {
+        let log = self.inner.clone();
+        blocking(move || {
+            log.alter_topic(&name, &topic_changes(&cfg)?)
                 .map(topic_info)
         })
         .await
+    }
+
+    /// Moves a partition's log start to `before`; resolves to the log start.
+    #[napi]
+    pub async fn delete_records(
+        &self,
+        topic: String,
+        partition: f64,
+        before: f64,
+    ) -> Result<Outcome<f64>> {
+        let log = self.inner.clone();
+        blocking(move || {
+            let p = int32("partition", partition, 0, u32::MAX)?;
+            let before = int("offset", before, 0, MAX_SAFE)?;
+            Ok(log.delete_records(&topic, p, before)? as f64)
+        })
+        .await
+    }
+
+    /// Runs retention now on every topic.
+    #[napi]
+    pub async fn clean(&self) -> Result<Outcome<CleanResult>> {
+        let log = self.inner.clone();
+        blocking(move || log.clean().map(clean_result)).await
     }
 
     #[napi]

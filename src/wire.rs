@@ -156,6 +156,16 @@ pub struct Fetched {
     pub data: InV8<u8>,
     pub meta: InV8<i32>,
     pub nums: InV8<f64>,
+    /// Partitions whose position fell below the log start and moved to it.
+    pub resets: Option<Vec<OffsetReset>>,
+}
+
+#[napi(object)]
+pub struct OffsetReset {
+    pub topic: String,
+    pub partition: u32,
+    pub from: f64,
+    pub to: f64,
 }
 
 #[derive(Default)]
@@ -197,11 +207,13 @@ impl FetchWriter {
         self.data.len() - before
     }
 
-    pub fn finish(self) -> Option<Fetched> {
-        (!self.nums.is_empty()).then_some(Fetched {
+    /// The records, and the resets when there are any; `None` if neither.
+    pub fn finish(self, resets: Vec<OffsetReset>) -> Option<Fetched> {
+        (!self.nums.is_empty() || !resets.is_empty()).then_some(Fetched {
             data: InV8(self.data),
             meta: InV8(self.meta),
             nums: InV8(self.nums),
+            resets: (!resets.is_empty()).then_some(resets),
         })
     }
 }

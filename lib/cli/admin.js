@@ -3,11 +3,51 @@
 
 const { out, UsageError, failure, withLog, write, printJson, table, humanBytes, findTopic, findGroup } = require('./common.js')
 
+// The topic settings the CLI takes, as commander names them, in config order.
+const CONFIG_FLAGS = ['segmentBytes', 'maxMessageBytes', 'retentionMs', 'retentionBytes', 'segmentMs',
+  'cleanupPolicy', 'deleteRetentionMs', 'minCompactionLagMs', 'minCleanableDirtyRatio']
+
+function configOf (opts) {
+  const cfg = {}
+  for (const k of CONFIG_FLAGS) if (opts[k] !== undefined) cfg[k] = opts[k]
+  return cfg
+}
+
+function humanMs (ms) {
+  if (ms < 0) return 'forever'
+  for (const [unit, n] of [['d', 86400000], ['h', 3600000], ['m', 60000], ['s', 1000]]) {
+    if (ms >= n && ms % n === 0) return `${ms / n}${unit}`
+  }
+  return `${ms}ms`
+}
+
+async function configTable (list) {
+  return table(['TOPIC', 'PARTITIONS', 'RETENTION', 'RETENTION BYTES', 'SEGMENT BYTES', 'SEGMENT AGE', 'CLEANUP POLICY', 'LOG START', 'BYTES'],
+    list.filter((t) => t.config).map((t) => [
+      t.name,
+      t.config.partitions,
+      humanMs(t.config.retentionMs),
+      t.config.retentionBytes < 0 ? 'no limit' : humanBytes(t.config.retentionBytes),
+      humanBytes(t.config.segmentBytes),
+      humanMs(t.config.segmentMs),
+      t.config.cleanupPolicy,
+      t.partitions.map((p) => p.low).join(','),
+      humanBytes(t.partitions.reduce((s, p) => s + p.bytes, 0))
+    ]))
+}
+
 async function topics (opts) {
   await withLog(opts, async (log) => {
     const list = await log.topics({ internal: opts.internal === true })
     if (opts.json) return printJson(list)
     if (!list.length) return write('no topics\n')
+    if (opts.config) {
+      await configTable(list)
+      for (const t of list.filter((t) => t.damage)) {
+        await write(out.red(`damaged: topic ${t.name}: ${t.damage.code} ${t.damage.message}`) + '\n')
+      }
+      return
+    }
     const rows = list.flatMap((t) => t.partitions.map((p) => [t.name, p.partition, p.low, p.high, p.high - p.low, humanBytes(p.bytes)]))
     await table(['TOPIC', 'PARTITION', 'LOW', 'HIGH', 'RECORDS', 'BYTES'], rows)
     for (const t of list.filter((t) => t.damage)) {
@@ -18,13 +58,42 @@ async function topics (opts) {
 
 async function createTopic (name, opts) {
   await withLog(opts, async (log) => {
-    const cfg = { partitions: opts.partitions }
-    if (opts.segmentBytes !== undefined) cfg.segmentBytes = opts.segmentBytes
-    if (opts.maxMessageBytes !== undefined) cfg.maxMessageBytes = opts.maxMessageBytes
-    const t = await log.createTopic(name, cfg)
+    const t = await log.createTopic(name, { partitions: opts.partitions, ...configOf(opts) })
     if (opts.json) return printJson(t)
     return write(`created topic '${t.name}' with ${t.config.partitions} partition(s)\n`)
   }, { create: true })
+}
+
+async function alterTopic (name, opts) {
+  const cfg = configOf(opts)
+  if (!Object.keys(cfg).length) throw new UsageError('give at least one setting to change (see --help)')
+  await withLog(opts, async (log) => {
+    const t = await log.alterTopic(name, cfg)
+    if (opts.json) return printJson(t)
+    await write(`altered topic '${t.name}'\n`)
+    return configTable([t])
+  })
+}
+
+async function clean (opts) {
+  await withLog(opts, async (log) => {
+    const r = await log.clean()
+    if (opts.json) return printJson(r)
+    await write(`removed ${r.segments} segment(s), ${humanBytes(r.bytes)}` +
+      (r.busy ? `; ${r.busy} partition(s) skipped, being cleaned by another process` : '') + '\n')
+    if (r.partitions.length) {
+      return table(['TOPIC', 'PARTITION', 'SEGMENTS', 'BYTES', 'LOG START'],
+        r.partitions.map((p) => [p.topic, p.partition, p.segments, humanBytes(p.bytes), p.logStart]))
+    }
+  })
+}
+
+async function deleteRecords (topic, partition, opts) {
+  await withLog(opts, async (log) => {
+    const r = await log.deleteRecords(topic, partition, opts.before)
+    if (opts.json) return printJson(r)
+    return write(`${topic}/${partition} now starts at offset ${r.lowWatermark}\n`)
+  })
 }
 
 async function deleteTopic (name, opts) {
@@ -107,4 +176,4 @@ async function resetOffsets (id, opts) {
   })
 }
 
-module.exports = { topics, createTopic, deleteTopic, groups, group, resetOffsets }
+module.exports = { topics, createTopic, alterTopic, clean, deleteRecords, deleteTopic, groups, group, resetOffsets }

@@ -43,6 +43,15 @@ function dateArg (what) {
   }
 }
 
+// A number as written (-1 included); its range is the engine's to check.
+function numberArg (what) {
+  return (v) => {
+    const n = /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : NaN
+    if (!Number.isFinite(n)) throw new InvalidArgumentError(`${what} must be a number.`)
+    return n
+  }
+}
+
 function dirOf (opts) {
   return path.resolve(opts.dir || process.env.CALDO_DIR || '.caldo-data')
 }
@@ -107,4 +116,4 @@ async function findGroup (log, id) {
   return g
 }
 
-module.exports = { useColor, out, err, UsageError, failure, intArg, dateArg, dirOf, existingDir, withLog, write, printJson, table, humanBytes, findTopic, findGroup }
+module.exports = { useColor, out, err, UsageError, failure, intArg, dateArg, numberArg, dirOf, existingDir, withLog, write, printJson, table, humanBytes, findTopic, findGroup }

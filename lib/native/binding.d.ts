@@ -46,6 +46,12 @@ export declare class NativeConsumer {
 
 export declare class NativeLog {
   createTopic(name: string, cfg: TopicOptions): Promise<Outcome<TopicInfo>>
+  /** Changes a topic's settings (all but `partitions`). */
+  alterTopic(name: string, cfg: TopicOptions): Promise<Outcome<TopicInfo>>
+  /** Moves a partition's log start to `before`; resolves to the log start. */
+  deleteRecords(topic: string, partition: number, before: number): Promise<Outcome<number>>
+  /** Runs retention now on every topic. */
+  clean(): Promise<Outcome<CleanResult>>
   deleteTopic(name: string): Promise<Outcome<undefined>>
   topics(internal: boolean): Promise<Outcome<Array<TopicInfo>>>
   /**
@@ -90,6 +96,24 @@ export interface AssignOptions {
   offset?: At
 }
 
+/** What one partition's clean removed. */
+export interface CleanedPartition {
+  topic: string
+  partition: number
+  segments: number
+  bytes: number
+  /** The partition's log start afterwards. */
+  logStart: number
+}
+
+export interface CleanResult {
+  segments: number
+  bytes: number
+  partitions: Array<CleanedPartition>
+  /** Partitions skipped because another process was cleaning them. */
+  busy: number
+}
+
 /** Why a topic cannot be read (its `topic.json` is damaged, say). */
 export interface Damage {
   code: string
@@ -104,6 +128,8 @@ export interface Fetched {
   data: InV8<number>
   meta: InV8<number>
   nums: InV8<number>
+  /** Partitions whose position fell below the log start and moved to it. */
+  resets?: Array<OffsetReset>
 }
 
 export interface GroupInfo {
@@ -207,12 +233,21 @@ export interface Lag {
   lag: number
 }
 
+export interface OffsetReset {
+  topic: string
+  partition: number
+  from: number
+  to: number
+}
+
 /** Opens (creating if needed) the log in `dir`. */
 export declare function openLog(dir: string, opts: OpenOptions): Outcome<NativeLog>
 
 export interface OpenOptions {
   durability?: string
   flushIntervalMs?: number
+  /** How often the cleaner runs (ms); 0: only by hand. */
+  cleanIntervalMs?: number
 }
 
 export interface PartitionInfo {
@@ -232,6 +267,13 @@ export interface TopicConfigInfo {
   partitions: number
   segmentBytes: number
   maxMessageBytes: number
+  retentionMs: number
+  retentionBytes: number
+  segmentMs: number
+  cleanupPolicy: string
+  deleteRetentionMs: number
+  minCompactionLagMs: number
+  minCleanableDirtyRatio: number
 }
 
 export interface TopicInfo {
@@ -246,6 +288,13 @@ export interface TopicOptions {
   partitions?: number
   segmentBytes?: number
   maxMessageBytes?: number
+  retentionMs?: number
+  retentionBytes?: number
+  segmentMs?: number
+  cleanupPolicy?: string
+  deleteRetentionMs?: number
+  minCompactionLagMs?: number
+  minCleanableDirtyRatio?: number
 }
 
 export interface TopicPartition {

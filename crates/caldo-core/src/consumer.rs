@@ -44,6 +44,9 @@ pub struct Consumer {
     /// the offsets to commit once they are processed (with auto-commit).
     held: Vec<Held>,
     held_commit: Option<(String, Vec<(Tp, u64)>)>,
+    /// (partition, from, to): positions that fell below the log start and
+    /// moved to it, not yet reported.
+    resets: Vec<(Tp, u64, u64)>,
 }
 
 fn not_assigned(tp: &Tp) -> Error {
@@ -91,6 +94,7 @@ impl Consumer {
             in_hand: Vec::new(),
             held: Vec::new(),
             held_commit: None,
+            resets: Vec::new(),
         }
     }
 
@@ -215,7 +219,19 @@ impl Consumer {
             }
         }
         self.next = (self.next + 1) % n.max(1);
+        for s in &mut self.slots {
+            if let Some((from, to)) = s.cursor.take_reset() {
+                self.resets.push((s.tp.clone(), from, to));
+            }
+        }
         Ok(self.queued.len())
+    }
+
+    /// Partitions whose position fell below the log start (retention or
+    /// deleteRecords removed it) and moved to it since the last call, as
+    /// (partition, from, to): Kafka's `auto.offset.reset` to earliest.
+    pub fn take_resets(&mut self) -> Vec<(Tp, u64, u64)> {
+        std::mem::take(&mut self.resets)
     }
 
     /// True when [`Consumer::sync`] has something to do.

@@ -4,10 +4,12 @@
 //! <dir>/caldo.json                              format version
 //! <dir>/wake                                    the log's wake-up word
 //! <dir>/topics/<topic>/topic.json               partitions + config
+//! <dir>/topics/<topic>/config.lock              locked while topic.json is altered
 //! <dir>/topics/<topic>/<p>/state                mmap'd partition state
 //! <dir>/topics/<topic>/<p>/<base:020>.log       record batches
 //! <dir>/topics/<topic>/<p>/<base:020>.index     sparse offset -> position
 //! <dir>/topics/<topic>/<p>/<base:020>.timeindex sparse max timestamp -> offset
+//! <dir>/topics/<topic>/<p>/cleaner               locked by the process cleaning it
 //! <dir>/groups/<group>/lock                     taken while the group state changes
 //! <dir>/groups/<group>/state.json               generation, members, assignment
 //! <dir>/groups/<group>/gen                      wake-up word of new generations
@@ -37,6 +39,10 @@ pub(crate) fn topic_config(topic: &Path) -> PathBuf {
     topic.join("topic.json")
 }
 
+pub(crate) fn topic_config_lock(topic: &Path) -> PathBuf {
+    topic.join("config.lock")
+}
+
 pub(crate) fn partition(topic: &Path, id: u32) -> PathBuf {
     topic.join(id.to_string())
 }
@@ -55,6 +61,19 @@ pub(crate) fn segment_index(partition: &Path, base: u64) -> PathBuf {
 
 pub(crate) fn segment_time_index(partition: &Path, base: u64) -> PathBuf {
     partition.join(format!("{base:020}.timeindex"))
+}
+
+pub(crate) fn partition_cleaner(partition: &Path) -> PathBuf {
+    partition.join("cleaner")
+}
+
+/// The base offset of a segment's index or time index file name
+/// (`<base:020>.index`, `<base:020>.timeindex`), if it is one.
+pub(crate) fn segment_companion_base(file_name: &str) -> Option<u64> {
+    let stem = file_name
+        .strip_suffix(".index")
+        .or_else(|| file_name.strip_suffix(".timeindex"))?;
+    stem.parse().ok()
 }
 
 /// The base offset of a segment file name (`<base:020>.log`), if it is one.

@@ -19,13 +19,14 @@ pub use group::{
     describe_group, list_groups, set_group_offsets, Assignor, Change, Config as GroupConfig,
     GroupInfo, Held, Member, MemberInfo, ResetTo, Tp,
 };
-pub use log::{Log, PartitionInfo, Placed, TopicInfo};
+pub use log::{CleanReport, Cleaned, Log, PartitionInfo, Placed, TopicInfo, CLEAN_INTERVAL};
 pub use record::headers::headers as record_headers;
 pub use record::{Header, RecordIn, RecordRef};
 pub use storage::cursor::{Cursor, Position};
 pub use storage::inspect;
 pub use storage::partition::Durability;
-pub use storage::topic::{TopicConfig, MAX_MESSAGE_BYTES};
+pub use storage::partition::Removed;
+pub use storage::topic::{CleanupPolicy, TopicChanges, TopicConfig, MAX_MESSAGE_BYTES};
 
 /// The engine's internals, for its integration tests and fuzz targets only.
 #[cfg(feature = "internals")]
@@ -33,6 +34,7 @@ pub use storage::topic::{TopicConfig, MAX_MESSAGE_BYTES};
 pub mod internals {
     pub use crate::record::batch;
     pub use crate::storage::{index, segment, state, timeindex};
+    pub use crate::sync::lock;
 
     /// The segment file paths of [`crate::layout`].
     pub mod layout {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::error::{Code, Error, Result};
 use crate::storage::cursor::Position;
 use crate::storage::partition::Durability;
+use crate::storage::topic::CleanupPolicy;
 
 fn bad(message: String) -> Error {
     Error::new(Code::InvalidArg, message)
@@ -63,6 +64,43 @@ pub fn flush_interval(ms: f64) -> Result<Duration> {
     int("flushIntervalMs", ms, 1, 3_600_000).map(Duration::from_millis)
 }
 
+/// `v` as -1 (no limit) or an integer from 1 to [`MAX_SAFE`].
+pub fn limit(what: &str, v: f64) -> Result<i64> {
+    if v == -1.0 {
+        return Ok(-1);
+    }
+    int(what, v, 1, MAX_SAFE).map(|n| n as i64).map_err(|_| {
+        bad(format!(
+            "{what} must be -1 (no limit) or an integer from 1 to {MAX_SAFE}, got {v}"
+        ))
+    })
+}
+
+/// `v` as a number from 0 to 1.
+pub fn ratio(what: &str, v: f64) -> Result<f64> {
+    if (0.0..=1.0).contains(&v) {
+        return Ok(v);
+    }
+    Err(bad(format!("{what} must be a number from 0 to 1, got {v}")))
+}
+
+/// How often the cleaner looks for segments to remove; 0 turns the timer off.
+pub fn clean_interval(ms: f64) -> Result<Option<Duration>> {
+    let ms = int("cleanIntervalMs", ms, 0, 86_400_000)?;
+    Ok((ms > 0).then(|| Duration::from_millis(ms)))
+}
+
+impl CleanupPolicy {
+    pub fn parse(name: &str) -> Result<CleanupPolicy> {
+        let choices = [
+            ("delete", CleanupPolicy::Delete),
+            ("compact", CleanupPolicy::Compact),
+            ("compact,delete", CleanupPolicy::CompactDelete),
+        ];
+        one_of("cleanupPolicy", name, &choices)
+    }
+}
+
 impl Position {
     /// `'earliest'` or `'latest'`.
     pub fn parse_end(what: &str, name: &str) -> Result<Position> {
@@ -106,5 +144,19 @@ mod tests {
             Position::Offset(7)
         );
         assert!(Position::parse("offset", None, Some("middle")).is_err());
+        assert_eq!(limit("r", -1.0).unwrap(), -1);
+        assert_eq!(limit("r", 5.0).unwrap(), 5);
+        for v in [0.0, -2.0, 1.5, f64::NAN] {
+            assert_eq!(limit("r", v).unwrap_err().code, Code::InvalidArg);
+        }
+        assert!(
+            ratio("d", 0.5).is_ok() && ratio("d", 1.5).is_err() && ratio("d", f64::NAN).is_err()
+        );
+        assert_eq!(
+            CleanupPolicy::parse("compact,delete").unwrap(),
+            CleanupPolicy::CompactDelete
+        );
+        assert!(CleanupPolicy::parse("delete,compact").is_err());
+        assert_eq!(clean_interval(0.0).unwrap(), None);
     }
 }

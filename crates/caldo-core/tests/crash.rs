@@ -275,6 +275,9 @@ fn round(round: u64, rng: &mut Rng) {
             partitions,
             segment_bytes: 4096,
             max_message_bytes: 4096,
+            // Old timestamps: kept, not expired by retention.
+            retention_ms: -1,
+            ..Default::default()
         };
         log.create_topic("t", &cfg).unwrap();
         let read_states = || -> Vec<Vec<u8>> {

@@ -39,6 +39,9 @@ fn small_topic(log: &Log, name: &str) {
         partitions: 1,
         segment_bytes: 8192,
         max_message_bytes: 4096,
+        // Old timestamps: kept, not expired by retention.
+        retention_ms: -1,
+        ..Default::default()
     };
     log.create_topic(name, &cfg).unwrap();
 }

@@ -157,6 +157,9 @@ fn a_flipped_base_offset_in_a_sealed_segment_is_never_read_as_other_records() {
         partitions: 1,
         segment_bytes: 4096,
         max_message_bytes: 4096,
+        // Old timestamps: kept, not expired by retention.
+        retention_ms: -1,
+        ..Default::default()
     };
     log.create_topic("t", &cfg).unwrap();
     let values: Vec<Vec<u8>> = (0..120u32)

@@ -20,6 +20,8 @@ fn small_topic(log: &Log, name: &str) {
         partitions: 1,
         segment_bytes: 16384,
         max_message_bytes: 4096,
+        // Records are stamped long ago: keep them past the default retention.
+        retention_ms: -1,
         ..TopicConfig::default()
     };
     log.create_topic(name, &cfg).unwrap();

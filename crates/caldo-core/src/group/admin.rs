@@ -93,7 +93,14 @@ pub fn set_group_offsets(log: &Log, name: &str, to: ResetTo) -> Result<()> {
             ));
         }
         let offsets = match to {
-            ResetTo::Offsets(list) => checked(log, list)?,
+            // Below the log start (removed by retention): the log start.
+            ResetTo::Offsets(list) => checked(log, list)?
+                .into_iter()
+                .map(|(tp, o)| {
+                    let start = log.partition(&tp.0, tp.1)?.state().log_start();
+                    Ok((tp, o.max(start)))
+                })
+                .collect::<Result<Vec<_>>>()?,
             ResetTo::Earliest => ends(log, name, st, true)?,
             ResetTo::Latest => ends(log, name, st, false)?,
         };

@@ -14,15 +14,21 @@ use crate::record::batch::RecordIn;
 use crate::record::partitioner::partition_for_key;
 use crate::storage::cursor::{Cursor, Position};
 use crate::storage::partition::{Durability, Partition};
-use crate::storage::topic::{validate_name, Topic, TopicConfig};
+use crate::storage::topic::{validate_name, CleanupPolicy, Topic, TopicChanges, TopicConfig};
 use crate::sync::unpoisoned;
 use crate::sync::wake::Wake;
 use crate::{fsutil, layout};
 
+mod cleaner;
 mod flusher;
 mod listing;
 
+pub use cleaner::{CleanReport, Cleaned};
+use cleaner::{Cleaner, Timestamps};
 use flusher::{flush_all, Flusher};
+
+/// The default of `cleanIntervalMs`.
+pub const CLEAN_INTERVAL: Duration = Duration::from_secs(30);
 
 const FORMAT: u32 = 1;
 
@@ -60,6 +66,34 @@ pub struct Placed<'a> {
 
 type Topics = Arc<Mutex<HashMap<String, Arc<Topic>>>>;
 
+/// What opening a topic takes; the cleaner thread has its own copy.
+#[derive(Clone)]
+pub(crate) struct Opener {
+    topics_dir: PathBuf,
+    durability: Durability,
+    wake: Arc<Wake>,
+    topics: Topics,
+}
+
+/// The topic, from this process's cache unless another process deleted it
+/// or altered its config since (then it is read again).
+fn load_topic(o: &Opener, name: &str) -> Result<Arc<Topic>> {
+    if let Some(t) = unpoisoned(&o.topics).get(name).cloned() {
+        if !t.deleted() {
+            if !t.stale() {
+                return Ok(t);
+            }
+            // Its replacement has its own flush bookkeeping.
+            for p in &t.partitions {
+                let _ = p.flush();
+            }
+        }
+    }
+    let topic = Arc::new(Topic::open(&o.topics_dir, name, o.durability, &o.wake)?);
+    unpoisoned(&o.topics).insert(name.to_string(), topic.clone());
+    Ok(topic)
+}
+
 pub struct Log {
     dir: PathBuf,
     durability: Durability,
@@ -68,6 +102,9 @@ pub struct Log {
     closed: AtomicBool,
     flusher: Mutex<Option<Flusher>>,
     offsets: Mutex<Option<Arc<Offsets>>>,
+    opener: Opener,
+    cleaner: Mutex<Option<Cleaner>>,
+    timestamps: Arc<Mutex<Timestamps>>,
 }
 
 /// Internal topics (`__consumer_offsets`) are managed by caldo itself.
@@ -85,6 +122,18 @@ impl Log {
     /// Opens (creating if needed) the log in `dir`. With `Durability::Interval`,
     /// `flush_interval` sets how often appended data is fdatasync'ed.
     pub fn open(dir: &Path, durability: Durability, flush_interval: Duration) -> Result<Log> {
+        Log::open_with(dir, durability, flush_interval, Some(CLEAN_INTERVAL))
+    }
+
+    /// [`Log::open`], with the background cleaner waking every
+    /// `clean_interval` and on segment rolls (`None`: no background cleaner;
+    /// [`Log::clean`] still cleans).
+    pub fn open_with(
+        dir: &Path,
+        durability: Durability,
+        flush_interval: Duration,
+        clean_interval: Option<Duration>,
+    ) -> Result<Log> {
         std::fs::create_dir_all(layout::topics(dir))
             .ctx(format_args!("creating {}", dir.display()))?;
         let meta_path = layout::meta(dir);
@@ -117,6 +166,14 @@ impl Log {
         let topics: Topics = Arc::default();
         let flusher = (durability == Durability::Interval)
             .then(|| Flusher::spawn(topics.clone(), flush_interval));
+        let opener = Opener {
+            topics_dir: layout::topics(dir),
+            durability,
+            wake: wake.clone(),
+            topics: topics.clone(),
+        };
+        let timestamps = Arc::<Mutex<Timestamps>>::default();
+        let cleaner = clean_interval.map(|i| Cleaner::spawn(opener.clone(), timestamps.clone(), i));
         Ok(Log {
             dir: dir.to_path_buf(),
             durability,
@@ -125,6 +182,9 @@ impl Log {
             closed: AtomicBool::new(false),
             flusher: Mutex::new(flusher),
             offsets: Mutex::default(),
+            opener,
+            cleaner: Mutex::new(cleaner),
+            timestamps,
         })
     }
 
@@ -151,19 +211,42 @@ impl Log {
     pub fn topic(&self, name: &str) -> Result<Arc<Topic>> {
         self.check_open()?;
         validate_name("topic", name)?;
-        if let Some(t) = unpoisoned(&self.topics).get(name) {
-            if !t.deleted() {
-                return Ok(t.clone());
-            }
+        load_topic(&self.opener, name)
+    }
+
+    /// Changes a topic's configuration (not its partitions). Every process
+    /// sees the change at its next use of the topic.
+    pub fn alter_topic(&self, name: &str, changes: &TopicChanges) -> Result<TopicInfo> {
+        self.check_open()?;
+        validate_name("topic", name)?;
+        check_not_internal(name)?;
+        if changes.partitions.is_some() {
+            return Err(Error::new(
+                Code::InvalidArg,
+                "partitions cannot be altered: create a new topic with more partitions",
+            ));
         }
-        let topic = Arc::new(Topic::open(
-            &self.topics_dir(),
-            name,
-            self.durability,
-            &self.wake,
-        )?);
-        unpoisoned(&self.topics).insert(name.to_string(), topic.clone());
-        Ok(topic)
+        Topic::alter(&self.topics_dir(), name, |old| Ok(changes.apply(old)))?;
+        self.info(&*self.topic(name)?)
+    }
+
+    /// Moves the log start of one partition forward to `before` (Kafka's
+    /// DeleteRecords) and removes the segments wholly below it; returns the
+    /// log start afterwards.
+    pub fn delete_records(&self, topic: &str, partition: u32, before: u64) -> Result<u64> {
+        check_not_internal(topic)?;
+        let t = self.topic(topic)?;
+        let p = t.partition(partition)?;
+        let start = p.delete_records(before)?;
+        cleaner::clean_partition(&t, p, &self.timestamps, &mut CleanReport::default())?;
+        Ok(start)
+    }
+
+    /// Runs the cleaner now, on every topic; partitions another process is
+    /// cleaning are skipped (counted in `busy`).
+    pub fn clean(&self) -> Result<CleanReport> {
+        self.check_open()?;
+        cleaner::clean_all(&self.opener, &self.timestamps)
     }
 
     pub fn create_topic(&self, name: &str, config: &TopicConfig) -> Result<TopicInfo> {
@@ -308,6 +391,9 @@ impl Log {
         if let Some(f) = unpoisoned(&self.flusher).take() {
             f.stop();
         }
+        if let Some(c) = unpoisoned(&self.cleaner).take() {
+            c.stop();
+        }
         let flushed = match self.durability {
             Durability::None => Ok(()),
             _ => flush_all(&self.topics),
@@ -331,6 +417,7 @@ impl Log {
         }
         let config = TopicConfig {
             partitions: offsets::PARTITIONS,
+            cleanup_policy: CleanupPolicy::Compact,
             ..TopicConfig::default()
         };
         let durable = self.durability != Durability::None;

@@ -30,6 +30,8 @@ pub struct Cursor {
     next: u64,
     seg: Option<Open>,
     reader: segment::Reader,
+    /// (from, to) when the position fell below the log start and moved to it.
+    reset: Option<(u64, u64)>,
 }
 
 impl Cursor {
@@ -39,6 +41,7 @@ impl Cursor {
             next: 0,
             seg: None,
             reader: segment::Reader::default(),
+            reset: None,
         };
         c.seek(at);
         c
@@ -57,8 +60,32 @@ impl Cursor {
             Position::Latest => high,
             Position::Offset(o) => o.clamp(low, high),
         };
+        self.reset = match at {
+            Position::Offset(o) if o < low => Some((o, low)),
+            _ => None,
+        };
         self.seg = None;
         self.reader.clear();
+    }
+
+    /// Where the position fell below the log start and moved to it since
+    /// the last call: (from, to). Kafka's `auto.offset.reset` to earliest.
+    pub fn take_reset(&mut self) -> Option<(u64, u64)> {
+        self.reset.take()
+    }
+
+    /// Moves to the log start if retention or deleteRecords passed the position.
+    fn below_start(&mut self) -> bool {
+        let start = self.part.state().log_start();
+        if self.next >= start {
+            return false;
+        }
+        let from = self.reset.map_or(self.next, |r| r.0);
+        self.reset = Some((from, start));
+        self.next = start;
+        self.seg = None;
+        self.reader.clear();
+        true
     }
 
     /// The offset of the next record this cursor returns.
@@ -122,12 +149,19 @@ impl Cursor {
             if self.part.state().deleted() {
                 return Err(self.part.unknown());
             }
+            self.below_start();
             let hw = self.high_watermark();
             if self.next >= hw {
                 break;
             }
             if self.seg.is_none() {
-                self.locate()?;
+                if let Err(e) = self.locate() {
+                    // Its segment was removed since the check above.
+                    if self.below_start() {
+                        continue;
+                    }
+                    return Err(e);
+                }
             }
             let seg = self.seg.as_mut().unwrap();
             let next = self.next;
@@ -186,6 +220,9 @@ impl Cursor {
         }
         if self.part.state().deleted() {
             return Err(self.part.unknown());
+        }
+        if self.below_start() {
+            return Ok(());
         }
         if out_of_sequence {
             return Err(self.corrupt(expect, "batch out of sequence (damaged base offset)"));

@@ -262,6 +262,8 @@ mod tests {
         let config = TopicConfig {
             partitions: 1,
             segment_bytes: 4096,
+            // Old timestamps: kept, not expired by retention.
+            retention_ms: -1,
             ..TopicConfig::default()
         };
         log.create_topic("t", &config).unwrap();

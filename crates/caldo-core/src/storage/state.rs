@@ -34,6 +34,21 @@ const AT_DELETED: usize = 48;
 const AT_BOOT: usize = 56; // 16 bytes
 const AT_DURABLE: usize = 72; // 4 × u64: segment base, position, next offset, index length
 const AT_DURABLE_SUM: usize = 104; // u32
+/// Partition 0 only: bumped each time the topic's `topic.json` is altered.
+const AT_CONFIG_GEN: usize = 112;
+/// When the active segment was started (ms since the epoch; 0: not known).
+const AT_SEGMENT_SINCE: usize = 120;
+/// A checksum of the log start, so that one moved by retention is trusted
+/// after a power loss only if it verifies (u32).
+const AT_START_SUM: usize = 128;
+const START_TAG: &[u8; 4] = b"CLDS";
+
+fn start_checksum(start: u64) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(START_TAG);
+    h.update(&start.to_le_bytes());
+    h.finalize()
+}
 const DURABLE_TAG: &[u8; 4] = b"CLDD";
 
 /// A prefix of the log known to be on stable storage: segment `base` up to
@@ -121,6 +136,45 @@ impl State {
     pub fn log_start(&self) -> u64 {
         self.u64(AT_START).load(Ordering::Acquire)
     }
+    /// Moves the log start forward (never back); only the lock holder calls this.
+    pub fn advance_log_start(&self, to: u64) -> u64 {
+        let start = self.log_start().max(to);
+        self.set_log_start(start);
+        start
+    }
+    fn set_log_start(&self, start: u64) {
+        self.u64(AT_START).store(start, Ordering::Release);
+        self.u32(AT_START_SUM)
+            .store(start_checksum(start), Ordering::Release);
+    }
+    /// The log start if the header is ours and its checksum verifies.
+    pub fn verified_log_start(&self) -> Option<u64> {
+        let start = self.log_start();
+        let ours = self.u32(AT_MAGIC).load(Ordering::Acquire) == MAGIC;
+        let sum = self.u32(AT_START_SUM).load(Ordering::Acquire);
+        (ours && sum == start_checksum(start)).then_some(start)
+    }
+    /// The topic configuration's generation (kept in partition 0's state).
+    pub fn config_gen(&self) -> u64 {
+        self.u64(AT_CONFIG_GEN).load(Ordering::Acquire)
+    }
+    pub fn bump_config_gen(&self) {
+        self.u64(AT_CONFIG_GEN).fetch_add(1, Ordering::AcqRel);
+    }
+    /// When the active segment was started (ms since the epoch), 0 if not known.
+    pub fn segment_since(&self) -> i64 {
+        self.u64(AT_SEGMENT_SINCE).load(Ordering::Acquire) as i64
+    }
+    /// Only the lock holder calls this.
+    pub fn set_segment_since(&self, ms: i64) {
+        self.u64(AT_SEGMENT_SINCE)
+            .store(ms as u64, Ordering::Release);
+    }
+    /// Writes the mapped state back to the file (msync).
+    pub fn sync(&self) -> Result<()> {
+        self.map.flush().ctx("syncing partition state")
+    }
+
     /// Set by `deleteTopic`; a damaged header (no magic) cannot say so.
     pub fn deleted(&self) -> bool {
         self.u32(AT_DELETED).load(Ordering::Acquire) != 0
@@ -208,7 +262,7 @@ impl State {
         self.u32(AT_DELETED).store(0, Ordering::Relaxed);
         self.u32(AT_MAGIC).store(MAGIC, Ordering::Relaxed);
         self.u32(AT_VERSION).store(VERSION, Ordering::Relaxed);
-        self.u64(AT_START).store(log_start, Ordering::Release);
+        self.set_log_start(log_start);
         self.publish(active, end, next);
     }
 }

@@ -23,6 +23,15 @@ pub fn exclusive(file: &File) -> io::Result<Guard<'_>> {
     Ok(Guard(file))
 }
 
+/// The lock if no one else holds it; `None` at once if someone does.
+pub fn try_exclusive(file: &File) -> io::Result<Option<Guard<'_>>> {
+    match take(file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(Some(Guard(file))),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 impl Drop for Guard<'_> {
     fn drop(&mut self) {
         let _ = take(self.0, FlockOperation::Unlock);

@@ -2,6 +2,7 @@
 
 pub mod lock;
 pub(crate) mod shared;
+pub(crate) mod signal;
 pub mod wake;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};

@@ -243,6 +243,9 @@ pub fn recovery_scan(data: &[u8]) {
             partitions: 1,
             segment_bytes: 1 << 20,
             max_message_bytes: 1 << 20,
+            // Old timestamps: kept, not expired by retention.
+            retention_ms: -1,
+            ..Default::default()
         };
         log.create_topic("t", &cfg).unwrap();
     }

@@ -30,7 +30,9 @@ impl Partition {
                 offset += chunk.len() as u64;
             }
             self.state.begin();
-            if end > 0 && end + w.buf.len() as u64 > self.segment_bytes {
+            let full = end + w.buf.len() as u64 > self.segment_bytes;
+            let aged = self.segment_aged();
+            if end > 0 && (full || aged) {
                 self.roll(w, base, end, next)?;
                 (base, end) = (next, 0);
             }
@@ -106,6 +108,8 @@ impl Partition {
             sync_dir(&self.dir)?;
             self.note_durable(d);
         }
+        self.state.set_segment_since(super::now_ms());
+        crate::sync::signal::ROLLED.notify();
         w.active = Some(Active::new(next, log, index, time));
         Ok(())
     }

@@ -4,6 +4,7 @@
 mod append;
 mod durability;
 mod recovery;
+mod retention;
 mod times;
 
 use std::fs::{File, OpenOptions};
@@ -19,6 +20,8 @@ use crate::sync::wake::Wake;
 use crate::sync::{lock, unpoisoned};
 
 pub use durability::Durability;
+pub(crate) use retention::now_ms;
+pub use retention::{segment_max_timestamp, Removed, Rules};
 
 /// The active segment, as this process has it open.
 struct Active {
@@ -72,6 +75,8 @@ pub struct Partition {
     /// (segment base, position) known to be on stable storage.
     synced: Mutex<(u64, u64)>,
     dirty: AtomicBool,
+    /// Rolls the active segment once it was started this long ago (ms).
+    pub(crate) segment_ms: u64,
 }
 
 fn open_rw(path: &Path, truncate: bool) -> Result<File> {
@@ -105,6 +110,7 @@ impl Partition {
             writer: Mutex::default(),
             synced: Mutex::default(),
             dirty: AtomicBool::new(false),
+            segment_ms: u64::MAX,
         };
         if !p.state.clean() {
             // A crash left it mid-append, or it predates this boot: recover now,

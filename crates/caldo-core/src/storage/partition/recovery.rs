@@ -73,7 +73,11 @@ impl Partition {
         if holds != self.state.durable() {
             self.state.set_durable(holds);
         }
-        self.state.reset(bases[0], base, end, next);
+        // The log start survives (moved by retention or deleteRecords) if it
+        // verifies; the first remaining segment is its floor.
+        let kept = self.state.verified_log_start().unwrap_or(0);
+        let start = kept.max(bases[0]).min(next.max(bases[0]));
+        self.state.reset(start, base, end, next);
         Ok(())
     }
 
@@ -204,7 +208,8 @@ fn durable_start(
     Ok(Some((entries, walk)))
 }
 
-fn remove_segment(dir: &Path, base: u64) -> Result<()> {
+/// Removes a segment's log, index and time index (those that exist).
+pub(super) fn remove_segment(dir: &Path, base: u64) -> Result<()> {
     for path in [
         layout::segment_log(dir, base),
         layout::segment_index(dir, base),
