@@ -7,10 +7,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{IoContext, Result};
 
-/// Replaces `path` with `bytes` atomically and durably: a temp file in the
-/// same directory, fsync, rename over `path`, fsync of the directory. After a
-/// crash at any point `path` holds either the old or the new bytes, whole.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Replaces `path` with `bytes` atomically: a temp file in the same
+/// directory, renamed over `path`, so a reader or a crashed writer never
+/// leaves half a file. With `durable` (the log's durability is not 'none')
+/// also durably: the temp file is fsynced before the rename and the
+/// directory after it, so a power loss leaves the old or the new bytes.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -20,13 +22,24 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
     let written = File::create(&tmp)
-        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| sync_if(&f, durable)))
         .and_then(|()| std::fs::rename(&tmp, path));
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     written.ctx(format_args!("writing {}", path.display()))?;
-    sync_dir(dir)
+    if durable {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+fn sync_if(f: &File, durable: bool) -> std::io::Result<()> {
+    if durable {
+        f.sync_all()
+    } else {
+        Ok(())
+    }
 }
 
 /// fsyncs a directory, so that entries created or renamed in it survive a power loss.
@@ -44,8 +57,8 @@ mod tests {
     fn replaces_whole_and_leaves_no_temp_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
-        write_atomic(&path, b"one").unwrap();
-        write_atomic(&path, b"two, longer").unwrap();
+        write_atomic(&path, b"one", true).unwrap();
+        write_atomic(&path, b"two, longer", false).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"two, longer");
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1);

@@ -109,9 +109,9 @@ impl GroupDir {
         }
     }
 
-    fn write_state(&self, state: &GroupState) -> Result<()> {
+    fn write_state(&self, state: &GroupState, durable: bool) -> Result<()> {
         let json = serde_json::to_vec_pretty(state).expect("state serializes");
-        fsutil::write_atomic(&layout::group_state(&self.dir), &json)
+        fsutil::write_atomic(&layout::group_state(&self.dir), &json, durable)
     }
 
     /// True while some process holds member `id`'s lock. Only called under the
@@ -150,7 +150,7 @@ impl GroupDir {
             return Ok(st);
         }
         reassign(log, &mut st)?;
-        let written = self.write_state(&st);
+        let written = self.write_state(&st, log.durable());
         // Even if only the directory sync failed, the new state is in place:
         // members must look at it.
         self.gen.notify();

@@ -158,7 +158,7 @@ impl Log {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let json = serde_json::to_vec(&Meta { format: FORMAT }).expect("meta serializes");
-                fsutil::write_atomic(&meta_path, &json)?;
+                fsutil::write_atomic(&meta_path, &json, durability != Durability::None)?;
             }
             Err(e) => return Err(e).ctx(format_args!("reading {}", meta_path.display())),
         }
@@ -191,6 +191,11 @@ impl Log {
     /// The log directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// True unless durability is 'none': metadata writes are then fsynced too.
+    pub(crate) fn durable(&self) -> bool {
+        self.durability != Durability::None
     }
 
     fn topics_dir(&self) -> PathBuf {
@@ -226,7 +231,9 @@ impl Log {
                 "partitions cannot be altered: create a new topic with more partitions",
             ));
         }
-        Topic::alter(&self.topics_dir(), name, |old| Ok(changes.apply(old)))?;
+        Topic::alter(&self.topics_dir(), name, self.durable(), |old| {
+            Ok(changes.apply(old))
+        })?;
         self.info(&*self.topic(name)?)
     }
 
@@ -254,12 +261,7 @@ impl Log {
         validate_name("topic", name)?;
         check_not_internal(name)?;
         config.validate()?;
-        Topic::create(
-            &self.topics_dir(),
-            name,
-            config,
-            self.durability != Durability::None,
-        )?;
+        Topic::create(&self.topics_dir(), name, config, self.durable())?;
         self.info(&*self.topic(name)?)
     }
 
@@ -420,7 +422,7 @@ impl Log {
             cleanup_policy: CleanupPolicy::Compact,
             ..TopicConfig::default()
         };
-        let durable = self.durability != Durability::None;
+        let durable = self.durable();
         match Topic::create(&self.topics_dir(), offsets::TOPIC, &config, durable) {
             Err(e) if e.code != Code::TopicExists => return Err(e),
             _ => {}

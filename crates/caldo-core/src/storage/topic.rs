@@ -285,8 +285,8 @@ impl Topic {
                 }
             }
             let json = serde_json::to_vec_pretty(config).expect("config serializes");
-            // Also syncs the directory, and so the partition entries in it.
-            write_atomic(&layout::topic_config(&tmp), &json)
+            // Durably, also syncs the directory, and so the partition entries in it.
+            write_atomic(&layout::topic_config(&tmp), &json, durable)
         };
         let built =
             build().and_then(
@@ -384,6 +384,7 @@ impl Topic {
     pub fn alter(
         topics: &Path,
         name: &str,
+        durable: bool,
         change: impl FnOnce(&TopicConfig) -> Result<TopicConfig>,
     ) -> Result<()> {
         let dir = layout::topic(topics, name);
@@ -422,7 +423,7 @@ impl Topic {
         let new = change(&old)?;
         new.validate()?;
         let json = serde_json::to_vec_pretty(&new).expect("config serializes");
-        write_atomic(&layout::topic_config(&dir), &json)?;
+        write_atomic(&layout::topic_config(&dir), &json, durable)?;
         State::open(&layout::partition_state(&layout::partition(&dir, 0)))?.bump_config_gen();
         Ok(())
     }
