@@ -4,8 +4,10 @@
 
 pub mod consumer;
 pub mod error;
+pub mod groups;
 pub mod inspect;
 pub mod log;
+pub mod topics;
 pub mod types;
 pub mod v8_memory;
 pub mod wire;

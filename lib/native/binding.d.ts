@@ -45,15 +45,9 @@ export declare class NativeConsumer {
 }
 
 export declare class NativeLog {
-  createTopic(name: string, cfg: TopicOptions): Promise<Outcome<TopicInfo>>
-  /** Changes a topic's settings (all but `partitions`). */
-  alterTopic(name: string, cfg: TopicOptions): Promise<Outcome<TopicInfo>>
-  /** Moves a partition's log start to `before`; resolves to the log start. */
-  deleteRecords(topic: string, partition: number, before: number): Promise<Outcome<number>>
-  /** Runs retention now on every topic. */
-  clean(): Promise<Outcome<CleanResult>>
-  deleteTopic(name: string): Promise<Outcome<undefined>>
-  topics(internal: boolean): Promise<Outcome<Array<TopicInfo>>>
+  groups(): Promise<Outcome<Array<GroupInfo>>>
+  /** `to`: `'earliest'`, `'latest'`, or exact offsets. */
+  setGroupOffsets(group: string, to: string | Array<TopicPartitionOffset>): Promise<Outcome<undefined>>
   /**
    * Appends a batch laid out as `wire.rs` says; resolves to
    * [partition, offset] per record.
@@ -71,14 +65,20 @@ export declare class NativeLog {
   interrupt(): Outcome<undefined>
   flush(): Promise<Outcome<undefined>>
   close(): Promise<Outcome<undefined>>
-  groups(): Promise<Outcome<Array<GroupInfo>>>
+  createTopic(name: string, cfg: TopicOptions): Promise<Outcome<TopicInfo>>
+  /** Changes a topic's settings (all but `partitions`). */
+  alterTopic(name: string, cfg: TopicOptions): Promise<Outcome<TopicInfo>>
+  /** Moves a partition's log start to `before`; resolves to the log start. */
+  deleteRecords(topic: string, partition: number, before: number): Promise<Outcome<number>>
+  /** Runs retention now on every topic. */
+  clean(): Promise<Outcome<CleanResult>>
+  deleteTopic(name: string): Promise<Outcome<undefined>>
+  topics(internal: boolean): Promise<Outcome<Array<TopicInfo>>>
   /**
    * Per partition, the first offset whose record's timestamp is at or
    * after the one given, or the high watermark when none is that recent.
    */
   offsetsForTimes(query: Array<TopicPartitionTimestamp>): Promise<Outcome<Array<TopicPartitionOffset>>>
-  /** `to`: `'earliest'`, `'latest'`, or exact offsets. */
-  setGroupOffsets(group: string, to: string | Array<TopicPartitionOffset>): Promise<Outcome<undefined>>
 }
 
 /**

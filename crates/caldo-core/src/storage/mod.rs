@@ -10,3 +10,4 @@ pub mod state;
 pub mod time;
 pub mod timeindex;
 pub mod topic;
+pub mod topic_config;
