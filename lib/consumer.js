@@ -152,18 +152,16 @@ class Consumer extends EventEmitter {
 
   // Message `k` of the buffer, deserialized; a failure leaves it to be handed out again.
   #message (k) {
-    const r = wire.fetched(this.#fetched, this.#order ? this.#order[k] : k)
-    const tp = this.#tps[r.slot]
-    let { key, value } = r
+    const m = wire.fetched(this.#fetched, this.#order ? this.#order[k] : k, this.#tps)
     try {
-      if (key !== null && this.#key) key = this.#key.deserialize(key)
-      if (value !== null && this.#value) value = this.#value.deserialize(value)
+      if (m.key !== null && this.#key) m.key = this.#key.deserialize(m.key)
+      if (m.value !== null && this.#value) m.value = this.#value.deserialize(m.value)
     } catch (cause) {
       this.#stalled = true
-      throw coded('ERR_DESERIALIZE', `cannot deserialize ${tp.topic}/${tp.partition} offset ${r.offset}: ${cause instanceof Error ? cause.message : v.describe(cause)}; the consumer stays open: seek past it and iterate again, or close it`,
-        { cause, topic: tp.topic, partition: tp.partition, offset: r.offset })
+      throw coded('ERR_DESERIALIZE', `cannot deserialize ${m.topic}/${m.partition} offset ${m.offset}: ${cause instanceof Error ? cause.message : v.describe(cause)}; the consumer stays open: seek past it and iterate again, or close it`,
+        { cause, topic: m.topic, partition: m.partition, offset: m.offset })
     }
-    return { topic: tp.topic, partition: tp.partition, offset: r.offset, timestamp: r.timestamp, key, value, headers: r.headers }
+    return m
   }
 
   #emitRebalance (change) {

@@ -7,7 +7,8 @@ const native = require('./native.js')
 // The engine's codes, plus those the JS layer raises itself (ERR_CALDO_NATIVE: no
 // addon could be loaded, thrown by lib/native.js before this list exists).
 const CODES = Object.freeze([...native.errorCodes(), 'ERR_DESERIALIZE', 'ERR_CALDO_NATIVE'])
-const TYPE_CODES = new Set(['ERR_INVALID_ARG', 'ERR_INVALID_TOPIC', 'ERR_INVALID_PARTITION', 'ERR_INVALID_GROUP'])
+// Bad-argument codes are TypeErrors: the engine says which.
+const TYPE_CODES = new Set(native.typeErrorCodes())
 
 // `err instanceof CaldoError` holds for every coded caldo error, TypeErrors included.
 class CaldoError extends Error {

@@ -66,13 +66,16 @@ function readHeaders (data, pos, count) {
 
 const bytes = (data, meta, at) => meta[at + 1] < 0 ? null : data.subarray(meta[at], meta[at] + meta[at + 1])
 
-// Record `i` of a fetch, with raw key and value bytes.
-function fetched (f, i) {
+// Record `i` of a fetch as a message of the partitions `tps` (indexed by slot),
+// with raw key and value bytes.
+function fetched (f, i, tps) {
   const { data, meta, nums } = f
   const m = i * F_STRIDE
   const hc = meta[m + F_HEADERS + 1]
+  const tp = tps[meta[m + F_SLOT]]
   return {
-    slot: meta[m + F_SLOT],
+    topic: tp.topic,
+    partition: tp.partition,
     offset: nums[i * 2],
     timestamp: nums[i * 2 + 1],
     key: bytes(data, meta, m + F_KEY),

@@ -109,6 +109,13 @@ pub fn error_codes() -> Vec<&'static str> {
     Code::ALL.iter().map(|c| c.as_str()).collect()
 }
 
+/// The codes that are `TypeError`s, so JS raises its own the same way.
+#[napi_derive::napi]
+pub fn type_error_codes() -> Vec<&'static str> {
+    let codes = Code::ALL.iter().filter(|c| is_type_error(**c));
+    codes.map(|c| c.as_str()).collect()
+}
+
 /// Panics on purpose, on the calling thread or (`onWorker`) a blocking one:
 /// the tests prove a bug becomes `ERR_INTERNAL` and the process goes on.
 #[napi_derive::napi(js_name = "__panicForTests")]

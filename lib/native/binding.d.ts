@@ -319,6 +319,9 @@ export interface TopicPartitionTimestamp {
   timestamp: number
 }
 
+/** The codes that are `TypeError`s, so JS raises its own the same way. */
+export declare function typeErrorCodes(): Array<string>
+
 /** Checks one segment (by base offset) of a partition. */
 export declare function verifySegment(dir: string, topic: string, partition: number, base: number): Promise<Outcome<InspectScan>>
 

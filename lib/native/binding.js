@@ -846,5 +846,6 @@ module.exports.inspectPartitions = nativeBinding.inspectPartitions
 module.exports.isLog = nativeBinding.isLog
 module.exports.joinGroup = nativeBinding.joinGroup
 module.exports.openLog = nativeBinding.openLog
+module.exports.typeErrorCodes = nativeBinding.typeErrorCodes
 module.exports.verifySegment = nativeBinding.verifySegment
 module.exports.wireLayout = nativeBinding.wireLayout
