@@ -306,9 +306,10 @@ test('a read-only filesystem (EROFS, which stops root too) gives ERR_IO naming E
   }
 })
 
-test('a read-only log directory (chmod) gives coded errors, not a crash; as root, checked as another user', async (t) => {
-  // chmod does not stop root, so as root the check runs in a child process as nobody.
-  const other = process.getuid && process.getuid() === 0 ? 65534 : null
+test('a read-only log directory (chmod) gives coded errors, not a crash; as root, checked without root\'s override', async (t) => {
+  // chmod does not stop root's CAP_DAC_OVERRIDE, so as root the check runs in a child
+  // process started without it (setpriv): the same user, so it can still read the repository.
+  const asRoot = process.getuid && process.getuid() === 0
   const dir = tmpdir(t)
   const log = await open(dir)
   await log.createTopic('t')
@@ -323,19 +324,19 @@ test('a read-only log directory (chmod) gives coded errors, not a crash; as root
     each(d, true)
   }
   const chmodAll = (mode, fileMode) => walk(dir, (f, isDir) => fs.chmodSync(f, isDir ? mode : fileMode))
-  if (other !== null) walk(dir, (f) => fs.chownSync(f, other, other))
   chmodAll(0o555, 0o444)
   // Restored here, not in t.after: those run after tmpdir's removal hook.
   try {
-    const out = execFileSync(process.execPath, [path.join(__dirname, 'fixtures', 'readonly.js'), dir],
-      other === null ? {} : { uid: other, gid: other })
+    const check = [process.execPath, path.join(__dirname, 'fixtures', 'readonly.js'), dir]
+    const out = asRoot
+      ? execFileSync('setpriv', ['--bounding-set=-dac_override,-dac_read_search', ...check])
+      : execFileSync(check[0], check.slice(1))
     const r = JSON.parse(out.toString())
     assert.notEqual(r.step, 'none', 'an append to a read-only log directory failed')
     assert.ok(['ERR_IO', 'ERR_CORRUPT'].includes(r.code), `${r.step}: ${r.code}: ${r.message}`)
     assert.ok(r.message.length > 0)
   } finally {
     chmodAll(0o755, 0o644)
-    if (other !== null) walk(dir, (f) => fs.chownSync(f, 0, 0))
   }
   const again = await open(dir)
   const c = again.consumer({ assign: [{ topic: 't', partition: 0, offset: 'earliest' }] })

@@ -132,7 +132,9 @@ test('caldo consume --from-time and reset-offsets --to-datetime', async (t) => {
   assert.equal(r.code, 0, r.err)
   assert.deepEqual(r.out.trim().split('\n'), Array.from({ length: N - expected(ts) }, (_, i) => `0:${expected(ts) + i}`))
   // A date alone is UTC midnight: every record of partition 0.
-  assert.equal(caldo(dir, ['consume', 'ev', '-p', '0', '--from-time', '2019-12-31', '--format', '%o']).out.trim().split('\n').length, N)
+  const all = caldo(dir, ['consume', 'ev', '-p', '0', '--from-time', '2019-12-31', '--format', '%o'])
+  assert.equal(all.code, 0, all.err)
+  assert.equal(all.out.trim().split('\n').length, N)
   for (const bad of ['yesterday', '2020-13-45T00:00:00Z', '1969-12-31T23:59:59Z', '12345', '']) {
     const f = caldo(dir, ['consume', 'ev', '--from-time', bad])
     assert.equal(f.code, 2, `${bad}: ${f.err}`)

@@ -112,4 +112,11 @@ async function main () {
   }
 }
 
-main().then((code) => process.exit(code))
+// Output to a pipe is written asynchronously: let it all out before exiting, or a
+// slow reader loses the tail of it.
+const flushed = (stream) => new Promise((resolve) => stream.write('', () => resolve()))
+
+main().then(async (code) => {
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)])
+  process.exit(code)
+})
