@@ -17,12 +17,13 @@ pub enum Code {
     Fenced,
     OffsetOutOfRange,
     GroupActive,
+    UnknownGroup,
     /// A bug in caldo (a panic), caught before it could take the process down.
     Internal,
 }
 
 impl Code {
-    pub const ALL: [Code; 14] = [
+    pub const ALL: [Code; 15] = [
         Code::InvalidTopic,
         Code::UnknownTopic,
         Code::TopicExists,
@@ -36,6 +37,7 @@ impl Code {
         Code::Fenced,
         Code::OffsetOutOfRange,
         Code::GroupActive,
+        Code::UnknownGroup,
         Code::Internal,
     ];
 
@@ -54,6 +56,7 @@ impl Code {
             Code::Fenced => "ERR_FENCED",
             Code::OffsetOutOfRange => "ERR_OFFSET_OUT_OF_RANGE",
             Code::GroupActive => "ERR_GROUP_ACTIVE",
+            Code::UnknownGroup => "ERR_UNKNOWN_GROUP",
             Code::Internal => "ERR_INTERNAL",
         }
     }

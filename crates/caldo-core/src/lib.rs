@@ -2,6 +2,7 @@
 //! processes share through one directory, with no broker.
 
 pub(crate) mod consumer;
+pub(crate) mod crash;
 pub(crate) mod error;
 pub(crate) mod fsutil;
 pub(crate) mod group;
@@ -16,8 +17,8 @@ pub(crate) mod sync;
 pub use consumer::Consumer;
 pub use error::{Code, Error, Result};
 pub use group::{
-    describe_group, list_groups, set_group_offsets, Assignor, Change, Config as GroupConfig,
-    GroupInfo, Held, Member, MemberInfo, ResetTo, Tp,
+    delete_group, describe_group, list_groups, set_group_offsets, Assignor, Change,
+    Config as GroupConfig, GroupInfo, Held, Member, MemberInfo, ResetTo, Tp,
 };
 pub use log::{CleanReport, Cleaned, Log, PartitionInfo, Placed, TopicInfo, CLEAN_INTERVAL};
 pub use record::headers::headers as record_headers;
@@ -25,7 +26,7 @@ pub use record::{Header, RecordIn, RecordRef};
 pub use storage::cursor::{Cursor, Position};
 pub use storage::inspect;
 pub use storage::partition::Durability;
-pub use storage::partition::Removed;
+pub use storage::partition::{Compacted, Removed};
 pub use storage::topic::{CleanupPolicy, TopicChanges, TopicConfig, MAX_MESSAGE_BYTES};
 
 /// The engine's internals, for its integration tests and fuzz targets only.

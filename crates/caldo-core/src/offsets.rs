@@ -11,12 +11,27 @@ use crate::error::{Code, Error, Result};
 use crate::record::batch::RecordIn;
 use crate::record::partitioner::partition_for_key;
 use crate::storage::cursor::{Cursor, Position};
-use crate::storage::topic::Topic;
+use crate::storage::topic::{CleanupPolicy, Topic, TopicConfig};
 use crate::sync::unpoisoned;
 
 pub const TOPIC: &str = "__consumer_offsets";
 /// Groups hash onto these, so busy groups do not contend for one lock.
 pub const PARTITIONS: u32 = 8;
+/// Small segments: a new process reads its group's partition from the start,
+/// and compaction leaves only each key's last record in sealed segments, so
+/// a join reads the live keys plus at most about two segments of commits.
+const SEGMENT_BYTES: u64 = 256 << 10;
+
+/// `__consumer_offsets`'s configuration.
+pub fn config() -> TopicConfig {
+    TopicConfig {
+        partitions: PARTITIONS,
+        segment_bytes: SEGMENT_BYTES,
+        cleanup_policy: CleanupPolicy::Compact,
+        retention_ms: -1,
+        ..TopicConfig::default()
+    }
+}
 
 #[derive(Serialize, Deserialize)]
 struct Value {
@@ -69,30 +84,42 @@ impl Offsets {
 
     /// Writes offsets for `group` as one batch: all of them or none.
     pub fn commit(&self, group: &str, offsets: &[((String, u32), u64)]) -> Result<()> {
-        if offsets.is_empty() {
+        let timestamp = now_ms();
+        let values = offsets.iter().map(|(tp, offset)| {
+            let v = Value {
+                offset: *offset,
+                timestamp,
+            };
+            (tp, Some(serde_json::to_vec(&v).expect("value serializes")))
+        });
+        self.write(group, values, timestamp)
+    }
+
+    /// Writes a tombstone for each offset `group` has committed, as one batch.
+    pub fn forget(&self, group: &str) -> Result<()> {
+        let committed = self.committed(group)?;
+        self.write(group, committed.keys().map(|tp| (tp, None)), now_ms())
+    }
+
+    /// Appends one record per (topic, partition) of `group` as one batch.
+    fn write<'a>(
+        &self,
+        group: &str,
+        values: impl Iterator<Item = (&'a (String, u32), Option<Vec<u8>>)>,
+        timestamp: i64,
+    ) -> Result<()> {
+        let encoded: Vec<(Vec<u8>, Option<Vec<u8>>)> =
+            values.map(|((t, p), v)| (key(group, t, *p), v)).collect();
+        if encoded.is_empty() {
             return Ok(());
         }
-        let ts = now_ms();
-        let encoded: Vec<(Vec<u8>, Vec<u8>)> = offsets
-            .iter()
-            .map(|((t, p), o)| {
-                let v = Value {
-                    offset: *o,
-                    timestamp: ts,
-                };
-                (
-                    key(group, t, *p),
-                    serde_json::to_vec(&v).expect("value serializes"),
-                )
-            })
-            .collect();
         let records: Vec<RecordIn> = encoded
             .iter()
             .map(|(k, v)| RecordIn {
                 key: Some(k),
-                value: Some(v),
+                value: v.as_deref(),
                 headers: &[],
-                timestamp: ts,
+                timestamp,
             })
             .collect();
         self.topic.partitions[self.partition_of(group)].append(&records)?;
@@ -112,13 +139,18 @@ impl Offsets {
                 bad = Some(r.offset);
                 return false;
             };
-            let entry = groups.entry(g).or_default();
             match r.value.map(serde_json::from_slice::<Value>) {
                 Some(Ok(v)) => {
-                    entry.insert((t, p), v.offset);
+                    groups.entry(g).or_default().insert((t, p), v.offset);
                 }
+                // A tombstone: the group's offset was deleted.
                 None => {
-                    entry.remove(&(t, p));
+                    if let Some(entry) = groups.get_mut(&g) {
+                        entry.remove(&(t, p));
+                        if entry.is_empty() {
+                            groups.remove(&g);
+                        }
+                    }
                 }
                 Some(Err(_)) => {
                     bad = Some(r.offset);

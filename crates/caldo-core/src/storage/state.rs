@@ -42,6 +42,9 @@ const AT_SEGMENT_SINCE: usize = 120;
 /// after a power loss only if it verifies (u32).
 const AT_START_SUM: usize = 128;
 const START_TAG: &[u8; 4] = b"CLDS";
+/// Compaction's first dirty offset: below it the log was compacted. Only a
+/// hint (a lost value re-cleans), so it has no checksum.
+const AT_CLEANED_TO: usize = 256;
 
 fn start_checksum(start: u64) -> u32 {
     let mut h = crc32fast::Hasher::new();
@@ -169,6 +172,14 @@ impl State {
     pub fn set_segment_since(&self, ms: i64) {
         self.u64(AT_SEGMENT_SINCE)
             .store(ms as u64, Ordering::Release);
+    }
+    /// Where compaction stopped last: records from here on are dirty.
+    pub fn cleaned_to(&self) -> u64 {
+        self.u64(AT_CLEANED_TO).load(Ordering::Acquire)
+    }
+    /// Only the cleaner lock holder calls this.
+    pub fn set_cleaned_to(&self, offset: u64) {
+        self.u64(AT_CLEANED_TO).store(offset, Ordering::Release);
     }
     /// Writes the mapped state back to the file (msync).
     pub fn sync(&self) -> Result<()> {

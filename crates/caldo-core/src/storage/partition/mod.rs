@@ -2,6 +2,7 @@
 //! the durable record (`durability`), crash recovery (`recovery`).
 
 mod append;
+mod compaction;
 mod durability;
 mod recovery;
 mod retention;
@@ -19,9 +20,10 @@ use crate::storage::state::State;
 use crate::sync::wake::Wake;
 use crate::sync::{lock, unpoisoned};
 
+pub use compaction::{dirty_ratio, Compacted, Compaction};
 pub use durability::Durability;
 pub(crate) use retention::now_ms;
-pub use retention::{segment_max_timestamp, Removed, Rules};
+pub use retention::{segment_max_timestamp, Removed, Rules, Seg};
 
 /// The active segment, as this process has it open.
 struct Active {
