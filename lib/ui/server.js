@@ -133,7 +133,7 @@ function handler (log, dir, { allowWrite, served }) {
     const snapshot = await live.current()
     if (res.destroyed) return
     res.write('retry: 2000\n\n')
-    emit('hello', JSON.stringify({ history: live.history, snapshot }))
+    emit('hello', JSON.stringify({ now: Date.now(), history: live.history, snapshot }))
     live.add(emit)
   }
 

@@ -8,7 +8,8 @@
   const main = document.getElementById('main')
   const dialog = document.getElementById('dialog')
   const COLORS = ['#2563eb', '#ea580c', '#16a34a', '#9333ea', '#db2777', '#0891b2', '#ca8a04', '#4b5563', '#dc2626', '#65a30d']
-  const state = { snapshot: null, history: [] }
+  // `now`: when the server last spoke (the values charted hold until then).
+  const state = { snapshot: null, history: [], now: 0 }
   let view = null
 
   // --- DOM helpers -----------------------------------------------------------
@@ -114,7 +115,7 @@
   // --- charts (uPlot) --------------------------------------------------------
 
   // A line chart that keeps its uPlot while the series stay the same, and fits its box.
-  function chart (title, unit) {
+  function chart (title, unit, empty = 'No samples yet: the chart fills as the log changes.') {
     const el = h('div.chart')
     let plot = null
     let key = ''
@@ -126,10 +127,13 @@
       set (xs, series) {
         if (!series.length || xs.length < 2) {
           if (plot) { plot.destroy(); plot = null; key = '' }
-          fill(el, h('div', title ? h('h2', title) : null, h('div.empty', 'waiting for data')))
+          fill(el, h('div', title ? h('h2', title) : null, h('div.empty', empty)))
           return
         }
         const data = [xs, ...series.map((s) => s.values)]
+        // What the chart shows, for tests and for a look in the inspector.
+        el.dataset.points = xs.length
+        el.dataset.last = JSON.stringify(Object.fromEntries(series.map((s) => [s.name, s.values[s.values.length - 1]])))
         const k = series.map((s) => s.name).join('\0')
         if (plot && k === key) return plot.setData(data)
         if (plot) plot.destroy()
@@ -140,7 +144,8 @@
           width: Math.max(300, el.clientWidth),
           height: 220,
           cursor: { drag: { x: false, y: false } },
-          scales: { y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
+          // At least the last minute, so a few points do not fill the width.
+          scales: { x: { range: (u, min, max) => [Math.min(min, max - 60), max] }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
           axes: [{ stroke: getComputedStyle(document.body).color }, { stroke: getComputedStyle(document.body).color, size: 60, values: (u, ticks) => ticks.map((v) => num(v)) }],
           series: [{}, ...series.map((s, i) => ({ label: s.name, stroke: COLORS[i % COLORS.length], width: 1.5, value: (u, v) => (v === null ? '–' : `${num(v)}${unit}`) }))]
         }, data, el)
@@ -149,7 +154,8 @@
     }
   }
 
-  // Chart data from the history: `pick(point)` gives { name: value } for one point.
+  // Chart data from the history: `pick(point)` gives { name: value } for one point. The
+  // server sends nothing while nothing changes, so the last values hold until now.
   function seriesOf (names, pick) {
     const xs = []
     const values = names.map(() => [])
@@ -157,6 +163,10 @@
       xs.push(p.t / 1000)
       const got = p.gap ? null : pick(p)
       names.forEach((n, i) => values[i].push(got && got[n] !== undefined ? got[n] : null))
+    }
+    if (xs.length && state.now / 1000 > xs[xs.length - 1] + 1) {
+      xs.push(state.now / 1000)
+      for (const v of values) v.push(v[v.length - 1])
     }
     return [xs, names.map((name, i) => ({ name, values: values[i] }))]
   }
@@ -169,7 +179,7 @@
   function overview () {
     const cards = h('div.cards')
     const produced = chart('Produced (records/s, by topic)', '/s')
-    const consumed = chart('Consumed (records/s, by group)', '/s')
+    const consumed = chart('Consumed (records/s, by group)', '/s', 'No consumer groups yet.')
     const topics = h('section.panel')
     const groups = h('section.panel')
     const open = new Set()
@@ -618,6 +628,7 @@
       const d = JSON.parse(e.data)
       state.history = d.history
       state.snapshot = d.snapshot
+      state.now = d.now
       status.dataset.state = 'live'
       status.textContent = 'live'
       refresh()
@@ -626,6 +637,7 @@
       const d = JSON.parse(e.data)
       state.snapshot = d.snapshot
       state.history.push(d.point)
+      state.now = d.point.t
       if (state.history.length > 600) state.history.splice(0, state.history.length - 600)
       refresh()
     })
