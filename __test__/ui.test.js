@@ -402,3 +402,18 @@ test('caldo ui prints its URL and stops on SIGTERM; an idle page on an idle log 
   proc.kill('SIGTERM')
   assert.deepEqual(await exited, { code: 0, signal: null })
 })
+
+test("the package ships the console's page, its assets and uPlot as a dependency", () => {
+  const { execFileSync } = require('node:child_process')
+  const root = path.join(__dirname, '..')
+  const [packed] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))
+  const files = packed.files.map((f) => f.path)
+  for (const f of ['lib/ui/index.js', 'lib/ui/server.js', 'lib/ui/live.js', 'lib/ui/browse.js', 'lib/ui/assets/index.html', 'lib/ui/assets/app.js',
+    'lib/ui/assets/app.css', 'lib/ui/assets/favicon.svg', 'lib/format.js', 'lib/reset.js', 'lib/cli/ui.js']) {
+    assert.ok(files.includes(f), `the package holds ${f}`)
+  }
+  const pkg = require('../package.json')
+  assert.ok(pkg.dependencies.uplot, 'uplot is a runtime dependency')
+  assert.ok(require.resolve('uplot/dist/uPlot.iife.min.js'))
+  for (const dep of ['uplot', 'playwright-core']) assert.ok(pkg.dependencyReasons[dep], `package.json says why it depends on ${dep}`)
+})

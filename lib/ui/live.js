@@ -11,6 +11,9 @@ const QUIET_MS = 2000
 const MIN_GAP_MS = 1000
 // Points kept for the charts: 10 minutes at one a second.
 const HISTORY = 600
+// Rates are taken over at least this long: commits come once a second per member, and
+// samples a second apart would alias them into spikes and zeros.
+const RATE_WINDOW_MS = 3000
 
 const sum = (list, f) => list.reduce((s, x) => s + f(x), 0)
 
@@ -28,7 +31,7 @@ class Live {
   #stop = null
   #watcher = null
   #watchKey = ''
-  #prev = null
+  #samples = []
   #lastJson = ''
   #lastPoint = null
   history = []
@@ -76,7 +79,7 @@ class Live {
     let wake = null
     this.#stop = () => { stopped = true; if (wake) wake(); this.#closeWatcher() }
     // A gap in the charts: nothing was sampled while nobody looked.
-    this.#prev = null
+    this.#samples = []
     if (this.history.length) this.#push({ t: Date.now(), gap: true })
     const pause = (ms) => new Promise((resolve) => {
       const timer = setTimeout(resolve, ms)
@@ -147,9 +150,10 @@ class Live {
         this.#closeWatcher()
       }
     }
+    const t = Date.now()
     const [topics, groups] = await Promise.all([this.#log.topics({ internal: true }), this.#log.groups()])
-    this.#watch(topics.filter((t) => t.config))
-    const snap = this.#snapshotOf(topics, groups)
+    this.#watch(topics.filter((x) => x.config))
+    const snap = this.#snapshotOf(topics, groups, t)
     const point = this.#pointOf(snap)
     const json = JSON.stringify([snap.topics, snap.groups])
     const moved = json !== this.#lastJson
@@ -169,16 +173,17 @@ class Live {
     if (this.history.length > HISTORY) this.history.splice(0, this.history.length - HISTORY)
   }
 
-  #snapshotOf (topics, groups) {
+  #snapshotOf (topics, groups, t = Date.now()) {
     return {
-      t: Date.now(),
+      t,
       topics: topics.filter((t) => !t.name.startsWith('__')),
       groups: groups.map((g) => ({ ...g, state: groupState(g), lag: sum(g.offsets, (o) => o.lag) }))
     }
   }
 
-  // Rates since the previous sample: records appended per topic, and committed per
-  // group and topic (partitions with a commit in both samples only).
+  // Rates since the newest sample at least RATE_WINDOW_MS old (else the oldest): records
+  // appended per topic, and committed per group and topic (partitions with a commit in
+  // both samples only).
   #pointOf (snap) {
     const t = snap.t
     const highs = new Map()
@@ -192,8 +197,10 @@ class Live {
         if (o.committed !== null) commits.set(`${g.groupId}\0${o.topic}\0${o.partition}`, o.committed)
       }
     }
-    const prev = this.#prev
-    this.#prev = { t, highs, commits }
+    const samples = this.#samples
+    const prev = samples.findLast((x) => x.t <= t - RATE_WINDOW_MS) ?? samples[0]
+    samples.push({ t, highs, commits })
+    while (samples.length > 2 && samples[1].t <= t - RATE_WINDOW_MS) samples.shift()
     if (!prev) return { t, produce: null, consume: null, lag }
     const ms = Math.max(1, t - prev.t)
     const produce = {}

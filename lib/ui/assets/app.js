@@ -8,6 +8,8 @@
   const main = document.getElementById('main')
   const dialog = document.getElementById('dialog')
   const COLORS = ['#2563eb', '#ea580c', '#16a34a', '#9333ea', '#db2777', '#0891b2', '#ca8a04', '#4b5563', '#dc2626', '#65a30d']
+  // A topic or group keeps its color on every chart and page.
+  const colorOf = (name) => COLORS[[...name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7) % COLORS.length]
   // `now`: when the server last spoke (the values charted hold until then).
   const state = { snapshot: null, history: [], now: 0 }
   let view = null
@@ -147,7 +149,7 @@
           // At least the last minute, so a few points do not fill the width.
           scales: { x: { range: (u, min, max) => [Math.min(min, max - 60), max] }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
           axes: [{ stroke: getComputedStyle(document.body).color }, { stroke: getComputedStyle(document.body).color, size: 60, values: (u, ticks) => ticks.map((v) => num(v)) }],
-          series: [{}, ...series.map((s, i) => ({ label: s.name, stroke: COLORS[i % COLORS.length], width: 1.5, value: (u, v) => (v === null ? '–' : `${num(v)}${unit}`) }))]
+          series: [{}, ...series.map((s) => ({ label: s.name, stroke: colorOf(s.name), width: 1.5, value: (u, v) => (v === null ? '–' : `${num(v)}${unit}`) }))]
         }, data, el)
       },
       destroy () { resize.disconnect(); if (plot) plot.destroy() }
