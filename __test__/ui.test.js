@@ -375,6 +375,15 @@ test('caldo ui prints its URL and stops on SIGTERM; an idle page on an idle log 
   await waitFor(() => /http:\/\/127\.0\.0\.1:\d+\//.test(out), WAIT)
   const url = /http:\/\/127\.0\.0\.1:\d+\//.exec(out)[0]
   assert.match(out, /read-only/)
+  // Usage errors and a missing log, as every command.
+  const { spawnSync } = require('node:child_process')
+  const cli = (args) => spawnSync(process.execPath, [BIN, 'ui', ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', CALDO_DIR: '' }, timeout: 30_000 })
+  const busy = cli(['--dir', dir, '--port', /:(\d+)\//.exec(out)[1]])
+  assert.equal(busy.status, 1)
+  assert.match(busy.stderr, /^caldo: port \d+ is in use.*\(ERR_IO\)\n$/)
+  assert.equal(cli(['--dir', dir, '--port', '70000']).status, 2)
+  assert.equal(cli(['--dir', dir, '--port', 'x']).status, 2)
+  assert.match(cli(['--dir', path.join(dir, 'none')]).stderr, /^caldo: no caldo log in/)
 
   const page = await pageOf(t, url)
   await page.locator('#topics tr[data-topic="orders"]').waitFor(WAIT)

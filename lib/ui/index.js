@@ -64,7 +64,7 @@ async function start (log, dir, opts) {
     })
   } catch (err) {
     await h.close()
-    const what = err.code === 'EADDRINUSE' ? `port ${o.port} is in use: pick another, or 0 for a free one` : `cannot listen on ${o.host}:${o.port}: ${err.message}`
+    const what = err.code === 'EADDRINUSE' ? `port ${o.port} is in use: pick another (--port, or { port }), or 0 for a free one` : `cannot listen on ${o.host}:${o.port}: ${err.message}`
     throw coded('ERR_IO', what, { ioCode: err.code, cause: err })
   }
   const port = server.address().port

@@ -8,8 +8,15 @@
   const main = document.getElementById('main')
   const dialog = document.getElementById('dialog')
   const COLORS = ['#2563eb', '#ea580c', '#16a34a', '#9333ea', '#db2777', '#0891b2', '#ca8a04', '#4b5563', '#dc2626', '#65a30d']
-  // A topic or group keeps its color on every chart and page.
-  const colorOf = (name) => COLORS[[...name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7) % COLORS.length]
+  // A topic or group keeps its color on every chart and page: topics by their place in
+  // the sorted list, groups likewise from another start.
+  const palette = new Map()
+  const colorOf = (name) => palette.get(name) ?? COLORS[[...name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7) % COLORS.length]
+  function paint (snap) {
+    palette.clear()
+    snap.topics.map((t) => t.name).sort().forEach((n, i) => palette.set(n, COLORS[i % COLORS.length]))
+    snap.groups.map((g) => g.groupId).sort().forEach((n, i) => palette.set(n, COLORS[(i + 3) % COLORS.length]))
+  }
   // `now`: when the server last spoke (the values charted hold until then).
   const state = { snapshot: null, history: [], now: 0 }
   let view = null
@@ -117,11 +124,11 @@
   // --- charts (uPlot) --------------------------------------------------------
 
   // A line chart that keeps its uPlot while the series stay the same, and fits its box.
-  function chart (title, unit, empty = 'No samples yet: the chart fills as the log changes.') {
+  function chart (title, unit, empty = 'No samples yet: the chart fills as the log changes.', height = 220) {
     const el = h('div.chart')
     let plot = null
     let key = ''
-    const resize = new ResizeObserver(() => plot && plot.setSize({ width: el.clientWidth, height: 220 }))
+    const resize = new ResizeObserver(() => plot && plot.setSize({ width: el.clientWidth, height }))
     resize.observe(el)
     return {
       el,
@@ -136,7 +143,7 @@
         // What the chart shows, for tests and for a look in the inspector.
         el.dataset.points = xs.length
         el.dataset.last = JSON.stringify(Object.fromEntries(series.map((s) => [s.name, s.values[s.values.length - 1]])))
-        const k = series.map((s) => s.name).join('\0')
+        const k = series.map((s) => s.name + (s.color || colorOf(s.name))).join('\0')
         if (plot && k === key) return plot.setData(data)
         if (plot) plot.destroy()
         fill(el, [])
@@ -144,12 +151,12 @@
         plot = new window.uPlot({
           title,
           width: Math.max(300, el.clientWidth),
-          height: 220,
+          height,
           cursor: { drag: { x: false, y: false } },
           // At least the last minute, so a few points do not fill the width.
           scales: { x: { range: (u, min, max) => [Math.min(min, max - 60), max] }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
           axes: [{ stroke: getComputedStyle(document.body).color }, { stroke: getComputedStyle(document.body).color, size: 60, values: (u, ticks) => ticks.map((v) => num(v)) }],
-          series: [{}, ...series.map((s) => ({ label: s.name, stroke: colorOf(s.name), width: 1.5, value: (u, v) => (v === null ? '–' : `${num(v)}${unit}`) }))]
+          series: [{}, ...series.map((s) => ({ label: s.name, stroke: s.color || colorOf(s.name), width: 1.5, value: (u, v) => (v === null ? '–' : `${num(v)}${unit}`) }))]
         }, data, el)
       },
       destroy () { resize.disconnect(); if (plot) plot.destroy() }
@@ -260,7 +267,7 @@
   function topicPage (name) {
     const title = h('h1', name)
     const cards = h('div.cards')
-    const produced = chart('Produced and consumed (records/s)', '/s')
+    const produced = chart('Produced and consumed (records/s)', '/s', undefined, 150)
     const body = h('section.panel')
     const panes = { Messages: browser(name), Partitions: h('div'), Config: h('div') }
     if (config.allowWrite) panes.Produce = producePane(name)
@@ -302,11 +309,13 @@
       fill(cards, card('Partitions', num(topic.partitions.length)), card('Records', num(sum(topic.partitions, (p) => p.high - p.low))),
         card('On disk', humanBytes(sum(topic.partitions, (p) => p.bytes))), card('Produced', last ? rate(last.produce[name]) : '–'),
         card('Groups', num(readers.length)), card('Retention', topic.config ? humanMs(topic.config.retentionMs) : '–'))
-      fill(title, name, h('small', topic.config ? topic.config.cleanupPolicy : 'damaged'),
+      fill(title, name, h('small', topic.config ? `cleanup policy: ${topic.config.cleanupPolicy}` : 'damaged'),
         config.allowWrite ? h('button.btn.danger', { type: 'button', onclick: () => deleteTopic(name) }, 'Delete topic') : null)
       const gs = readers.map((g) => g.groupId)
-      produced.set(...seriesOf(['produced', ...gs.map((g) => `consumed by ${g}`)], (p) => p.produce && Object.fromEntries([
-        ['produced', p.produce[name]], ...gs.map((g) => [`consumed by ${g}`, p.consume[g] ? p.consume[g][name] : undefined])])))
+      const [xs, series] = seriesOf(['produced', ...gs.map((g) => `consumed by ${g}`)], (p) => p.produce && Object.fromEntries([
+        ['produced', p.produce[name]], ...gs.map((g) => [`consumed by ${g}`, p.consume[g] ? p.consume[g][name] : undefined])]))
+      series.forEach((s, i) => { s.color = colorOf(i ? gs[i - 1] : name) })
+      produced.set(xs, series)
       if (current === 'Partitions') { renderPartitions(topic); loadSegments(topic) }
       if (current === 'Config') {
         fill(panes.Config, topic.config
@@ -620,6 +629,7 @@
   }
 
   function refresh () {
+    if (state.snapshot) paint(state.snapshot)
     if (state.snapshot && view) view.update(state.snapshot)
   }
 
