@@ -32,7 +32,7 @@ async function pageOf (t, url) {
   const errors = []
   page.on('pageerror', (e) => errors.push(e.message))
   // The event stream reconnecting once a test has stopped its server is no error of the page.
-  page.on('console', (m) => { if (m.type() === 'error' && !/ERR_CONNECTION_REFUSED/.test(m.text())) errors.push(m.text()) })
+  page.on('console', (m) => { if (m.type() === 'error' && !/ERR_CONNECTION_(REFUSED|RESET)/.test(m.text())) errors.push(m.text()) })
   t.after(async () => {
     await page.close()
     assert.deepEqual(errors, [], 'the console page logged no errors')
@@ -267,6 +267,11 @@ test('writes: refused without allowWrite; with it, a CSRF token and the same ori
   assert.equal(active.json.error.code, 'ERR_GROUP_ACTIVE')
   member.proc.send('stop')
   await member.done
+  // Once stopped, the group can be deleted, after a confirmation.
+  await page.locator('button:text-is("Delete group")').click()
+  await page.locator('dialog button:text-is("Delete")').click()
+  await page.waitForFunction(() => location.hash === '#/groups', null, WAIT)
+  assert.deepEqual((await log.groups()).map((g) => g.groupId), [])
 
   // A test record from the topic page, then deleting the topic after typing its name.
   await page.goto(`${rw.url}#/topic/clicks`)

@@ -269,7 +269,7 @@ function handler (log, dir, { allowWrite, served }) {
     if (req.method === 'GET' || req.method === 'HEAD') {
       if (p === '/' || p === '/index.html') return page(res)
       if (ASSETS[p]) return asset(res, req, ...ASSETS[p])
-      if (p === '/api/events') return events(req, res)
+      if (p === '/api/events' && req.method === 'GET') return events(req, res)
       if (p === '/api/snapshot') return json(res, await live.current())
       if ((r = m(/^\/api\/topics\/([^/]+)$/))) return topicDetail(res, decode(r[1]))
       if ((r = m(/^\/api\/topics\/([^/]+)\/messages$/))) return messages(res, decode(r[1]), url.searchParams)
