@@ -337,7 +337,7 @@ test('requests naming another host, a path or bad values are refused', async (t)
   // One whole record; the page's assets.
   const one = await request(base + 'api/topics/orders/messages/2/5')
   assert.equal(Buffer.from(one.json.value.b64, 'base64').toString(), '{"p":2,"i":5}')
-  for (const a of ['assets/app.js', 'assets/app.css', 'assets/uPlot.js', 'assets/uPlot.css', 'assets/format.js', 'favicon.svg']) {
+  for (const a of ['assets/view.js', 'assets/topic.js', 'assets/app.js', 'assets/app.css', 'assets/uPlot.js', 'assets/uPlot.css', 'assets/format.js', 'favicon.svg']) {
     assert.equal((await request(base + a)).status, 200, a)
   }
   await ui.close()
@@ -422,7 +422,7 @@ test("the package ships the console's page, its assets and uPlot as a dependency
   const root = path.join(__dirname, '..')
   const [packed] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))
   const files = packed.files.map((f) => f.path)
-  for (const f of ['lib/ui/index.js', 'lib/ui/server.js', 'lib/ui/live.js', 'lib/ui/browse.js', 'lib/ui/assets/index.html', 'lib/ui/assets/app.js',
+  for (const f of ['lib/ui/index.js', 'lib/ui/server.js', 'lib/ui/live.js', 'lib/ui/browse.js', 'lib/ui/assets/index.html', 'lib/ui/assets/view.js', 'lib/ui/assets/topic.js', 'lib/ui/assets/app.js',
     'lib/ui/assets/app.css', 'lib/ui/assets/favicon.svg', 'lib/format.js', 'lib/reset.js', 'lib/cli/ui.js']) {
     assert.ok(files.includes(f), `the package holds ${f}`)
   }

@@ -15,6 +15,8 @@ const browse = require('./browse.js')
 const { resetTarget } = require('../reset.js')
 
 const ASSETS = {
+  '/assets/view.js': [path.join(__dirname, 'assets', 'view.js'), 'text/javascript'],
+  '/assets/topic.js': [path.join(__dirname, 'assets', 'topic.js'), 'text/javascript'],
   '/assets/app.js': [path.join(__dirname, 'assets', 'app.js'), 'text/javascript'],
   '/assets/app.css': [path.join(__dirname, 'assets', 'app.css'), 'text/css'],
   '/assets/format.js': [path.join(__dirname, '..', 'format.js'), 'text/javascript'],
