@@ -81,6 +81,12 @@ test('the overview shows the topics; a live chart gains points while a child pro
   assert.deepEqual(await sub.evaluateAll((rows) => rows.map((r) => [...r.cells].slice(0, 4).map((c) => c.textContent))),
     [['0', '0', '100', '100'], ['1', '0', '100', '100'], ['2', '0', '100', '100']])
 
+  // The filter narrows the table.
+  await page.fill('input[name=filter]', 'ord')
+  await page.waitForFunction(() => document.querySelectorAll('#topics tr[data-topic]').length === 1, null, WAIT)
+  await page.fill('input[name=filter]', '')
+  await page.waitForFunction(() => document.querySelectorAll('#topics tr[data-topic]').length === 2, null, WAIT)
+
   const chart = page.locator('.chart').first()
   const points = async () => Number(await chart.getAttribute('data-points') || 0)
   const before = await points()
@@ -139,6 +145,13 @@ test('the group page shows lag falling while a consumer runs, with its pid', asy
   assert.ok(Number(await chart.getAttribute('data-points')) >= 3)
   assert.equal(await page.locator('#offsets tbody tr').count(), 2)
   await shot(page, 'group-lag')
+  // The topic's page lists the group among its consumers.
+  await page.goto(`${ui.url}#/topic/jobs`)
+  await page.locator('.tabs button:text-is("Consumers")').click()
+  const consumer = page.locator('#consumers tr[data-group="workers"] td')
+  await consumer.first().waitFor(WAIT)
+  assert.deepEqual(await consumer.evaluateAll((tds) => [tds[1].textContent, tds[3].textContent, tds[5].textContent]), ['Stable', '0', '0: 0 · 1: 0'])
+  await page.goto(`${ui.url}#/group/workers`)
   member.proc.send('stop')
   await member.done
   await page.waitForFunction(() => document.querySelector('h1 small')?.textContent === 'Empty', null, WAIT)
@@ -199,6 +212,20 @@ test('the message browser finds a record by its offset, by key and by time, and 
   await page.click('button[name=load]')
   await page.waitForFunction(() => document.querySelector('#messages tbody tr')?.dataset.offset === '30', null, WAIT)
   assert.deepEqual(await firstRow(), [0, 30, '{"p":0,"i":30}'])
+
+  // Following partition 0: a record written now shows up at the top, a keyless one too.
+  await page.click('button[name=follow]')
+  await page.locator('text=Waiting for records…').waitFor(WAIT)
+  const p = log.producer()
+  await p.send('orders', { key: 'fresh', value: 'just written', partition: 0 })
+  await p.send('orders', { value: 'and another', partition: 0 })
+  await p.send('orders', { key: 'elsewhere', value: 'not followed', partition: 1 })
+  await page.waitForFunction(() => document.querySelectorAll('#messages tbody tr').length === 2, null, WAIT)
+  assert.deepEqual(await firstRow(), [0, 101, 'and another'])
+  assert.deepEqual(await rows.nth(1).evaluate((r) => [r.dataset.offset, r.cells[3].textContent, r.cells[4].textContent]), ['100', 'fresh', 'just written'])
+  assert.equal(await page.locator('button[name=older]').isDisabled(), true)
+  await page.click('button[name=follow]')
+  assert.equal(await page.locator('button[name=follow]').textContent(), 'Follow')
   await ui.close()
 })
 

@@ -167,4 +167,38 @@ async function one (log, topic, partition, offset) {
   return found
 }
 
-module.exports = { page, one, MAX_SCAN }
+// Following: at most this many records an event, an event every TAIL_GAP_MS at most; a
+// partition more than MAX_BEHIND behind jumps to its end (a browser shows the newest).
+const TAIL_BATCH = 100
+const TAIL_GAP_MS = 250
+const MAX_BEHIND = 10_000
+
+/**
+ * Follows `topic` from its end (q as for page: partition, key, keyMatch, value) and
+ * emits ('records', { records, skipped }) as matching records arrive; `skipped` counts
+ * those left out to keep up. Sleeps on the log's wake word in between. Returns stop().
+ */
+function tail (log, topic, q, emit) {
+  const parts = topic.partitions.filter((p) => q.partition === undefined || p.partition === q.partition)
+  const c = log.consumer({ assign: parts.map((p) => ({ topic: topic.name, partition: p.partition, offset: 'latest' })) })
+  const match = matcher(q)
+  let skipped = 0
+  ;(async () => {
+    for await (const batch of c.batches({ maxMessages: 1000 })) {
+      const found = batch.filter(match)
+      if (!found.length) continue
+      skipped += Math.max(0, found.length - TAIL_BATCH)
+      emit('records', { records: found.slice(-TAIL_BATCH).map((m) => record(m)), skipped })
+      await new Promise((resolve) => setTimeout(resolve, TAIL_GAP_MS))
+      for (const l of await c.lag()) {
+        if (l.lag > MAX_BEHIND) {
+          c.seek({ topic: l.topic, partition: l.partition, offset: 'latest' })
+          skipped += l.lag
+        }
+      }
+    }
+  })().catch((err) => emit('failure', { code: err.code, message: err.message }))
+  return () => c.close()
+}
+
+module.exports = { page, one, tail, MAX_SCAN }

@@ -126,12 +126,17 @@ function handler (log, dir, { allowWrite, served }) {
     send(res, 200, index, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': CSP })
   }
 
-  async function events (req, res) {
+  // An event stream; `emit(event, text)` writes to it while it is open.
+  function stream (req, res, onClose) {
     res.writeHead(200, { ...SECURITY, 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' })
     res.socket.setTimeout(0)
     streams.add(res)
-    const emit = (event, text) => res.write(`event: ${event}\ndata: ${text}\n\n`)
-    req.on('close', () => { streams.delete(res); live.remove(emit) })
+    req.on('close', () => { streams.delete(res); onClose() })
+    return (event, text) => { if (!res.writableEnded && !res.destroyed) res.write(`event: ${event}\ndata: ${text}\n\n`) }
+  }
+
+  async function events (req, res) {
+    const emit = stream(req, res, () => live.remove(emit))
     const snapshot = await live.current()
     if (res.destroyed) return
     res.write('retry: 2000\n\n')
@@ -159,15 +164,20 @@ function handler (log, dir, { allowWrite, served }) {
     json(res, { topic: t, segments })
   }
 
+  // Which records: a partition (or all) and filters on key and value text.
+  const filterOf = (t, q) => ({
+    partition: q.get('partition') === 'all' ? undefined : intParam(q, 'partition', { max: t.partitions.length - 1 }),
+    key: q.get('key') || undefined,
+    keyMatch: oneOf(q, 'keyMatch', ['exact', 'contains'], 'exact'),
+    value: q.get('value') || undefined
+  })
+
   async function messages (res, name, q) {
     const t = await findTopic(log, name)
     const seek = oneOf(q, 'seek', ['latest', 'earliest', 'offset', 'timestamp'], 'latest')
     const query = {
-      partition: q.get('partition') === 'all' ? undefined : intParam(q, 'partition', { max: t.partitions.length - 1 }),
+      ...filterOf(t, q),
       limit: intParam(q, 'limit', { min: 1, max: MAX_LIMIT }) ?? 50,
-      key: q.get('key') || undefined,
-      keyMatch: oneOf(q, 'keyMatch', ['exact', 'contains'], 'exact'),
-      value: q.get('value') || undefined,
       cursor: cursorParam(q),
       dir: oneOf(q, 'dir', ['forward', 'backward'], 'forward'),
       seek,
@@ -177,6 +187,16 @@ function handler (log, dir, { allowWrite, served }) {
     if (seek === 'offset' && query.offset === undefined && !query.cursor) throw bad('seek=offset needs offset')
     if (seek === 'timestamp' && query.timestamp === undefined && !query.cursor) throw bad('seek=timestamp needs timestamp (ms since the epoch)')
     json(res, await browse.page(log, t, query))
+  }
+
+  async function tail (req, res, name, q) {
+    const t = await findTopic(log, name)
+    const filter = filterOf(t, q)
+    let stop = null
+    const emit = stream(req, res, () => stop && stop())
+    if (res.destroyed) return
+    res.write('retry: 2000\n\n')
+    stop = browse.tail(log, t, filter, (event, data) => emit(event, JSON.stringify(data)))
   }
 
   async function message (res, name, partition, offset) {
@@ -275,6 +295,7 @@ function handler (log, dir, { allowWrite, served }) {
       if (p === '/api/snapshot') return json(res, await live.current())
       if ((r = m(/^\/api\/topics\/([^/]+)$/))) return topicDetail(res, decode(r[1]))
       if ((r = m(/^\/api\/topics\/([^/]+)\/messages$/))) return messages(res, decode(r[1]), url.searchParams)
+      if ((r = m(/^\/api\/topics\/([^/]+)\/tail$/)) && req.method === 'GET') return tail(req, res, decode(r[1]), url.searchParams)
       if ((r = m(/^\/api\/topics\/([^/]+)\/messages\/([^/]+)\/([^/]+)$/))) return message(res, decode(r[1]), r[2], r[3])
       throw new HttpError(404, 'NOT_FOUND', `nothing at ${p}`)
     }

@@ -12,7 +12,11 @@
     const cards = h('div.cards')
     const produced = chart('Produced (records/s, by topic)', '/s')
     const consumed = chart('Consumed (records/s, by group)', '/s', 'No consumer groups yet.')
-    const topics = h('section.panel')
+    // The filter stays in place (and keeps focus) while the table under it is redrawn.
+    const filter = h('input', { type: 'search', name: 'filter', placeholder: 'filter topics', 'aria-label': 'filter topics' })
+    const topicsBody = h('div')
+    const topics = h('section.panel', h('div.panel-head', h('h2', 'Topics'), filter), topicsBody)
+    filter.addEventListener('input', () => update(state.snapshot))
     const groups = h('section.panel')
     const open = new Set()
     main.append(h('h1', 'Overview'), cards, h('section.panel.charts', produced.el, consumed.el), topics, groups)
@@ -34,7 +38,7 @@
       consumed.set(...seriesOf(gnames, (p) => p.consume && Object.fromEntries(gnames.map((g) => [g, groupRate(p, g)]))))
 
       const rows = []
-      for (const t of snap.topics) {
+      for (const t of snap.topics.filter((x) => x.name.includes(filter.value.trim()))) {
         const isOpen = open.has(t.name)
         rows.push(h('tr', { 'data-topic': t.name },
           h('td', h('button.toggle', { title: 'partitions', onclick: () => { isOpen ? open.delete(t.name) : open.add(t.name); update(state.snapshot) } }, isOpen ? '▾' : '▸'),
@@ -49,9 +53,9 @@
           h('td.num', last ? rate(last.produce[t.name]) : '–')))
         if (isOpen) rows.push(h('tr.sub', h('td', { colSpan: 9 }, partitionsTable(t))))
       }
-      fill(topics, h('h2', 'Topics'), snap.topics.length
+      fill(topicsBody, rows.length
         ? table(['Topic', ['Partitions', 'num'], ['Records', 'num'], ['Low', 'num'], ['High (sum)', 'num'], ['Size', 'num'], 'Retention', 'Policy', ['In', 'num']], rows, { id: 'topics' })
-        : h('p.muted', 'No topics yet: create one with caldo create-topic or log.createTopic().'))
+        : h('p.muted', snap.topics.length ? 'No topic matches the filter.' : 'No topics yet: create one with caldo create-topic or log.createTopic().'))
       fill(groups, h('h2', 'Consumer groups'), groupsTable(snap, last))
     }
     return { update, destroy () { produced.destroy(); consumed.destroy() } }

@@ -9,7 +9,7 @@
     const cards = h('div.cards')
     const produced = chart('Produced and consumed (records/s)', '/s', undefined, 150)
     const body = h('section.panel')
-    const panes = { Messages: browser(name), Partitions: h('div'), Config: h('div') }
+    const panes = { Messages: browser(name), Partitions: h('div'), Consumers: h('div'), Config: h('div') }
     if (config.allowWrite) panes.Produce = producePane(name)
     let current = 'Messages'
     let segments = null
@@ -35,6 +35,19 @@
       }))
     }
 
+    // The groups with offsets in this topic: their lag and pace here.
+    function renderConsumers (readers, last) {
+      fill(panes.Consumers, readers.length
+        ? table(['Group', 'State', ['Members', 'num'], ['Lag', 'num'], ['Consumed', 'num'], 'Lag by partition'], readers.map((g) => {
+          const mine = g.offsets.filter((o) => o.topic === name)
+          return h('tr', { 'data-group': g.groupId }, h('td', h('a', { href: `#/group/${enc(g.groupId)}` }, g.groupId)), h('td', g.state),
+            h('td.num', g.members.length), h('td.num', num(sum(mine, (o) => o.lag))),
+            h('td.num', last && last.consume[g.groupId] ? rate(last.consume[g.groupId][name] ?? 0) : '–'),
+            h('td.mono', mine.map((o) => `${o.partition}: ${num(o.lag)}`).join(' · ')))
+        }), { id: 'consumers' })
+        : h('p.muted', 'No group has offsets in this topic.'))
+    }
+
     function update (snap) {
       const topic = snap.topics.find((x) => x.name === name)
       if (!topic) {
@@ -57,6 +70,7 @@
       series.forEach((s, i) => { s.color = colorOf(i ? gs[i - 1] : name) })
       produced.set(xs, series)
       if (current === 'Partitions') { renderPartitions(topic); loadSegments(topic) }
+      if (current === 'Consumers') renderConsumers(readers, last)
       if (current === 'Config') {
         fill(panes.Config, topic.config
           ? table(['Setting', 'Value', ['Raw', 'num']], Object.entries(topic.config).map(([k, v]) =>
@@ -64,7 +78,7 @@
           : h('p.error', `topic.json cannot be read: ${topic.damage.message}`))
       }
     }
-    return { update, destroy () { produced.destroy() } }
+    return { update, destroy () { produced.destroy(); panes.Messages.stop() } }
   }
 
   async function deleteTopic (name) {
@@ -124,9 +138,13 @@
     const timeBox = h('label', 'Time (local)', when)
     const older = h('button.btn', { type: 'button', name: 'older', disabled: true }, '◀ Older')
     const newer = h('button.btn', { type: 'button', name: 'newer', disabled: true }, 'Newer ▶')
+    const follow = h('button.btn', { type: 'button', name: 'follow', title: 'show records as they are written' }, 'Follow')
     const status = h('span.muted')
     const results = h('div')
     let last = null
+    // Following: an event stream of new records, the newest MAX_FOLLOWED kept.
+    const MAX_FOLLOWED = 500
+    let tail = null
     const seekSel = seek.querySelector('select')
     const showBoxes = () => { offsetBox.hidden = seekSel.value !== 'offset'; timeBox.hidden = seekSel.value !== 'timestamp' }
     seekSel.addEventListener('change', showBoxes)
@@ -138,7 +156,34 @@
       if (value.value) q.set('value', value.value)
       return q
     }
+    function stopFollowing () {
+      if (!tail) return
+      tail.close()
+      tail = null
+      follow.textContent = 'Follow'
+      follow.classList.remove('primary')
+    }
+    follow.addEventListener('click', () => {
+      if (tail) { stopFollowing(); return render() }
+      const q = params({})
+      q.delete('limit')
+      last = { messages: [], following: true, skipped: 0 }
+      tail = new EventSource(`/api/topics/${enc(name)}/tail?${q}`)
+      tail.addEventListener('records', (e) => {
+        const d = JSON.parse(e.data)
+        last.messages.push(...d.records)
+        last.messages.splice(0, Math.max(0, last.messages.length - MAX_FOLLOWED))
+        last.skipped = d.skipped
+        render()
+      })
+      tail.addEventListener('failure', (e) => { stopFollowing(); fill(results, h('p.error', JSON.parse(e.data).message)) })
+      follow.textContent = 'Stop following'
+      follow.classList.add('primary')
+      render()
+    })
+
     async function load (q) {
+      stopFollowing()
       status.textContent = 'reading…'
       try {
         last = await api('GET', `/api/topics/${enc(name)}/messages?${q}`)
@@ -167,11 +212,14 @@
       if (!last) return
       const kf = keyFmt.querySelector('select').value
       const vf = valFmt.querySelector('select').value
-      older.disabled = last.atStart
-      newer.disabled = false
-      status.textContent = `${last.messages.length} record(s)${last.atEnd ? ', at the end' : ''}${last.scanned ? `; read ${num(last.scanned)}` : ''}${last.partial ? ' (stopped at the read limit: page on to go further)' : ''}`
+      older.disabled = Boolean(tail) || last.following || last.atStart
+      newer.disabled = Boolean(tail) || last.following
+      status.textContent = last.following
+        ? `${tail ? 'following: ' : ''}${num(last.messages.length)} new record(s)${last.skipped ? `; ${num(last.skipped)} left out to keep up` : ''}`
+        : `${last.messages.length} record(s)${last.atEnd ? ', at the end' : ''}${last.scanned ? `; read ${num(last.scanned)}` : ''}${last.partial ? ' (stopped at the read limit: page on to go further)' : ''}`
       const rows = []
-      for (const m of last.messages) {
+      // Followed records newest first, as they come; pages in log order.
+      for (const m of last.following ? [...last.messages].reverse() : last.messages) {
         const k = show(m.key, kf, false)
         const v = show(m.value, vf, false)
         const row = h('tr.clickable', { 'data-offset': m.offset, 'data-partition': m.partition },
@@ -186,7 +234,7 @@
       }
       fill(results, last.messages.length
         ? table([['Partition', 'num'], ['Offset', 'num'], 'Timestamp', 'Key', 'Value', ['Headers', 'num']], rows, { id: 'messages' })
-        : h('p.muted', 'No records here.'))
+        : h('p.muted', last.following ? 'Waiting for records…' : 'No records here.'))
     }
 
     function detail (m, kf, vf) {
@@ -211,13 +259,14 @@
         h('label', 'Partition', partitionSel), seek, offsetBox, timeBox, keyMatch, h('label', '\u00a0', key), h('label', 'Value contains', value), limit,
         h('button.btn.primary', { type: 'submit', name: 'load' }, 'Load')),
       h('div.controls', keyFmt, valFmt),
-      h('div.pager', older, newer, status), results)
+      h('div.pager', older, newer, follow, status), results)
     // Partitions come with the first snapshot; the first page is the latest records.
     el.setPartitions = (n) => {
       if (partitionSel.options.length === n + 1) return
       fill(partitionSel, h('option', { value: 'all' }, 'All'), ...Array.from({ length: n }, (_, i) => h('option', { value: String(i) }, String(i))))
       if (!last) start()
     }
+    el.stop = stopFollowing
     return el
   }
 
