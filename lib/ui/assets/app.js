@@ -45,7 +45,7 @@
             h('a', { href: `#/topic/${enc(t.name)}` }, t.name), t.damage ? h('span.bad', ` damaged: ${t.damage.message}`) : null),
           h('td.num', num(t.partitions.length)),
           h('td.num', num(sum(t.partitions, (p) => p.high - p.low))),
-          h('td.num', num(Math.min(...t.partitions.map((p) => p.low)))),
+          h('td.num', t.partitions.length ? num(Math.min(...t.partitions.map((p) => p.low))) : '–'),
           h('td.num', num(sum(t.partitions, (p) => p.high))),
           h('td.num', humanBytes(sum(t.partitions, (p) => p.bytes))),
           h('td', t.config ? humanMs(t.config.retentionMs) : '–'),
