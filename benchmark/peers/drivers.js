@@ -467,6 +467,18 @@ const nats = {
   groupSupported: () => false
 }
 
+// ---------------------------------------------------------------- Kafka's Java perf tools
+// The measured work is run.js's (kafka-tools.js: one JVM per producer or consumer); the
+// driver only creates and drops topics, with kafkajs's admin.
+const kafkajava = {
+  name: 'kafkajava',
+  connect: () => kafka.connect(),
+  close: (c) => kafka.close(c),
+  create: (c, topic, partitions) => kafka.create(c, topic, partitions),
+  drop: (c, topic) => kafka.drop(c, topic),
+  consumeModes: ['batch'] // ConsumerPerformance polls batches
+}
+
 // ---------------------------------------------------------------- Kafka via librdkafka
 // @confluentinc/kafka-javascript's KafkaJS-shaped API over librdkafka; topics are created
 // and dropped with kafkajs's admin, on the same broker.
@@ -563,7 +575,8 @@ const hypercore = {
     fs.writeFileSync(path.join(HC_DIR, topic, 'key'), core.key)
     await core.close()
   },
-  async drop (c, topic) { fs.rmSync(path.join(HC_DIR, topic), { recursive: true, force: true }) },
+  // A worker may still be closing its copy when run.js drops the topic.
+  async drop (c, topic) { fs.rmSync(path.join(HC_DIR, topic), { recursive: true, force: true, maxRetries: 20, retryDelay: 100 }) },
   async produce (c, { topic, values }) {
     const core = await hypercore.open(topic, 'writer')
     c.cores.push(core)
@@ -650,4 +663,4 @@ const floor = {
   groupSupported: () => false
 }
 
-module.exports = { drivers: { floor, caldo, kafka, rdkafka, redis, sqlite, nats, hypercore }, nowUs, makeValue, valuePool, batchOf, sentAt, WORK, PORTS, BATCH, IN_FLIGHT }
+module.exports = { drivers: { floor, caldo, kafka, kafkajava, rdkafka, redis, sqlite, nats, hypercore }, nowUs, makeValue, valuePool, batchOf, sentAt, WORK, PORTS, BATCH, IN_FLIGHT }
