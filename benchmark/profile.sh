@@ -37,13 +37,19 @@ done
 # Latency: a consumer waits at the end of the log while a second process sends 10,000/s for 5 s.
 lat=50000
 echo "== latency (consumer and sender, 10,000/s)"
-perf record -F 4999 -o "$tmp/latency-tail.data" -- "${node[@]}" tail "$tmp/log" "$lat" >"$out/latency-tail.rate" 2>/dev/null &
+# -D: leave out the first second (process start-up); perf stat: context switches and CPU per record.
+perf record -D 1000 -F 4999 -o "$tmp/latency-tail.data" -- "${node[@]}" tail "$tmp/log" "$lat" >"$out/latency-tail.rate" 2>/dev/null &
 tailpid=$!
 sleep 1.5
-perf record -F 4999 -o "$tmp/latency-send.data" -- "${node[@]}" paced "$tmp/log" "$lat" 10000 >"$out/latency-send.rate" 2>/dev/null
+perf record -D 1000 -F 4999 -o "$tmp/latency-send.data" -- "${node[@]}" paced "$tmp/log" "$lat" 10000 >"$out/latency-send.rate" 2>/dev/null
 wait "$tailpid"
 report latency-tail
 report latency-send
+perf stat -x, -e task-clock,context-switches,cpu-migrations -o "$out/latency-tail.stat" -- node "$here/profile.js" tail "$tmp/log" "$lat" >/dev/null 2>&1 &
+tailpid=$!
+sleep 1.5
+node "$here/profile.js" paced "$tmp/log" "$lat" 10000 >/dev/null
+wait "$tailpid" || true
 perf trace -s -o "$tmp/lat.trace" -- node "$here/profile.js" tail "$tmp/log" "$lat" >/dev/null 2>&1 &
 tailpid=$!
 sleep 1.5

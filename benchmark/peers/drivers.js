@@ -566,6 +566,8 @@ const hypercore = {
     return c
   },
   async close (c) {
+    // The reader downloads from this process: stay until it has every block (at most 30 s).
+    for (let i = 0; c.core && i < 300 && !c.core.peers.some((p) => p.remoteContiguousLength >= c.core.length); i++) await sleep(100)
     for (const core of c.cores) await core.close()
     if (c.socket) c.socket.destroy()
   },
@@ -603,9 +605,14 @@ const hypercore = {
     fs.rmSync(hcSocket(topic), { force: true })
     await new Promise((resolve) => server.listen(hcSocket(topic), resolve))
     ready()
-    try {
-      for await (const v of core.createReadStream({ start: 0, live: true })) { if (onMessage(v)) break }
-    } finally { server.close() }
+    // Not a for-await: leaving one awaits the live stream's close, which waits for a block that never comes.
+    core.download({ start: 0, end: -1 }) // fetch every block as it appears, not one request per read
+    await new Promise((resolve, reject) => {
+      const rs = core.createReadStream({ start: 0, live: true })
+      rs.on('data', (v) => { if (onMessage(v)) { resolve(); rs.destroy() } })
+      rs.on('error', reject)
+    })
+    server.close()
   },
   groupSupported: () => false
 }

@@ -268,7 +268,13 @@ async function latencyScenario (system, c, res, notes) {
         await sleep(300)
         paced.send({ cmd: 'go' })
         await paced.result
-        const { latencies } = await tail.result
+        // A consumer that falls behind for good (it happens) must not hold the run for the worker's whole timeout.
+        const got = await Promise.race([tail.result, sleep(30_000, null)])
+        if (!got) {
+          tail.child.kill('SIGKILL'); await d.drop(c, topic).catch(() => {})
+          throw new Error(`at ${rate}/s the consumer did not have every record 30 s after the sender finished`)
+        }
+        const { latencies } = got
         const sorted = latencies.slice(Math.round(rate * CFG.latencyWarmupSeconds)).sort((a, b) => a - b)
         q.p50.push(percentile(sorted, 0.5)); q.p99.push(percentile(sorted, 0.99)); q.p999.push(percentile(sorted, 0.999))
         samples = sorted.length
