@@ -3,7 +3,8 @@
 // grouped into the places an engine engineer would aim at (used by profile.sh).
 
 const GROUPS = [
-  ['kernel: copy into or out of the page cache, page faults', (d, s) => d === '[kernel.kallsyms]' && /copy_|clear_page|fault|folio|filemap|ext4|do_anonymous_page|memcg|lru|__handle_mm|zap|rmqueue|page/.test(s)],
+  // On a virtual machine a fault's cost shows at its return to user mode (irqentry_exit_to_user_mode).
+  ['kernel: copying pages (page cache), page faults, zeroing new memory', (d, s) => d === '[kernel.kallsyms]' && /copy_|clear_page|fault|irqentry_exit|folio|filemap|ext4|do_anonymous_page|memcg|lru|__handle_mm|zap|rmqueue|page/.test(s)],
   ['kernel: scheduler, futex, wake-ups, epoll', (d, s) => d === '[kernel.kallsyms]' && /sched|switch|futex|wake|spin_unlock|epoll|ttwu|enqueue|dequeue|idle|irq|softirq|timer/.test(s)],
   ['kernel: other (syscall entry, locks, fs)', (d) => d === '[kernel.kallsyms]'],
   ['clock reads (vDSO gettimeofday / clock_gettime)', (d) => d === '[vdso]'],
@@ -28,7 +29,7 @@ const GROUPS = [
 const lines = require('node:fs').readFileSync(0, 'utf8').split('\n')
 const totals = new Map(GROUPS.map(([name]) => [name, 0]))
 for (const line of lines) {
-  const m = /^\s+([\d.]+)%\s+(\S+)\s+\[[.k]\]\s+(.*)$/.exec(line)
+  const m = /^\s+([\d.]+)%\s+(\[JIT\] tid \d+|\S+)\s+\[[.k]\]\s+(.*)$/.exec(line) // JIT code: "[JIT] tid N"
   if (!m) continue
   const [, pct, dso, sym] = m
   const [name] = GROUPS.find(([, test]) => test(dso, sym))

@@ -2,9 +2,9 @@
 // One driver per system, all with the same shape, used by run.js (admin calls) and
 // worker.js (the measured work, one OS process per producer or consumer).
 //
-// Every record's value starts with the send time in µs (performance.timeOrigin +
-// performance.now(), comparable across processes) as a float64, then a uint32 sequence
-// number; the rest is filler up to the value size.
+// Every record's value starts with the send time in µs (CLOCK_MONOTONIC, which all processes
+// of a machine share) as a float64, then a uint32 sequence number; the rest is filler up to
+// the value size.
 
 const fs = require('node:fs')
 const os = require('node:os')
@@ -21,7 +21,10 @@ const IN_FLIGHT = 4 // produce batches awaited together
 // served by the tansu fallback instead of Apache Kafka.
 const PORTS = { kafka: Number(process.env.BENCH_KAFKA_PORT) || 19092, redis: 16379, nats: 14222 }
 
-const nowUs = () => (performance.timeOrigin + performance.now()) * 1000
+// Not performance.timeOrigin + now(): each process fixes its own origin at start-up, and on a
+// loaded machine two processes' origins disagreed by up to 0.2 ms (a floor run showed a
+// negative p50).
+const nowUs = () => Number(process.hrtime.bigint()) / 1000
 
 function makeValue (bytes, seq) {
   const v = Buffer.alloc(bytes, 0x61)
