@@ -575,13 +575,21 @@ const hypercore = {
     if (c.socket) c.socket.destroy()
   },
   async create (c, topic) {
+    for (const old of fs.existsSync(HC_DIR) ? fs.readdirSync(HC_DIR) : []) {
+      if (old.startsWith('.gone-')) fs.rm(path.join(HC_DIR, old), { recursive: true, force: true }, () => {})
+    }
     fs.rmSync(path.join(HC_DIR, topic), { recursive: true, force: true })
     const core = await hypercore.open(topic, 'writer')
     fs.writeFileSync(path.join(HC_DIR, topic, 'key'), core.key)
     await core.close()
   },
-  // A worker may still be closing its copy when run.js drops the topic.
-  async drop (c, topic) { fs.rmSync(path.join(HC_DIR, topic), { recursive: true, force: true, maxRetries: 20, retryDelay: 100 }) },
+  // A worker may still be closing its copy (RocksDB writes as it closes): move the topic out of
+  // the way at once, remove it when nothing writes there any more.
+  async drop (c, topic) {
+    const gone = path.join(HC_DIR, `.gone-${topic}`)
+    fs.renameSync(path.join(HC_DIR, topic), gone)
+    setTimeout(() => fs.rm(gone, { recursive: true, force: true, maxRetries: 10, retryDelay: 500 }, () => {}), 5000).unref()
+  },
   async produce (c, { topic, values }) {
     const core = await hypercore.open(topic, 'writer')
     c.cores.push(core)

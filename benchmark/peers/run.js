@@ -53,7 +53,7 @@ const CFG = {
   latencyRates: [1000, 10_000],
   latencySeconds: Q ? 2 : 5,
   latencyWarmupSeconds: 0.5,
-  idleSeconds: Q ? 3 : 10,
+  idleSeconds: Q ? 2 : 5,
   durableSizes: [100, 1024],
   groupMembers: 4,
   groupPartitions: 8,
@@ -200,88 +200,65 @@ async function replay (system, topic, count, mode) {
 }
 
 
-// Scenarios 1 and 2: for each value size, CFG.runs runs of one producer process (the last
-// topic is kept and replayed by each of the system's consume modes), then of CFG.producers
-// processes on the same single partition.
-async function throughputScenarios (system, c, res, notes) {
+// Each scenario function below does one run and adds its figures to `acc` (figure -> runs);
+// main() runs every system once per round, CFG.runs rounds, so that a change in the load of
+// this shared machine falls on every system alike.
+const add = (acc, key, v) => { (acc[key] ??= []).push(v) }
+
+// Scenarios 1 and 2: for each value size, one producer process (its topic is then replayed
+// by each of the system's consume modes), then CFG.producers processes on the same single
+// partition.
+async function throughputScenarios (system, c, acc, notes) {
   const d = drivers[system]
   for (const size of CFG.sizes) {
     const N = CFG.records[size]
-    const consume = opts.scenarios.includes(2) && CFG.consumeSizes.includes(size) && drivers[system].consumeModes.length > 0
-    let keep = null
+    const consume = opts.scenarios.includes(2) && CFG.consumeSizes.includes(size) && d.consumeModes.length > 0
     if (opts.scenarios.includes(1) || consume) {
-      const runs = []
-      for (let r = 0; r < CFG.runs; r++) {
-        const topic = topicName(`p1-${size}`)
-        await d.create(c, topic, 1)
-        runs.push(await producers(system, topic, N, 1, size))
-        if (keep) await d.drop(c, keep)
-        keep = topic
-      }
-      res[`produce1_${size}`] = stat(runs, 'rec/s')
-      log(`  ${system} produce 1 proc ${size} B: ${cellOf(res[`produce1_${size}`])} rec/s`)
+      const topic = topicName(`p1-${size}`)
+      await d.create(c, topic, 1)
+      add(acc, `produce1_${size}`, await producers(system, topic, N, 1, size))
+      for (const mode of consume ? d.consumeModes : []) add(acc, `consume_${mode}_${size}`, await replay(system, topic, N, mode))
+      await d.drop(c, topic)
     }
-    if (consume && keep) {
-      for (const mode of drivers[system].consumeModes) {
-        const runs = []
-        for (let r = 0; r < CFG.runs; r++) runs.push(await replay(system, keep, N, mode))
-        res[`consume_${mode}_${size}`] = stat(runs, 'rec/s')
-        log(`  ${system} consume (${mode}) ${size} B: ${cellOf(res[`consume_${mode}_${size}`])} rec/s`)
-      }
-    }
-    if (keep) await d.drop(c, keep)
     if (opts.scenarios.includes(1) && d.singleWriter) {
       const msg = `${system}: scenario 1: ${CFG.producers} processes not run: one process owns a hypercore (its storage is locked); other processes replicate it, they do not append to it`
-      if (!notes.includes(msg)) { log(`  ${msg}`); notes.push(msg) }
+      if (!notes.includes(msg)) notes.push(msg)
     } else if (opts.scenarios.includes(1)) {
-      const runs = []
-      for (let r = 0; r < CFG.runs; r++) {
-        const topic = topicName(`pN-${size}`)
-        await d.create(c, topic, 1)
-        runs.push(await producers(system, topic, N, CFG.producers, size))
-        await d.drop(c, topic)
-      }
-      res[`produceN_${size}`] = stat(runs, 'rec/s')
-      log(`  ${system} produce ${CFG.producers} procs ${size} B: ${cellOf(res[`produceN_${size}`])} rec/s`)
+      const topic = topicName(`pN-${size}`)
+      await d.create(c, topic, 1)
+      add(acc, `produceN_${size}`, await producers(system, topic, N, CFG.producers, size))
+      await d.drop(c, topic)
     }
   }
 }
 
-// Scenario 3: CFG.runs runs per rate; each percentile is the median of the runs' percentiles.
-async function latencyScenario (system, c, res, notes) {
+// Scenario 3: one run per rate; each percentile ends up the median of the runs' percentiles.
+async function latencyScenario (system, c, acc, notes) {
   const d = drivers[system]
   if (system === 'kafka' && kafkaBroker === 'tansu') {
     const msg = `kafka: scenario 3: tansu ${versions.tansu || ''} answers a fetch only after the client's whole max wait (kafkajs maxWaitTimeInMs, 100 ms here), even when records are there: its fetch loop sleeps out the remaining wait before it checks minBytes; the latency figures are mostly that wait`
-    log(`  ${msg}`); notes.push(msg)
+    if (!notes.includes(msg)) notes.push(msg)
   }
   for (const size of CFG.latencySizes) {
     for (const rate of CFG.latencyRates) {
-      const q = { p50: [], p99: [], p999: [] }
-      let samples = 0
-      for (let r = 0; r < CFG.runs; r++) {
-        const topic = topicName(`lat-${size}-${rate}`)
-        await d.create(c, topic, 1)
-        const total = Math.round(rate * CFG.latencySeconds)
-        const tail = worker({ system, role: 'tail', topic, count: total, valueBytes: size })
-        const paced = worker({ system, role: 'paced', topic, rate, seconds: CFG.latencySeconds, valueBytes: size, partition: 0 })
-        await Promise.all([tail.ready, paced.ready])
-        await sleep(300)
-        paced.send({ cmd: 'go' })
-        await paced.result
-        // A consumer that falls behind for good (it happens) must not hold the run for the worker's whole timeout.
-        const got = await Promise.race([tail.result, sleep(30_000, null)])
-        if (!got) {
-          tail.child.kill('SIGKILL'); await d.drop(c, topic).catch(() => {})
-          throw new Error(`at ${rate}/s the consumer did not have every record 30 s after the sender finished`)
-        }
-        const { latencies } = got
-        const sorted = latencies.slice(Math.round(rate * CFG.latencyWarmupSeconds)).sort((a, b) => a - b)
-        q.p50.push(percentile(sorted, 0.5)); q.p99.push(percentile(sorted, 0.99)); q.p999.push(percentile(sorted, 0.999))
-        samples = sorted.length
-        await d.drop(c, topic)
+      const topic = topicName(`lat-${size}-${rate}`)
+      await d.create(c, topic, 1)
+      const total = Math.round(rate * CFG.latencySeconds)
+      const tail = worker({ system, role: 'tail', topic, count: total, valueBytes: size })
+      const paced = worker({ system, role: 'paced', topic, rate, seconds: CFG.latencySeconds, valueBytes: size, partition: 0 })
+      await Promise.all([tail.ready, paced.ready])
+      await sleep(300)
+      paced.send({ cmd: 'go' })
+      await paced.result
+      // A consumer that falls behind for good (it happens) must not hold the run for the worker's whole timeout.
+      const got = await Promise.race([tail.result, sleep(30_000, null)])
+      if (!got) {
+        tail.child.kill('SIGKILL'); await d.drop(c, topic).catch(() => {})
+        throw new Error(`at ${rate}/s the consumer did not have every record 30 s after the sender finished`)
       }
-      const x = res[`latency_${size}_${rate}`] = { unit: 'µs', p50: stat(q.p50, 'µs'), p99: stat(q.p99, 'µs'), p999: stat(q.p999, 'µs'), samplesPerRun: samples }
-      log(`  ${system} latency ${size} B @ ${rate}/s: p50 ${cellOf(x.p50)} p99 ${cellOf(x.p99)} p99.9 ${cellOf(x.p999)} µs`)
+      const sorted = got.latencies.slice(Math.round(rate * CFG.latencyWarmupSeconds)).sort((a, b) => a - b)
+      for (const [q, at] of [['p50', 0.5], ['p99', 0.99], ['p999', 0.999]]) add(acc, `latency_${size}_${rate}.${q}`, percentile(sorted, at))
+      await d.drop(c, topic)
     }
   }
 }
@@ -298,7 +275,7 @@ function cpuMs (pid) {
 }
 const serverPid = (svc) => { try { return Number(fs.readFileSync(path.join(WORK, `${svc}.pid`), 'utf8')) } catch { return null } }
 
-async function idleScenario (system, c, res) {
+async function idleScenario (system, c, acc) {
   const d = drivers[system]
   const topic = topicName('idle')
   await d.create(c, topic, 1)
@@ -306,42 +283,49 @@ async function idleScenario (system, c, res) {
   try {
     await tail.ready
     await sleep(1000)
-    const svc = SERVICE_OF[system] && (system === 'kafka' || system === 'rdkafka' ? kafkaBroker : SERVICE_OF[system])
+    const svc = SERVICE_OF[system] && (SERVICE_OF[system] === 'kafka' ? kafkaBroker : SERVICE_OF[system])
     const pids = [tail.child.pid, svc ? serverPid(svc) : null]
     const before = pids.map((p) => p && cpuMs(p))
     await sleep(CFG.idleSeconds * 1000)
     const after = pids.map((p) => p && cpuMs(p))
-    const [consumerMs, serverMs] = after.map((a, i) => a === null || before[i] === null ? null : a - before[i])
-    res.idle = { unit: 'ms CPU', seconds: CFG.idleSeconds, consumerMs, serverMs }
-    log(`  ${system} idle consumer: ${fmt(consumerMs)} ms CPU in ${CFG.idleSeconds} s${serverMs === null ? '' : `, server ${fmt(serverMs)} ms`}`)
+    add(acc, 'idle.consumerMs', after[0] - before[0])
+    if (after[1] !== null && before[1] !== null) add(acc, 'idle.serverMs', after[1] - before[1])
   } finally {
     tail.child.kill('SIGKILL')
     await d.drop(c, topic).catch(() => {})
   }
 }
 
-async function durableScenario (system, res, notes) {
+async function durableScenario (system, acc, notes) {
   const d = drivers[system]
   if (system === 'kafka' && kafkaBroker === 'tansu') {
     const msg = 'kafka: scenario 5 not run: tansu runs here with its memory:// storage engine (the only one that needs neither a database server nor SQLite), which never writes to disk, so flush.messages=1 with acks=-1 cannot mean an fsync'
-    log(`  ${msg}`); notes.push(msg)
+    if (!notes.includes(msg)) notes.push(msg)
     return
   }
   const c = await d.connect({ durable: true })
   try {
     for (const size of CFG.durableSizes) {
-      const runs = []
-      for (let r = 0; r < CFG.runs; r++) {
-        const topic = topicName(`dur-${size}`)
-        await d.create(c, topic, 1, { durable: true })
-        const x = await worker({ system, role: 'durable', durable: true, topic, senders: CFG.durableSenders, ms: CFG.durableMs, valueBytes: size }).result
-        runs.push(x.sent / x.ms * 1000)
-        await d.drop(c, topic, { durable: true })
-      }
-      res[`durable_${size}`] = stat(runs, 'rec/s')
-      log(`  ${system} durable ${CFG.durableSenders} senders ${size} B: ${cellOf(res[`durable_${size}`])} rec/s`)
+      const topic = topicName(`dur-${size}`)
+      await d.create(c, topic, 1, { durable: true })
+      const x = await worker({ system, role: 'durable', durable: true, topic, senders: CFG.durableSenders, ms: CFG.durableMs, valueBytes: size }).result
+      add(acc, `durable_${size}`, x.sent / x.ms * 1000)
+      await d.drop(c, topic, { durable: true })
     }
   } finally { await d.close(c) }
+}
+
+// The figures of a system from its runs: { key: stat }, latency and idle as nested objects.
+function figures (acc) {
+  const res = {}
+  for (const [key, runs] of Object.entries(acc)) {
+    const [k, q] = key.split('.')
+    const unit = k.startsWith('latency') ? 'µs' : k === 'idle' ? 'ms CPU' : 'rec/s'
+    if (q) (res[k] ??= { unit })[q] = stat(runs, unit)
+    else res[k] = stat(runs, unit)
+  }
+  if (res.idle) res.idle.seconds = CFG.idleSeconds
+  return res
 }
 
 // Scenario 4. Phase 1: 4 members drain a pre-filled 8-partition topic (throughput from the
@@ -613,7 +597,7 @@ function markdown (m, systems, results, notes) {
       }
     }
   }
-  rows.push([`7. idle consumer, CPU ms in ${CFG.idleSeconds} s: consumer / server`, (r) => r.idle ? `${fmt(r.idle.consumerMs)}${r.idle.serverMs === null ? '' : ' / ' + fmt(r.idle.serverMs)}` : '–'])
+  rows.push([`7. idle consumer, CPU ms in ${CFG.idleSeconds} s: consumer / server`, (r) => r.idle ? `${cellOf(r.idle.consumerMs)}${r.idle.serverMs ? ' / ' + cellOf(r.idle.serverMs) : ''}` : '–'])
   rows.push([`4. group of ${CFG.groupMembers} on ${CFG.groupPartitions} partitions (rec/s, one run)`, (r) => r.group ? (r.group.unavailable ? 'n/a' : fmt(r.group.throughput)) : '–'])
   rows.push(['4. takeover after SIGKILL of a member (ms, one run)', (r) => r.group ? (r.group.unavailable ? 'n/a' : (r.group.takeoverMs === null ? '> 45,000' : fmt(r.group.takeoverMs))) : '–'])
   for (const size of CFG.durableSizes) rows.push([`5. durable produce, ${CFG.durableSenders} senders, ${sizeName(size)} (rec/s)`, tput(`durable_${size}`)])
@@ -797,47 +781,51 @@ async function main () {
       results.physical = {}
       await physicalScenario(results.physical)
     }
-    for (const [i, system] of systems.entries()) {
-      log(`\n== ${LABEL[system]}`)
+    // Every system is set up first (server, connection) and stays up for the whole run.
+    const set = []
+    for (const system of systems) {
       const why = unavailable(system) || (SERVICE_OF[system] && ensureService(SERVICE_OF[system], notes, svcFailed))
       if (why) {
         const msg = `${system}: not run: ${why}`
         console.error('  ' + msg); if (!notes.includes(msg)) notes.push(msg); failed[system] = msg
         continue
       }
-      const d = drivers[system]
-      const res = results[system] = {}
       if (system === 'caldo') fs.rmSync(path.join(WORK, 'caldo-data'), { recursive: true, force: true })
       if (system === 'sqlite') for (const f of ['sqlite.db', 'sqlite.db-wal', 'sqlite.db-shm']) fs.rmSync(path.join(WORK, f), { force: true })
-      const c = await d.connect()
-      try {
-        const steps = [
-          [[1, 2], () => throughputScenarios(system, c, res, notes)],
-          [[3], () => latencyScenario(system, c, res, notes)],
-          [[4], () => groupScenario(system, c, res, notes)],
-          [[5], () => durableScenario(system, res, notes)],
-          [[7], () => idleScenario(system, c, res)]
-        ]
-        for (const [sc, fn] of steps) {
-          const run = sc.filter((s) => opts.scenarios.includes(s) && NOT_RUN[system]?.[s] === undefined)
-          for (const s of sc) {
-            const reason = opts.scenarios.includes(s) && NOT_RUN[system]?.[s]
-            if (reason) notes.push(`${system}: scenario ${s} not run: ${reason}`)
-          }
-          if (!run.length) continue
-          try { await fn() } catch (e) {
-            const msg = `${system}: scenario ${run.join('/')} failed: ${e.message.split('\n')[0]}`
-            console.error('  ' + msg); notes.push(msg)
-            killAll()
-          }
-        }
-      } finally {
-        await d.close(c).catch(() => {})
+      set.push({ system, c: await drivers[system].connect(), acc: {}, group: {}, broken: new Set() })
+      for (const sc of opts.scenarios) {
+        const reason = NOT_RUN[system]?.[sc]
+        if (reason) notes.push(`${system}: scenario ${sc} not run: ${reason}`)
       }
-      // Stop a server once no later system needs it.
-      const svc = SERVICE_OF[system]
-      if (svc && !systems.slice(i + 1).some((s) => SERVICE_OF[s] === svc)) stopServices()
     }
+    try {
+      for (let r = 0; r < CFG.runs; r++) {
+        log(`\n== round ${r + 1} of ${CFG.runs}`)
+        for (const x of set) {
+          const steps = [
+            [[1, 2], () => throughputScenarios(x.system, x.c, x.acc, notes)],
+            [[3], () => latencyScenario(x.system, x.c, x.acc, notes)],
+            [[4], () => r === 0 && groupScenario(x.system, x.c, x.group, notes)], // one run: it is long
+            [[5], () => durableScenario(x.system, x.acc, notes)],
+            [[7], () => idleScenario(x.system, x.c, x.acc)]
+          ]
+          for (const [sc, fn] of steps) {
+            const run = sc.filter((s) => opts.scenarios.includes(s) && NOT_RUN[x.system]?.[s] === undefined)
+            if (!run.length || x.broken.has(sc[0])) continue
+            try { await fn() } catch (e) {
+              // A failed scenario is not retried in later rounds.
+              const msg = `${x.system}: scenario ${run.join('/')} failed: ${e.message.split('\n')[0]}`
+              console.error('  ' + msg); notes.push(msg); x.broken.add(sc[0])
+              killAll()
+            }
+          }
+          log(`  ${x.system}: ${Object.entries(x.acc).map(([k, v]) => `${k} ${short(v[v.length - 1])}`).join(', ')}`)
+        }
+      }
+    } finally {
+      for (const x of set) await drivers[x.system].close(x.c).catch(() => {})
+    }
+    for (const x of set) results[x.system] = { ...figures(x.acc), ...x.group }
   } finally {
     killAll()
     stopServices()
