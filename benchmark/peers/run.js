@@ -577,7 +577,7 @@ const short = (x) => x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : x >= 1e4 ? `${Math.
 const cellOf = (x) => !x ? '–' : x.runs.length > 1 ? `${fmt(x.median)} (${short(x.min)}–${short(x.max)})` : fmt(x.median)
 const sizeName = (b) => b >= 1024 ? `${b / 1024} KiB` : `${b} B`
 
-function markdown (m, systems, results, notes) {
+function markdown (m, systems, results, notes, rounds) {
   const cols = systems
   const cell = (s, f) => { const r = results[s]; if (!r) return 'not run'; try { return f(r) } catch { return '–' } }
   const tput = (key) => (r) => cellOf(r[key])
@@ -607,7 +607,8 @@ function markdown (m, systems, results, notes) {
     '',
     'Versions: ' + Object.entries(versions).filter(([, v]) => v).map(([k, v]) => `${k} ${v}`).join(', '),
     '',
-    `Each figure: median of ${CFG.runs} run(s), (min–max) of the runs. Latency: ${CFG.runs} run(s) of ${CFG.latencySeconds} s per rate, first ${CFG.latencyWarmupSeconds} s dropped, each percentile the median of the runs' percentiles. ` +
+    (rounds < CFG.runs ? `**A partial run: ${rounds} of ${CFG.runs} rounds.** ` : '') +
+    `Each figure: median of ${rounds} run(s), (min–max) of the runs, the systems taking turns (one run of each per round). Latency: ${rounds} run(s) of ${CFG.latencySeconds} s per rate, first ${CFG.latencyWarmupSeconds} s dropped, each percentile the median of the runs' percentiles. ` +
       `Produce and consume runs: ${CFG.sizes.map((b) => `${CFG.records[b].toLocaleString('en-US')} records of ${sizeName(b)}`).join(', ')}; values built before the clock starts.`,
     '',
     `| Scenario | ${cols.map((s) => LABEL[s]).join(' | ')} |`,
@@ -823,6 +824,10 @@ async function main () {
           }
           log(`  ${x.system}: ${Object.entries(x.acc).map(([k, v]) => `${k} ${short(v[v.length - 1])}`).join(', ')}`)
         }
+        if (r < CFG.runs - 1 && !opts.merge) {
+          for (const x of set) results[x.system] = { ...figures(x.acc), ...x.group }
+          write(systems, results, notes, failed, r + 1, false)
+        }
       }
     } finally {
       for (const x of set) await drivers[x.system].close(x.c).catch(() => {})
@@ -832,23 +837,29 @@ async function main () {
     killAll()
     stopServices()
   }
+  write(systems, results, notes, failed, CFG.runs, true)
+}
+
+// Writes peers.{json,md,svg}: after every round (so that a long run cut short keeps what it
+// measured; `rounds` says how many) and at the end.
+function write (systems, results, notes, failed, rounds, last) {
   collectVersions(systems.filter((s) => !failed[s]))
   const out = opts.out || path.join(__dirname, '..', 'results')
   let m = machine()
   let settings = { ...CFG, quick: Q, only: systems, scenarios: opts.scenarios }
   // kafkaBroker: which broker served the Kafka API ('kafka' or 'tansu'), when Kafka ran.
-  let doc = { machine: m, versions, settings, ...(results.kafka ? { kafkaBroker } : {}), results, notes }
+  let doc = { machine: m, versions, settings, rounds, ...(results.kafka ? { kafkaBroker } : {}), results, notes }
   if (opts.merge) doc = merge(path.join(out, 'peers.json'), doc, systems)
   if (doc.kafkaBroker === 'tansu') LABEL.kafka = TANSU_LABEL
   m = doc.machine; settings = doc.settings
   Object.assign(versions, doc.versions)
-  const md = markdown(m, settings.only, doc.results, doc.notes)
-  log('\n' + md)
+  const md = markdown(m, settings.only, doc.results, doc.notes, doc.rounds ?? CFG.runs)
+  if (last) log('\n' + md)
   fs.mkdirSync(out, { recursive: true })
   fs.writeFileSync(path.join(out, 'peers.json'), JSON.stringify(doc, null, 2) + '\n')
   fs.writeFileSync(path.join(out, 'peers.md'), md + '\n')
   fs.writeFileSync(path.join(out, 'peers.svg'), renderSvg({ systems: settings.only.filter((s) => doc.results[s]), results: doc.results, labels: LABEL, cfg: CFG }))
-  log(`\nwrote ${path.relative(process.cwd(), out) || '.'}/peers.{json,md,svg}`)
+  log(`\nwrote ${path.relative(process.cwd(), out) || '.'}/peers.{json,md,svg}${last ? '' : ` (${rounds} of ${CFG.runs} rounds)`}`)
 }
 
 main().catch((err) => {
