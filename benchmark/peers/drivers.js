@@ -650,7 +650,8 @@ const floor = {
   async connect (spec = {}) {
     return spec.role === 'paced' ? { socket: await connectRetry(floorSocket(spec.topic)) } : {}
   },
-  async close (c) { if (c.socket) c.socket.end() },
+  // Ends once everything written has gone out: the worker exits soon after closing.
+  async close (c) { if (c.socket) await new Promise((resolve) => c.socket.end(resolve)) },
   async create () {},
   async drop (c, topic) { fs.rmSync(floorSocket(topic), { force: true }) },
   async produce (c, { values, partition }) {
