@@ -1,7 +1,7 @@
 'use strict'
 // The workloads that benchmark/profile.sh runs under perf, one caldo path each:
 //   node benchmark/profile.js fill DIR N          N records of 100 B into topic 'p' (untimed setup)
-//   node benchmark/profile.js produce DIR N       sendBatch ×1000 of values built beforehand
+//   node benchmark/profile.js produce DIR N       sendBatch ×1000 of values built beforehand (BYTES=65536: ×16)
 //   node benchmark/profile.js each DIR N          for await over the topic
 //   node benchmark/profile.js batches DIR N       batches({ maxMessages: 10000 }) over the topic
 //   node benchmark/profile.js tail DIR N          waits at the end of topic 'lat' for N records
@@ -13,7 +13,7 @@ const { setTimeout: sleep } = require('node:timers/promises')
 
 const [mode, dir, n, rate] = process.argv.slice(2)
 const N = Number(n)
-const BYTES = 100
+const BYTES = Number(process.env.BYTES) || 100 // value size; profile.sh uses 100 and 65536 for produce
 
 function values (count) {
   const block = Buffer.alloc(count * BYTES, 0x61)
@@ -27,10 +27,10 @@ const modes = {
     await modes.produce(log)
   },
   async produce (log) {
-    const recs = values(1000)
+    const recs = values(BYTES > 16384 ? 16 : 1000) // batches as in the peer benchmark
     const p = log.producer()
     const inFlight = []
-    for (let i = 0; i < N; i += 1000) {
+    for (let i = 0; i < N; i += recs.length) {
       inFlight.push(p.sendBatch('p', recs))
       if (inFlight.length === 4) await inFlight.shift()
     }

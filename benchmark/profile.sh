@@ -6,6 +6,7 @@
 # keeps its symbols. Self time grouped (profile-summary.js), then per symbol; system calls from perf trace.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
 out="$here/results/profile"
 n="${1:-2000000}"
 tmp="$(mktemp -d)"
@@ -18,13 +19,15 @@ node=(node --perf-basic-prof "$here/profile.js")
 report () { # name: flat self-time by shared object and by symbol, top entries
   perf report -i "$tmp/$1.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null | node "$here/profile-summary.js" >"$out/$1.txt"
   echo >>"$out/$1.txt"
-  { perf report -i "$tmp/$1.data" --no-children --sort sym --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -45 || true; } >>"$out/$1.txt"
+  # Symbols of JIT code name their file: keep them relative to the checkout.
+  { perf report -i "$tmp/$1.data" --no-children --sort sym --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -45 || true; } | sed "s|$root/||g" >>"$out/$1.txt"
 }
 syscalls () { # a perf trace summary: calls per syscall over all threads, most first
   awk '$1 ~ /^[a-z_0-9]+$/ && $2 ~ /^[0-9]+$/ { c[$1] += $2 } END { for (k in c) print c[k], k }' "$1" | sort -rn | head -12 || true
 }
 
 node "$here/profile.js" fill "$tmp/log" "$n" >/dev/null
+BYTES=65536 node "$here/profile.js" fill "$tmp/log64" 16 >/dev/null
 for mode in produce each batches; do
   echo "== $mode"
   perf record -F 4999 -o "$tmp/$mode.data" -- "${node[@]}" "$mode" "$tmp/log" "$n" 2>/dev/null | tee "$out/$mode.rate"
@@ -33,6 +36,14 @@ for mode in produce each batches; do
   perf trace -s -o "$tmp/$mode.trace" -- node "$here/profile.js" "$mode" "$tmp/log" "$n" >/dev/null 2>&1 || true
   syscalls "$tmp/$mode.trace" >"$out/$mode.syscalls"
 done
+
+# Produce with 64 KiB values (batches of 16), 8,192 records (512 MiB).
+echo "== produce-64k"
+BYTES=65536 perf record -F 4999 -o "$tmp/produce-64k.data" -- "${node[@]}" produce "$tmp/log64" 8192 2>/dev/null | tee "$out/produce-64k.rate"
+report produce-64k
+BYTES=65536 perf trace -s -o "$tmp/produce-64k.trace" -- node "$here/profile.js" produce "$tmp/log64" 8192 >/dev/null 2>&1 || true
+syscalls "$tmp/produce-64k.trace" >"$out/produce-64k.syscalls"
+rm -rf "$tmp/log64"
 
 # Latency: a consumer waits at the end of the log while a second process sends 10,000/s for 5 s.
 lat=50000

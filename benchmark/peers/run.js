@@ -33,6 +33,7 @@ function parseArgs (argv) {
     else if (a === '--runs') o.runs = Number(argv[++i])
     else if (a === '--out') o.out = argv[++i]
     else if (a === '--merge') o.merge = true
+    else if (a === '--render') o.render = true
     else if (a === '--kafka-broker') o.kafkaBroker = argv[++i]
     else throw new Error(`unknown argument ${a}; see benchmark/README.md`)
   }
@@ -635,7 +636,7 @@ function markdown (m, systems, results, notes, rounds) {
       `|---|${CFG.sizes.filter((b) => b >= 1024).map(() => '---:').join('|')}|`)
     for (const s of cols) {
       const r = results[s]
-      if (!r || !r.produce1_1024) continue
+      if (!r || !r.produce1_1024 || s === 'floor') continue
       lines.push(`| ${LABEL[s]} | ${CFG.sizes.filter((b) => b >= 1024).map((b) => {
         const x = r[`produce1_${b}`]; if (!x) return '–'
         const mbps = x.median * b / 1e6
@@ -766,7 +767,20 @@ function ensureService (svc, notes, svcFailed) {
   }
 }
 
+// --render: peers.md and peers.svg again from the output folder's peers.json, measuring nothing.
+function render () {
+  const out = opts.out || path.join(__dirname, '..', 'results')
+  const doc = JSON.parse(fs.readFileSync(path.join(out, 'peers.json'), 'utf8'))
+  if (doc.kafkaBroker === 'tansu') LABEL.kafka = TANSU_LABEL
+  Object.assign(versions, doc.versions)
+  Object.assign(CFG, doc.settings)
+  fs.writeFileSync(path.join(out, 'peers.md'), markdown(doc.machine, doc.settings.only, doc.results, doc.notes, doc.rounds ?? CFG.runs) + '\n')
+  fs.writeFileSync(path.join(out, 'peers.svg'), renderSvg({ systems: doc.settings.only.filter((s) => doc.results[s]), results: doc.results, labels: LABEL, cfg: CFG }))
+  log(`wrote ${path.relative(process.cwd(), out) || '.'}/peers.{md,svg} from peers.json`)
+}
+
 async function main () {
+  if (opts.render) return render()
   fs.mkdirSync(WORK, { recursive: true })
   const systems = SYSTEMS.filter((s) => opts.only.includes(s))
   if (systems.some((s) => s !== 'caldo')) ensureDeps()
