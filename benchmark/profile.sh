@@ -10,7 +10,7 @@ root="$(dirname "$here")"
 out="$here/results/profile"
 n="${1:-2000000}"
 tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp" /tmp/perf-*.map' EXIT
+trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$out"
 command -v perf >/dev/null || { echo "profile.sh: perf is not installed (apt-get install linux-perf)" >&2; exit 1; }
 

@@ -544,6 +544,11 @@ function collectVersions (systems) {
     versions['better-sqlite3'] = pkgVersion('better-sqlite3')
     try { const D = require('better-sqlite3'); versions.sqlite = new D(':memory:').prepare('select sqlite_version() v').get().v } catch {}
   }
+  if (systems.includes('rdkafka')) {
+    versions['@confluentinc/kafka-javascript'] = pkgVersion('@confluentinc/kafka-javascript')
+    try { versions.librdkafka = require('@confluentinc/kafka-javascript').librdkafkaVersion } catch {}
+  }
+  if (systems.includes('hypercore')) versions.hypercore = pkgVersion('hypercore')
   if (systems.includes('nats')) { versions.nats = service('nats', 'version'); versions['@nats-io/jetstream'] = pkgVersion('@nats-io/jetstream'); versions['@nats-io/transport-node'] = pkgVersion('@nats-io/transport-node') }
 }
 
