@@ -12,6 +12,7 @@ n="${1:-2000000}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$out"
+cd "$tmp" # --perf-basic-prof leaves V8 logs (isolate-*.log) in the working directory
 command -v perf >/dev/null || { echo "profile.sh: perf is not installed (apt-get install linux-perf)" >&2; exit 1; }
 
 node=(node --perf-basic-prof "$here/profile.js")
