@@ -127,7 +127,7 @@ async function latency (log, dir, topic) {
   const producer = log.producer()
   for (let i = 0; i < total; i++) {
     const value = Buffer.alloc(VALUE_BYTES)
-    value.writeDoubleLE((performance.timeOrigin + performance.now()) * 1000)
+    value.writeDoubleLE(Number(process.hrtime.bigint()) / 1000) // CLOCK_MONOTONIC: one clock for every process
     await producer.send(topic, { value })
     await sleep(1)
   }

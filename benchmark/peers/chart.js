@@ -2,24 +2,24 @@
 // peers.svg, written by hand: one small horizontal bar chart per measure, one bar per system.
 // Throughput panels are linear; latency panels are log-scaled (they span orders of magnitude).
 
-const COLORS = { caldo: '#d9480f', kafka: '#1c7ed6', redis: '#c92a2a', sqlite: '#5c940d', nats: '#7048e8' }
+const COLORS = { floor: '#adb5bd', caldo: '#d9480f', kafka: '#1c7ed6', kafkajava: '#1864ab', rdkafka: '#4dabf7', redis: '#c92a2a', sqlite: '#5c940d', nats: '#7048e8', hypercore: '#0ca678' }
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 const fmt = (x) => Math.round(x).toLocaleString('en-US')
 
 function renderSvg ({ systems, results, labels, cfg }) {
   const panels = [
     { title: 'Produce, 1 process, 100 B (records/s)', get: (r) => r.produce1_100?.median },
-    { title: `Produce, ${cfg.producers} processes, 100 B (records/s)`, get: (r) => r.produce4_100?.median },
+    { title: `Produce, ${cfg.producers} processes, one partition, 100 B (records/s)`, get: (r) => r.produceN_100?.median },
     { title: 'Produce, 1 process, 1 KiB (records/s)', get: (r) => r.produce1_1024?.median },
-    { title: 'Consume (replay), 100 B (records/s)', get: (r) => r.consume_100?.median },
-    { title: 'Consume (replay), 1 KiB (records/s)', get: (r) => r.consume_1024?.median },
+    { title: 'Produce, 1 process, 64 KiB (records/s)', get: (r) => r.produce1_65536?.median },
+    { title: 'Consume, a batch at a time, 100 B (records/s)', get: (r) => r.consume_batch_100?.median },
+    { title: 'Consume, one message at a time, 100 B (records/s)', get: (r) => r.consume_each_100?.median },
     { title: `Durable produce, ${cfg.durableSenders} senders, 100 B (records/s)`, get: (r) => r.durable_100?.median },
     { title: `Group of ${cfg.groupMembers} on ${cfg.groupPartitions} partitions (records/s)`, get: (r) => r.group?.throughput },
-    { title: 'Latency p50 at 1,000/s, 100 B (µs, log)', get: (r) => r.latency_100_1000?.p50, log: true },
-    { title: 'Latency p99 at 1,000/s, 100 B (µs, log)', get: (r) => r.latency_100_1000?.p99, log: true },
-    { title: 'Latency p99 at 10,000/s, 100 B (µs, log)', get: (r) => r.latency_100_10000?.p99, log: true },
-    { title: 'Latency p99.9 at 10,000/s, 100 B (µs, log)', get: (r) => r.latency_100_10000?.p999, log: true },
-    { title: 'Takeover after SIGKILL of a member (ms, log)', get: (r) => r.group?.takeoverMs ?? undefined, log: true }
+    { title: 'Latency p50 at 1,000/s, 100 B (µs, log)', get: (r) => r.latency_100_1000?.p50?.median, log: true },
+    { title: 'Latency p99 at 1,000/s, 100 B (µs, log)', get: (r) => r.latency_100_1000?.p99?.median, log: true },
+    { title: 'Latency p99 at 10,000/s, 100 B (µs, log)', get: (r) => r.latency_100_10000?.p99?.median, log: true },
+    { title: 'Latency p99.9 at 10,000/s, 100 B (µs, log)', get: (r) => r.latency_100_10000?.p999?.median, log: true }
   ]
   const W = 460; const barH = 16; const gap = 4; const left = 170; const right = 80
   const ph = 34 + systems.length * (barH + gap) + 10

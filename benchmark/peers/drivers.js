@@ -2,21 +2,29 @@
 // One driver per system, all with the same shape, used by run.js (admin calls) and
 // worker.js (the measured work, one OS process per producer or consumer).
 //
-// Every record's value starts with the send time in µs (performance.timeOrigin +
-// performance.now(), comparable across processes) as a float64, then a uint32 sequence
-// number; the rest is filler up to the value size.
+// Every record's value starts with the send time in µs (CLOCK_MONOTONIC, which all processes
+// of a machine share) as a float64, then a uint32 sequence number; the rest is filler up to
+// the value size.
 
+const fs = require('node:fs')
+const os = require('node:os')
+const net = require('node:net')
 const path = require('node:path')
 const { setTimeout: sleep } = require('node:timers/promises')
 
 const WORK = path.join(__dirname, '.work')
 const BATCH = 1000 // records per produce call / pipeline / transaction
+const BIG_BATCH = 16 // the same for values over 16 KiB (1 MiB per call at 64 KiB)
+const POOL_BYTES = 64 << 20 // distinct value bytes a producer builds before its clock starts
 const IN_FLIGHT = 4 // produce batches awaited together
 // BENCH_KAFKA_PORT: set by run.js (and inherited by its workers) when the Kafka API is
 // served by the tansu fallback instead of Apache Kafka.
 const PORTS = { kafka: Number(process.env.BENCH_KAFKA_PORT) || 19092, redis: 16379, nats: 14222 }
 
-const nowUs = () => (performance.timeOrigin + performance.now()) * 1000
+// Not performance.timeOrigin + now(): each process fixes its own origin at start-up, and on a
+// loaded machine two processes' origins disagreed by up to 0.2 ms (a floor run showed a
+// negative p50).
+const nowUs = () => Number(process.hrtime.bigint()) / 1000
 
 function makeValue (bytes, seq) {
   const v = Buffer.alloc(bytes, 0x61)
@@ -26,12 +34,34 @@ function makeValue (bytes, seq) {
 }
 const sentAt = (buf) => buf.readDoubleLE(0)
 
+// The values of a produce run, built before the clock starts so that every system is timed
+// without the harness's allocation: views into one block (reused round-robin past
+// POOL_BYTES), each stamped with its sequence number.
+function valuePool (count, bytes, seq0 = 0) {
+  const distinct = Math.max(1, Math.min(count, Math.floor(POOL_BYTES / bytes)))
+  const block = Buffer.alloc(distinct * bytes, 0x61)
+  const pool = Array.from({ length: distinct }, (_, i) => {
+    const v = block.subarray(i * bytes, (i + 1) * bytes)
+    v.writeDoubleLE(nowUs(), 0)
+    v.writeUInt32LE((seq0 + i) >>> 0, 8)
+    return v
+  })
+  return Array.from({ length: count }, (_, i) => pool[i % distinct])
+}
+const batchOf = (bytes) => bytes > 16384 ? BIG_BATCH : BATCH
+
 // Runs fn(i) for i in [0, batches) with at most `window` calls outstanding.
 async function pool (batches, window, fn) {
   let next = 0
   await Promise.all(Array.from({ length: Math.min(window, batches) }, async () => {
     while (next < batches) await fn(next++)
   }))
+}
+
+// fn(slice) for each batch of `values`, IN_FLIGHT batches outstanding: every driver's produce loop.
+function eachBatch (values, fn) {
+  const n = batchOf(values[0].length)
+  return pool(Math.ceil(values.length / n), IN_FLIGHT, (b) => fn(values.slice(b * n, (b + 1) * n)))
 }
 
 // ---------------------------------------------------------------- caldo
@@ -49,27 +79,27 @@ const caldo = {
     await log.createTopic(topic, { partitions, maxMessageBytes: 1 << 20 })
   },
   async drop (log, topic) { await log.deleteTopic(topic) },
-  async produce (log, { topic, count, valueBytes, seq0 = 0, partition }) {
+  async produce (log, { topic, values, partition }) {
     const producer = log.producer()
-    await pool(Math.ceil(count / BATCH), IN_FLIGHT, async (b) => {
-      const n = Math.min(BATCH, count - b * BATCH)
-      const recs = new Array(n)
-      for (let j = 0; j < n; j++) recs[j] = partition === undefined ? { value: makeValue(valueBytes, seq0 + b * BATCH + j) } : { value: makeValue(valueBytes, seq0 + b * BATCH + j), partition }
-      await producer.sendBatch(topic, recs)
-    })
+    await eachBatch(values, (vs) => producer.sendBatch(topic, vs.map(partition === undefined ? (value) => ({ value }) : (value) => ({ value, partition }))))
     await producer.close()
   },
   async sendNow (log, state, topic, values, partition) {
     state.producer ??= log.producer()
     for (const value of values) state.producer.send(topic, partition === undefined ? { value } : { value, partition }).catch((e) => { state.error = e })
   },
-  async replay (log, { topic, count }) {
+  consumeModes: ['batch', 'each'],
+  async replay (log, { topic, count, mode }) {
     const first = nowUs()
     const consumer = log.consumer({ assign: [{ topic, partition: 0, offset: 'earliest' }] })
     let n = 0
-    for await (const batch of consumer.batches({ maxMessages: 10_000 })) {
-      n += batch.length
-      if (n >= count) break
+    if (mode === 'each') {
+      for await (const m of consumer) { if (m.value && ++n >= count) break }
+    } else {
+      for await (const batch of consumer.batches({ maxMessages: 10_000 })) {
+        n += batch.length
+        if (n >= count) break
+      }
     }
     return { n, first, last: nowUs() }
   },
@@ -143,13 +173,8 @@ const kafka = {
     }
   },
   async drop (c, topic) { await (await kafka.admin(c)).deleteTopics({ topics: [topic] }) },
-  async produce (c, { topic, count, valueBytes, seq0 = 0, partition }) {
-    await pool(Math.ceil(count / BATCH), IN_FLIGHT, async (b) => {
-      const n = Math.min(BATCH, count - b * BATCH)
-      const messages = new Array(n)
-      for (let j = 0; j < n; j++) messages[j] = { value: makeValue(valueBytes, seq0 + b * BATCH + j), partition }
-      await c.producer.send({ topic, acks: 1, messages })
-    })
+  async produce (c, { topic, values, partition }) {
+    await eachBatch(values, (vs) => c.producer.send({ topic, acks: 1, messages: vs.map((value) => ({ value, partition })) }))
   },
   async sendNow (c, state, topic, values, partition) {
     c.producer.send({ topic, acks: 1, messages: values.map((value) => ({ value, partition })) }).catch((e) => { state.error = e })
@@ -161,7 +186,8 @@ const kafka = {
     c.consumers.push(consumer)
     return consumer
   },
-  async replay (c, { topic, count }) {
+  consumeModes: ['batch', 'each'],
+  async replay (c, { topic, count, mode }) {
     const consumer = kafka.consumer(c, { groupId: `replay-${process.pid}-${Date.now()}` })
     await consumer.connect()
     await consumer.subscribe({ topics: [topic], fromBeginning: true })
@@ -169,13 +195,15 @@ const kafka = {
     let n = 0; let first = 0
     consumer.on(consumer.events.GROUP_JOIN, () => { first = nowUs() })
     await new Promise((resolve, reject) => {
-      consumer.run({
-        autoCommit: false,
-        eachBatch: async ({ batch }) => {
-          n += batch.messages.length
-          if (n >= count) resolve()
-        }
-      }).catch(reject)
+      consumer.run(mode === 'each'
+        ? { autoCommit: false, eachMessage: async () => { if (++n === count) resolve() } }
+        : {
+            autoCommit: false,
+            eachBatch: async ({ batch }) => {
+              n += batch.messages.length
+              if (n >= count) resolve()
+            }
+          }).catch(reject)
     })
     const last = nowUs()
     await consumer.stop()
@@ -254,11 +282,10 @@ const redis = {
     await r.del(topic)
     if (durable) await r.config('SET', 'appendonly', 'no')
   },
-  async produce (r, { topic, count, valueBytes, seq0 = 0 }) {
-    await pool(Math.ceil(count / BATCH), IN_FLIGHT, async (b) => {
-      const n = Math.min(BATCH, count - b * BATCH)
+  async produce (r, { topic, values }) {
+    await eachBatch(values, async (vs) => {
       const p = r.pipeline()
-      for (let j = 0; j < n; j++) p.xadd(topic, '*', 'v', makeValue(valueBytes, seq0 + b * BATCH + j))
+      for (const v of vs) p.xadd(topic, '*', 'v', v)
       const res = await p.exec()
       for (const [err] of res) if (err) throw err
     })
@@ -268,6 +295,7 @@ const redis = {
     for (const v of values) p.xadd(topic, '*', 'v', v)
     p.exec().catch((e) => { state.error = e })
   },
+  consumeModes: ['batch'],
   async replay (r, { topic, count }) {
     let n = 0; let from = '-'
     const first = nowUs()
@@ -358,17 +386,12 @@ const sqlite = {
     }
     return s
   },
-  async produce (c, { topic, count, valueBytes, seq0 = 0 }) {
+  async produce (c, { topic, values }) {
     const tx = sqlite.insert(c, topic)
-    for (let b = 0; b * BATCH < count; b++) {
-      const n = Math.min(BATCH, count - b * BATCH)
-      const values = new Array(n)
-      for (let j = 0; j < n; j++) values[j] = makeValue(valueBytes, seq0 + b * BATCH + j)
-      tx.immediate(values)
-      if (b % 16 === 15) await new Promise(setImmediate) // let IPC through
-    }
+    await eachBatch(values, (vs) => tx.immediate(vs))
   },
   async sendNow (c, state, topic, values) { sqlite.insert(c, topic).immediate(values) },
+  consumeModes: ['batch'],
   async replay (c, { topic, count }) {
     const q = c.db.prepare(`SELECT id, v FROM "${topic}" WHERE id > ? ORDER BY id LIMIT 10000`).raw()
     let n = 0; let last = 0
@@ -420,15 +443,11 @@ const nats = {
     await c.jsm.streams.add({ name: topic, subjects: [topic], storage: 'file', max_msg_size: 2 << 20 })
   },
   async drop (c, topic) { await c.jsm.streams.delete(topic) },
-  async produce (c, { topic, count, valueBytes, seq0 = 0 }) {
-    await pool(Math.ceil(count / BATCH), IN_FLIGHT, async (b) => {
-      const n = Math.min(BATCH, count - b * BATCH)
-      const acks = new Array(n)
-      for (let j = 0; j < n; j++) acks[j] = c.js.publish(topic, makeValue(valueBytes, seq0 + b * BATCH + j))
-      await Promise.all(acks)
-    })
+  async produce (c, { topic, values }) {
+    await eachBatch(values, (vs) => Promise.all(vs.map((v) => c.js.publish(topic, v))))
   },
   async sendNow (c, state, topic, values) { for (const v of values) c.js.publish(topic, v).catch((e) => { state.error = e }) },
+  consumeModes: ['each'], // an ordered consumer's iterator: one message at a time
   async replay (c, { topic, count }) {
     const first = nowUs()
     const consumer = await c.js.consumers.get(topic) // ordered consumer from the start
@@ -451,4 +470,216 @@ const nats = {
   groupSupported: () => false
 }
 
-module.exports = { drivers: { caldo, kafka, redis, sqlite, nats }, nowUs, makeValue, sentAt, WORK, PORTS, BATCH, IN_FLIGHT }
+// ---------------------------------------------------------------- Kafka's Java perf tools
+// The measured work is run.js's (kafka-tools.js: one JVM per producer or consumer); the
+// driver only creates and drops topics, with kafkajs's admin.
+const kafkajava = {
+  name: 'kafkajava',
+  connect: () => kafka.connect(),
+  close: (c) => kafka.close(c),
+  create: (c, topic, partitions) => kafka.create(c, topic, partitions),
+  drop: (c, topic) => kafka.drop(c, topic),
+  consumeModes: ['batch'] // ConsumerPerformance polls batches
+}
+
+// ---------------------------------------------------------------- Kafka via librdkafka
+// @confluentinc/kafka-javascript's KafkaJS-shaped API over librdkafka; topics are created
+// and dropped with kafkajs's admin, on the same broker.
+const rdkafka = {
+  name: 'rdkafka',
+  async connect (spec = {}) {
+    const { KafkaJS } = require('@confluentinc/kafka-javascript')
+    const c = await kafka.connect()
+    c.rd = new KafkaJS.Kafka({ kafkaJS: { brokers: [`127.0.0.1:${PORTS.kafka}`], logLevel: KafkaJS.logLevel.NOTHING } })
+    // librdkafka waits linger.ms (5 ms) to fill a batch; the latency sender sends at once, as the other clients do.
+    c.rdProducer = c.rd.producer({ kafkaJS: { acks: 1 }, ...(spec.role === 'paced' ? { 'linger.ms': 0 } : {}) })
+    await c.rdProducer.connect()
+    return c
+  },
+  async close (c) {
+    await c.rdProducer.disconnect()
+    await kafka.close(c)
+  },
+  create: (c, topic, partitions) => kafka.create(c, topic, partitions),
+  drop: (c, topic) => kafka.drop(c, topic),
+  async produce (c, { topic, values, partition }) {
+    await eachBatch(values, (vs) => c.rdProducer.send({ topic, messages: vs.map((value) => ({ value, partition })) }))
+  },
+  async sendNow (c, state, topic, values, partition) {
+    c.rdProducer.send({ topic, messages: values.map((value) => ({ value, partition })) }).catch((e) => { state.error = e })
+  },
+  async consumer (c, groupId) {
+    const consumer = c.rd.consumer({ kafkaJS: { groupId, fromBeginning: true, autoCommit: false } })
+    c.consumers.push(consumer)
+    await consumer.connect()
+    return consumer
+  },
+  consumeModes: ['batch', 'each'],
+  // The clock starts at the first message: librdkafka's consumer has no group-join event here.
+  async replay (c, { topic, count, mode }) {
+    const consumer = await rdkafka.consumer(c, `replay-${process.pid}-${Date.now()}`)
+    await consumer.subscribe({ topics: [topic] })
+    let n = 0; let first = 0
+    await new Promise((resolve, reject) => {
+      const seen = (k) => { if (!first) first = nowUs(); n += k; if (n >= count) resolve() }
+      consumer.run(mode === 'each'
+        ? { eachMessage: async () => seen(1) }
+        : { eachBatch: async ({ batch }) => seen(batch.messages.length) }).catch(reject)
+    })
+    return { n, first, last: nowUs() }
+  },
+  async tail (c, { topic }, onMessage, ready) {
+    const consumer = await rdkafka.consumer(c, `tail-${process.pid}-${Date.now()}`)
+    await consumer.subscribe({ topics: [topic] })
+    await new Promise((resolve, reject) => {
+      consumer.run({ eachMessage: async ({ message }) => { if (onMessage(message.value)) resolve() } }).catch(reject)
+      // No join event in this API: wait until the group has assigned the partition.
+      const poll = setInterval(() => { if (consumer.assignment().length) { clearInterval(poll); ready() } }, 20)
+    })
+  },
+  groupSupported: () => false
+}
+
+// ---------------------------------------------------------------- hypercore
+// One append-only log per topic, owned by one writer process (its storage is locked). A
+// reader in another process holds its own copy and replicates from the writer over a Unix
+// socket, as hypercore peers do.
+const HC_DIR = path.join(WORK, 'hypercore')
+const hcStore = (topic, who = 'writer') => path.join(HC_DIR, topic, who)
+const hcSocket = (topic) => path.join(os.tmpdir(), `caldo-bench-hc-${topic}.sock`)
+const hypercore = {
+  name: 'hypercore',
+  singleWriter: true,
+  async open (topic, who, key) {
+    const Hypercore = require('hypercore')
+    const core = new Hypercore(hcStore(topic, who), key)
+    await core.ready()
+    return core
+  },
+  async connect (spec = {}) {
+    const c = { cores: [] }
+    // The latency sender serves replication to the reader, which listens on the socket.
+    if (spec.role === 'paced') {
+      c.core = await hypercore.open(spec.topic, 'writer')
+      c.cores.push(c.core)
+      c.socket = await connectRetry(hcSocket(spec.topic))
+      const s = c.core.replicate(true)
+      s.pipe(c.socket).pipe(s)
+    }
+    return c
+  },
+  async close (c) {
+    // The reader downloads from this process: stay until it has every block (at most 30 s).
+    for (let i = 0; c.core && i < 300 && !c.core.peers.some((p) => p.remoteContiguousLength >= c.core.length); i++) await sleep(100)
+    for (const core of c.cores) await core.close()
+    if (c.socket) c.socket.destroy()
+  },
+  async create (c, topic) {
+    for (const old of fs.existsSync(HC_DIR) ? fs.readdirSync(HC_DIR) : []) {
+      if (old.startsWith('.gone-')) fs.rm(path.join(HC_DIR, old), { recursive: true, force: true }, () => {})
+    }
+    fs.rmSync(path.join(HC_DIR, topic), { recursive: true, force: true })
+    const core = await hypercore.open(topic, 'writer')
+    fs.writeFileSync(path.join(HC_DIR, topic, 'key'), core.key)
+    await core.close()
+  },
+  // A worker may still be closing its copy (RocksDB writes as it closes): move the topic out of
+  // the way at once, remove it when nothing writes there any more.
+  async drop (c, topic) {
+    const gone = path.join(HC_DIR, `.gone-${topic}`)
+    fs.renameSync(path.join(HC_DIR, topic), gone)
+    setTimeout(() => fs.rm(gone, { recursive: true, force: true, maxRetries: 10, retryDelay: 500 }, () => {}), 5000).unref()
+  },
+  async produce (c, { topic, values }) {
+    const core = await hypercore.open(topic, 'writer')
+    c.cores.push(core)
+    await eachBatch(values, (vs) => core.append(vs))
+  },
+  async sendNow (c, state, topic, values) { c.core.append(values).catch((e) => { state.error = e }) },
+  consumeModes: ['each'],
+  async replay (c, { topic, count }) {
+    const first = nowUs()
+    const core = await hypercore.open(topic, 'writer')
+    c.cores.push(core)
+    let n = 0
+    for await (const v of core.createReadStream({ start: 0, end: count })) { if (v && ++n >= count) break }
+    return { n, first, last: nowUs() }
+  },
+  async tail (c, { topic }, onMessage, ready) {
+    const core = await hypercore.open(topic, `reader-${process.pid}`, fs.readFileSync(path.join(HC_DIR, topic, 'key')))
+    c.cores.push(core)
+    const server = net.createServer((socket) => {
+      const s = core.replicate(false)
+      s.pipe(socket).pipe(s)
+      s.on('error', () => {})
+    })
+    fs.rmSync(hcSocket(topic), { force: true })
+    await new Promise((resolve) => server.listen(hcSocket(topic), resolve))
+    ready()
+    // Not a for-await: leaving one awaits the live stream's close, which waits for a block that never comes.
+    core.download({ start: 0, end: -1 }) // fetch every block as it appears, not one request per read
+    await new Promise((resolve, reject) => {
+      const rs = core.createReadStream({ start: 0, live: true })
+      rs.on('data', (v) => { if (onMessage(v)) { resolve(); rs.destroy() } })
+      rs.on('error', reject)
+    })
+    server.close()
+  },
+  groupSupported: () => false
+}
+
+// Connects to a Unix socket that another worker is about to listen on.
+async function connectRetry (file) {
+  for (let i = 0; ; i++) {
+    try {
+      return await new Promise((resolve, reject) => {
+        const s = net.connect(file, () => { s.off('error', reject); resolve(s) })
+        s.once('error', reject)
+      })
+    } catch (e) { if (i >= 200) throw e; await sleep(25) }
+  }
+}
+
+// ---------------------------------------------------------------- the floor
+// What the harness costs with no system under it: produce builds the same record objects
+// and calls nothing; latency is two Node processes and a raw Unix socket (the sender writes
+// the stamped values, the receiver cuts them out of the stream).
+const floorSocket = (topic) => path.join(os.tmpdir(), `caldo-bench-floor-${topic}.sock`)
+const floor = {
+  name: 'floor',
+  async connect (spec = {}) {
+    return spec.role === 'paced' ? { socket: await connectRetry(floorSocket(spec.topic)) } : {}
+  },
+  // Ends once everything written has gone out: the worker exits soon after closing.
+  async close (c) { if (c.socket) await new Promise((resolve) => c.socket.end(resolve)) },
+  async create () {},
+  async drop (c, topic) { fs.rmSync(floorSocket(topic), { force: true }) },
+  async produce (c, { values, partition }) {
+    let kept = 0
+    await eachBatch(values, async (vs) => { kept += vs.map(partition === undefined ? (value) => ({ value }) : (value) => ({ value, partition })).length })
+    if (kept !== values.length) throw new Error('floor: lost records')
+  },
+  async sendNow (c, state, topic, values) { c.socket.write(values.length === 1 ? values[0] : Buffer.concat(values)) },
+  consumeModes: [],
+  async tail (c, { topic, valueBytes }, onMessage, ready) {
+    fs.rmSync(floorSocket(topic), { force: true })
+    await new Promise((resolve, reject) => {
+      const server = net.createServer((socket) => {
+        let buf = Buffer.alloc(0)
+        socket.on('data', (chunk) => {
+          buf = buf.length ? Buffer.concat([buf, chunk]) : chunk
+          let at = 0
+          for (; at + valueBytes <= buf.length; at += valueBytes) {
+            if (onMessage(buf.subarray(at, at + valueBytes))) { server.close(); socket.destroy(); return resolve() }
+          }
+          buf = buf.subarray(at)
+        })
+      })
+      server.on('error', reject)
+      server.listen(floorSocket(topic), ready)
+    })
+  },
+  groupSupported: () => false
+}
+
+module.exports = { drivers: { floor, caldo, kafka, kafkajava, rdkafka, redis, sqlite, nats, hypercore }, nowUs, makeValue, valuePool, batchOf, sentAt, WORK, PORTS, BATCH, IN_FLIGHT }

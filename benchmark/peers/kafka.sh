@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Single-node Apache Kafka (KRaft, no ZooKeeper) on loopback for the peer benchmark.
-#   kafka.sh setup    fetch the broker jars from Maven Central (pom.xml) once
+#   kafka.sh setup    fetch the broker and tools jars from Maven Central (pom.xml) once
 #   kafka.sh start    format the data dir (once) and start the broker; waits until it listens
 #   kafka.sh stop     stop it (SIGTERM, then SIGKILL after 20 s)
 #   kafka.sh version
@@ -17,12 +17,13 @@ cport="${KAFKA_CONTROLLER_PORT:-19093}"
 mkdir -p "$work"
 
 setup () {
-  if [ -f "$lib/.complete" ]; then return 0; fi
+  # .complete-2: the set of jars with kafka-tools (an older .complete lacks them).
+  if [ -f "$lib/.complete-2" ]; then return 0; fi
   rm -rf "$lib"
   command -v mvn >/dev/null || { echo "kafka.sh: maven (mvn) is not installed" >&2; return 1; }
   (cd "$here/kafka" && mvn -q -B dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$lib") >"$work/kafka-mvn.log" 2>&1 || {
     echo "kafka.sh: could not fetch Kafka from Maven Central (see .work/kafka-mvn.log)" >&2; return 1; }
-  touch "$lib/.complete"
+  touch "$lib/.complete-2"
 }
 
 running () { [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; }

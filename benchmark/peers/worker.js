@@ -5,7 +5,7 @@
 
 const { EventEmitter } = require('node:events')
 const { setTimeout: sleep } = require('node:timers/promises')
-const { drivers, nowUs, makeValue, sentAt } = require('./drivers')
+const { drivers, nowUs, makeValue, valuePool, sentAt } = require('./drivers')
 
 const spec = JSON.parse(process.argv[2])
 const d = drivers[spec.system]
@@ -17,10 +17,11 @@ const send = (m) => new Promise((resolve) => process.send(m, resolve))
 const roles = {
   // Scenario 1: `count` records as fast as the driver's batching allows.
   async produce (c) {
+    const values = valuePool(spec.count, spec.valueBytes, spec.seq0)
     await send({ ready: true })
     await go
     const t0 = nowUs()
-    await d.produce(c, spec)
+    await d.produce(c, { ...spec, values })
     return { t0, t1: nowUs(), count: spec.count }
   },
   // Scenario 2: read `count` records back from the start.
