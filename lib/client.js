@@ -4,6 +4,8 @@
 // only a Log can create clients.
 
 const CLIENT = Symbol('caldo client')
+// A consumer's hook for sendOffsets: hands its native reader and progress to a producer.
+const TXN_OFFSETS = Symbol('caldo sendOffsets')
 const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
 
-module.exports = { CLIENT, asyncDispose }
+module.exports = { CLIENT, TXN_OFFSETS, asyncDispose }

@@ -17,12 +17,14 @@ pub enum Code {
     Fenced,
     OffsetOutOfRange,
     GroupActive,
+    /// A call that does not fit the producer's transaction state.
+    InvalidTxnState,
     /// A bug in caldo (a panic), caught before it could take the process down.
     Internal,
 }
 
 impl Code {
-    pub const ALL: [Code; 14] = [
+    pub const ALL: [Code; 15] = [
         Code::InvalidTopic,
         Code::UnknownTopic,
         Code::TopicExists,
@@ -36,6 +38,7 @@ impl Code {
         Code::Fenced,
         Code::OffsetOutOfRange,
         Code::GroupActive,
+        Code::InvalidTxnState,
         Code::Internal,
     ];
 
@@ -54,6 +57,7 @@ impl Code {
             Code::Fenced => "ERR_FENCED",
             Code::OffsetOutOfRange => "ERR_OFFSET_OUT_OF_RANGE",
             Code::GroupActive => "ERR_GROUP_ACTIVE",
+            Code::InvalidTxnState => "ERR_INVALID_TXN_STATE",
             Code::Internal => "ERR_INTERNAL",
         }
     }

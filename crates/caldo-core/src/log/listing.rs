@@ -17,6 +17,7 @@ impl Log {
                     partition: p.id,
                     low: p.state().log_start(),
                     high: p.state().next_offset(),
+                    lso: p.state().stable_end(),
                     bytes: sizes.iter().map(|(_, b)| b).sum(),
                 })
             })
