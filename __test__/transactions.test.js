@@ -4,6 +4,8 @@
 // read_uncommitted consumers, and a consume → transform → produce pipeline killed at random.
 const test = require('node:test')
 const assert = require('node:assert/strict')
+const path = require('node:path')
+const { spawnSync } = require('node:child_process')
 const native = require('../lib/native.js')
 const { open } = require('..')
 const { tmpdir, child, until, rng } = require('./helpers.js')
@@ -207,6 +209,33 @@ test('misuse gets coded errors', async (t) => {
   await assert.rejects(producer.send('t', { value: 'x' }), { code: 'ERR_FENCED' })
   await producer.close()
   await assert.rejects(producer.transaction(async () => {}), { code: 'ERR_CLOSED' })
+})
+
+test('the CLI consumes read_committed by default, --isolation read_uncommitted shows aborted records, topics shows the LSO', async (t) => {
+  const dir = tmpdir(t)
+  const log = await open(dir, { durability: 'none' })
+  t.after(() => log.close())
+  await log.createTopic('t')
+  const producer = log.producer({ transactionalId: 'cli' })
+  await producer.transaction((tx) => tx.send('t', { value: 'kept' }))
+  await producer.transaction(async (tx) => { await tx.send('t', { value: 'dropped' }); throw new Error('abort') }).catch(() => {})
+  const holder = child('txn-holder.js', [dir, 'open', 'o', '1'])
+  await until(holder, (m) => m.sent)
+  const caldo = (...args) => {
+    const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'bin', 'caldo.js'), ...args, '--dir', dir], { encoding: 'utf8', timeout: 30_000 })
+    assert.equal(r.status, 0, r.stderr)
+    return r.stdout
+  }
+  // It stops at the open transaction instead of waiting for it.
+  assert.equal(caldo('consume', 't', '--from-beginning'), 'kept\n')
+  assert.equal(caldo('consume', 't', '--from-beginning', '--isolation', 'read_uncommitted'), 'kept\ndropped\no0\n')
+  const [p] = JSON.parse(caldo('topics', '--json'))[0].partitions
+  assert.deepEqual([p.lso, p.high], [4, 5])
+  assert.match(caldo('topics'), /^t\s+0\s+0\s+5\s+4\s/m)
+  const bad = spawnSync(process.execPath, [path.join(__dirname, '..', 'bin', 'caldo.js'), 'consume', 't', '--isolation', 'dirty', '--dir', dir], { encoding: 'utf8' })
+  assert.equal(bad.status, 2)
+  holder.proc.kill('SIGKILL')
+  await holder.done
 })
 
 test('a consume → transform → produce pipeline of three processes killed at random for 30 s: each input exactly once', async (t) => {
