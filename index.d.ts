@@ -6,7 +6,7 @@ export type ErrorCode =
   | 'ERR_INVALID_TOPIC' | 'ERR_UNKNOWN_TOPIC' | 'ERR_TOPIC_EXISTS' | 'ERR_INVALID_PARTITION'
   | 'ERR_MESSAGE_TOO_LARGE' | 'ERR_INVALID_ARG' | 'ERR_CLOSED' | 'ERR_CORRUPT' | 'ERR_IO'
   | 'ERR_DESERIALIZE' | 'ERR_INVALID_GROUP' | 'ERR_FENCED' | 'ERR_OFFSET_OUT_OF_RANGE' | 'ERR_GROUP_ACTIVE'
-  | 'ERR_INVALID_TXN_STATE' | 'ERR_INTERNAL' | 'ERR_CALDO_NATIVE'
+  | 'ERR_UNKNOWN_GROUP' | 'ERR_INVALID_TXN_STATE' | 'ERR_INTERNAL' | 'ERR_CALDO_NATIVE'
 
 /** Every code an error from caldo can carry. */
 export const errorCodes: readonly ErrorCode[]
@@ -48,13 +48,16 @@ export interface TopicConfig {
   retentionBytes?: number
   /** The active segment is rolled once it was started this long ago (default 7 days). */
   segmentMs?: number
-  /** 'delete' (default); 'compact' keeps every segment (compaction itself is not built yet); 'compact,delete' applies retention. */
+  /**
+   * 'delete' (default): retention by time and size. 'compact': keeps the last record of each key
+   * (records must have a key: ERR_INVALID_ARG otherwise). 'compact,delete': both.
+   */
   cleanupPolicy?: 'delete' | 'compact' | 'compact,delete'
-  /** Stored for compaction: how long tombstones stay (default 1 day). */
+  /** How long compaction keeps tombstones, judged by their batch's timestamp (default 1 day). */
   deleteRetentionMs?: number
-  /** Stored for compaction (default 0). */
+  /** Segments holding records younger than this are not compacted (default 0). */
   minCompactionLagMs?: number
-  /** Stored for compaction, 0 to 1 (default 0.5). */
+  /** Compaction starts once this share of the sealed bytes is dirty, 0 to 1 (default 0.5). */
   minCleanableDirtyRatio?: number
 }
 export interface PartitionInfo {
@@ -66,6 +69,8 @@ export interface PartitionInfo {
   lso: number
   /** Bytes of its segment files on disk. */
   bytes: number
+  /** For a compacted topic, the share of its sealed segments' bytes not compacted yet (0 otherwise). */
+  dirtyRatio: number
 }
 export interface TopicInfo {
   name: string
@@ -265,8 +270,11 @@ export class Table<K = Buffer, V = Buffer> extends EventEmitter implements Itera
 export interface CleanResult {
   segments: number
   bytes: number
-  /** The partitions segments were removed from, with their log start afterwards. */
-  partitions: { topic: string; partition: number; segments: number; bytes: number; logStart: number }[]
+  /**
+   * The partitions retention removed segments from or compaction rewrote: segments removed,
+   * bytes freed by both, records compaction dropped, and the log start afterwards.
+   */
+  partitions: { topic: string; partition: number; segments: number; bytes: number; recordsRemoved: number; logStart: number }[]
   /** Partitions skipped because another process was cleaning them. */
   busy: number
 }
@@ -277,7 +285,7 @@ export class Log implements AsyncDisposable {
   alterTopic(name: string, cfg: Omit<TopicConfig, 'partitions'>): Promise<TopicInfo>
   /** Moves the log start of one partition forward (Kafka's DeleteRecords); past the high watermark: ERR_OFFSET_OUT_OF_RANGE. */
   deleteRecords(topic: string, partition: number, beforeOffset: number): Promise<{ topic: string; partition: number; lowWatermark: number }>
-  /** Runs retention now on every topic. */
+  /** Runs retention now on every topic, and compacts whatever is dirty on compacted ones. */
   clean(): Promise<CleanResult>
   deleteTopic(name: string): Promise<void>
   /** With internal: true, __consumer_offsets is listed too. */
@@ -291,6 +299,12 @@ export class Log implements AsyncDisposable {
   offsetsForTimes(query: (TopicPartition & { timestamp: number })[]): Promise<TopicPartitionOffset[]>
   /** Refused with ERR_GROUP_ACTIVE while the group has live members. */
   setGroupOffsets(groupId: string, to: 'earliest' | 'latest' | TopicPartitionOffset[]): Promise<void>
+  /**
+   * Deletes a stopped group (Kafka's DeleteGroups): tombstones for its committed offsets, which
+   * compaction removes after deleteRetentionMs, and its state. ERR_GROUP_ACTIVE while it has live
+   * members, ERR_UNKNOWN_GROUP for a group that does not exist.
+   */
+  deleteGroup(groupId: string): Promise<void>
   producer<K = Bytes, V = Bytes>(opts?: ProducerOptions<K, V>): Producer<K, V>
   consumer<K = Buffer, V = Buffer>(opts: ConsumerOptions<K, V>): Consumer<K, V>
   close(): Promise<void>

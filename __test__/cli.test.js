@@ -25,8 +25,8 @@ const json = (dir, args, input) => JSON.parse(ok(dir, args, input))
 const jsonLines = (out) => out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l))
 
 /** A failure: the exit code, and one readable line on stderr with no stack trace. */
-function fails (dir, args, code, pattern) {
-  const r = caldo(dir, args)
+function fails (dir, args, code, pattern, input) {
+  const r = caldo(dir, args, input)
   assert.equal(r.code, code, `caldo ${args.join(' ')} exited ${r.code}: ${r.err}`)
   assert.match(r.err, pattern)
   assert.doesNotMatch(r.err, /\n\s+at /, 'no stack trace')
@@ -145,6 +145,10 @@ test('consume --group commits; groups, group and reset-offsets', async (t) => {
   const after = json(dir, ['group', 'workers', '--json'])
   assert.deepEqual(after.members, [])
   assert.ok(after.offsets.every((o) => o.lag === 0), 'the member committed what it printed')
+  // Stopped now: the group can go, and then it is unknown.
+  assert.match(ok(dir, ['delete-group', 'workers']), /deleted group 'workers'/)
+  assert.deepEqual(json(dir, ['groups', '--json']).map((g) => g.groupId), [])
+  fails(dir, ['delete-group', 'workers'], 1, /group 'workers' does not exist.*\(ERR_UNKNOWN_GROUP\)/)
 })
 
 test('dump and verify; a flipped byte in a sealed segment is found and named', (t) => {
@@ -199,14 +203,16 @@ test('dump and verify; a flipped byte in a sealed segment is found and named', (
 test('retention: create-topic and alter-topic settings, topics --config, delete-records, clean', (t) => {
   const dir = tmpdir(t)
   ok(dir, ['create-topic', 'r', '--segment-bytes', '4096', '--retention-ms', '-1', '--cleanup-policy', 'compact,delete'])
-  // Four runs of ten lines: a batch of about 3 KiB each, a segment each.
+  // Four runs of ten lines: a batch of about 3 KiB each, a segment each;
+  // keys are unique, so compaction keeps every record.
   for (let run = 0; run < 4; run++) {
-    ok(dir, ['produce', 'r'], Array.from({ length: 10 }, (_, i) => `${run}-${i}-${'x'.repeat(300)}`).join('\n') + '\n')
+    ok(dir, ['produce', 'r', '-K', ':'], Array.from({ length: 10 }, (_, i) => `${run}-${i}:${'x'.repeat(300)}`).join('\n') + '\n')
   }
+  fails(dir, ['produce', 'r'], 2, /has no key, and topic 'r' is compacted.*ERR_INVALID_ARG/, 'no key\n')
   let [topic] = json(dir, ['topics', '--json'])
   assert.equal(topic.config.retentionMs, -1)
   assert.equal(topic.config.cleanupPolicy, 'compact,delete')
-  assert.match(ok(dir, ['topics', '--config']), /r\s+1\s+forever\s+no limit\s+4\.0 KiB\s+7d\s+compact,delete\s+0/)
+  assert.match(ok(dir, ['topics', '--config']), /r\s+1\s+forever\s+no limit\s+4\.0 KiB\s+7d\s+compact,delete\s+0\s+[\d.]+ KiB\s+\d+%/)
   fails(dir, ['alter-topic', 'r'], 2, /at least one setting/)
   fails(dir, ['alter-topic', 'r', '--retention-ms', '0'], 2, /retentionMs.*ERR_INVALID_ARG/)
   fails(dir, ['alter-topic', 'r', '--cleanup-policy', 'shred'], 2, /cleanupPolicy.*ERR_INVALID_ARG/)

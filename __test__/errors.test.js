@@ -144,6 +144,9 @@ test('bad input to every method gets a coded error and writes nothing', async (t
     ['setGroupOffsets("a/b")', () => log.setGroupOffsets('a/b', 'earliest'), 'ERR_INVALID_GROUP'],
     ['setGroupOffsets(g, "first")', () => log.setGroupOffsets('g', 'first'), 'ERR_INVALID_ARG'],
     ['setGroupOffsets(g, past the end)', () => log.setGroupOffsets('g', [{ topic: 't', partition: 0, offset: 1e9 }]), 'ERR_OFFSET_OUT_OF_RANGE'],
+    ['deleteGroup()', () => log.deleteGroup(), 'ERR_INVALID_GROUP'],
+    ['deleteGroup("a/b")', () => log.deleteGroup('a/b'), 'ERR_INVALID_GROUP'],
+    ['deleteGroup(unknown)', () => log.deleteGroup('never-was'), 'ERR_UNKNOWN_GROUP'],
     ['consumer(signal: {})', () => log.consumer({ assign: [{ topic: 't', partition: 0 }], signal: {} }), 'ERR_INVALID_ARG'],
     ['consumer(value serde: {})', () => log.consumer({ assign: [{ topic: 't', partition: 0 }], value: {} }), 'ERR_INVALID_ARG'],
     ['consumer(unknown option)', () => log.consumer({ assign: [{ topic: 't', partition: 0 }], isolation: 'x' }), 'ERR_INVALID_ARG'],
@@ -200,6 +203,7 @@ test('every method fails with ERR_CLOSED after close, and writes nothing', async
     ['createTopic', () => log.createTopic('u'), 'ERR_CLOSED'],
     ['deleteTopic', () => log.deleteTopic('t'), 'ERR_CLOSED'],
     ['topics', () => log.topics(), 'ERR_CLOSED'],
+    ['deleteGroup', () => log.deleteGroup('g'), 'ERR_CLOSED'],
     ['producer', () => log.producer(), 'ERR_CLOSED'],
     ['consumer', () => log.consumer({ assign: [{ topic: 't', partition: 0 }] }), 'ERR_CLOSED'],
     ['send', () => producer.send('t', { value: 'x' }), 'ERR_CLOSED'],
@@ -221,7 +225,7 @@ test('every method fails with ERR_CLOSED after close, and writes nothing', async
   t.after(() => again.close())
   const [info] = await again.topics()
   assert.ok(info.partitions[0].bytes > 0, 'the record is on disk')
-  assert.deepEqual(info.partitions, [{ partition: 0, low: 0, high: 1, lso: 1, bytes: info.partitions[0].bytes }])
+  assert.deepEqual(info.partitions, [{ partition: 0, low: 0, high: 1, lso: 1, bytes: info.partitions[0].bytes, dirtyRatio: 0 }])
   assert.deepEqual(await readAll(again, 't', 1), ['0:0:kept'])
 })
 

@@ -5,7 +5,7 @@
 
 const { Command } = require('commander')
 const { UsageError, err, intArg, dateArg, numberArg } = require('../lib/cli/common.js')
-const { topics, createTopic, alterTopic, clean, deleteRecords, deleteTopic, groups, group, resetOffsets } = require('../lib/cli/admin.js')
+const { topics, createTopic, alterTopic, clean, deleteRecords, deleteTopic, groups, group, resetOffsets, deleteGroup } = require('../lib/cli/admin.js')
 const { produce, consume } = require('../lib/cli/records.js')
 const { dump, verify } = require('../lib/cli/inspect.js')
 
@@ -44,7 +44,7 @@ function program () {
   settings(cmd('alter-topic <name>', "change a topic's settings (not its partitions); every process picks them up"))
     .option(json, 'print the topic as JSON')
     .action(alterTopic)
-  cmd('clean', 'apply retention now: remove segments past retention-ms or retention-bytes')
+  cmd('clean', 'apply retention and compaction now: remove segments past retention-ms or retention-bytes, keep the last record of each key of compacted topics')
     .option(json, 'print JSON')
     .action(clean)
   cmd('delete-records <topic>', "move a partition's log start forward (like Kafka's DeleteRecords)")
@@ -79,6 +79,7 @@ function program () {
     .option('-p, --partition <n>', 'only this partition (with --topic)', intArg('partition'))
     .option(json, 'print the new offsets as JSON')
     .action(resetOffsets)
+  cmd('delete-group <group>', 'delete a stopped group and its committed offsets').action(deleteGroup)
   cmd('dump <topic>', "list a partition's batches: segment, position, offsets, size, timestamps, CRC")
     .argument('<partition>', 'partition number', intArg('partition'))
     .option('-o, --offset <n>', 'start at the batch holding this offset', intArg('offset'))

@@ -122,6 +122,12 @@ class Log {
     await this.#native.setGroupOffsets(groupId, target)
   }
 
+  /** Deletes a stopped group: its committed offsets (as tombstones) and its state. */
+  async deleteGroup (groupId) {
+    this.#check()
+    await this.#native.deleteGroup(v.string('groupId', groupId, 'ERR_INVALID_GROUP'))
+  }
+
   producer (opts) {
     this.#check()
     const p = new Producer(this.#client, opts)

@@ -1,4 +1,4 @@
-//! `NativeLog`'s group calls: list and reset offsets.
+//! `NativeLog`'s group calls: list, reset offsets, delete.
 
 use caldo_core::ResetTo;
 use napi::bindgen_prelude::*;
@@ -72,6 +72,12 @@ impl NativeLog {
             Ok(groups.into_iter().map(group_info).collect())
         })
         .await
+    }
+
+    #[napi]
+    pub async fn delete_group(&self, group: String) -> Result<Outcome<()>> {
+        let log = self.inner.clone();
+        blocking(move || caldo_core::delete_group(&log, &group)).await
     }
 
     /// `to`: `'earliest'`, `'latest'`, or exact offsets.

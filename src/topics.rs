@@ -31,8 +31,12 @@ pub struct TopicOptions {
 pub struct CleanedPartition {
     pub topic: String,
     pub partition: u32,
+    /// Segments removed by retention.
     pub segments: f64,
+    /// Bytes freed by retention and compaction.
     pub bytes: f64,
+    /// Records compaction dropped (older values, expired tombstones).
+    pub records_removed: f64,
     /// The partition's log start afterwards.
     pub log_start: f64,
 }
@@ -55,6 +59,8 @@ pub struct PartitionInfo {
     pub lso: f64,
     /// Bytes of its segment files on disk.
     pub bytes: f64,
+    /// For a compacted topic, the share of its sealed bytes not compacted yet.
+    pub dirty_ratio: f64,
 }
 
 #[napi(object)]
@@ -116,6 +122,7 @@ fn topic_info(t: caldo_core::TopicInfo) -> TopicInfo {
                 high: p.high as f64,
                 lso: p.lso as f64,
                 bytes: p.bytes as f64,
+                dirty_ratio: p.dirty_ratio,
             })
             .collect(),
     }
@@ -172,7 +179,9 @@ fn clean_result(r: caldo_core::CleanReport) -> CleanResult {
                 topic: c.topic,
                 partition: c.partition,
                 segments: c.removed.segments as f64,
-                bytes: c.removed.bytes as f64,
+                bytes: (c.removed.bytes + c.removed.compacted.bytes_before
+                    - c.removed.compacted.bytes_after) as f64,
+                records_removed: c.removed.compacted.records_removed as f64,
                 log_start: c.removed.log_start as f64,
             })
             .collect(),

@@ -22,7 +22,7 @@ function humanMs (ms) {
 }
 
 async function configTable (list) {
-  return table(['TOPIC', 'PARTITIONS', 'RETENTION', 'RETENTION BYTES', 'SEGMENT BYTES', 'SEGMENT AGE', 'CLEANUP POLICY', 'LOG START', 'BYTES'],
+  return table(['TOPIC', 'PARTITIONS', 'RETENTION', 'RETENTION BYTES', 'SEGMENT BYTES', 'SEGMENT AGE', 'CLEANUP POLICY', 'LOG START', 'BYTES', 'DIRTY'],
     list.filter((t) => t.config).map((t) => [
       t.name,
       t.config.partitions,
@@ -32,7 +32,8 @@ async function configTable (list) {
       humanMs(t.config.segmentMs),
       t.config.cleanupPolicy,
       t.partitions.map((p) => p.low).join(','),
-      humanBytes(t.partitions.reduce((s, p) => s + p.bytes, 0))
+      humanBytes(t.partitions.reduce((s, p) => s + p.bytes, 0)),
+      t.config.cleanupPolicy === 'delete' ? '-' : t.partitions.map((p) => `${Math.round(p.dirtyRatio * 100)}%`).join(',')
     ]))
 }
 
@@ -79,11 +80,11 @@ async function clean (opts) {
   await withLog(opts, async (log) => {
     const r = await log.clean()
     if (opts.json) return printJson(r)
-    await write(`removed ${r.segments} segment(s), ${humanBytes(r.bytes)}` +
+    await write(`removed ${r.segments} segment(s); freed ${humanBytes(r.bytes)}` +
       (r.busy ? `; ${r.busy} partition(s) skipped, being cleaned by another process` : '') + '\n')
     if (r.partitions.length) {
-      return table(['TOPIC', 'PARTITION', 'SEGMENTS', 'BYTES', 'LOG START'],
-        r.partitions.map((p) => [p.topic, p.partition, p.segments, humanBytes(p.bytes), p.logStart]))
+      return table(['TOPIC', 'PARTITION', 'SEGMENTS', 'BYTES FREED', 'RECORDS COMPACTED', 'LOG START'],
+        r.partitions.map((p) => [p.topic, p.partition, p.segments, humanBytes(p.bytes), p.recordsRemoved, p.logStart]))
     }
   })
 }
@@ -176,4 +177,11 @@ async function resetOffsets (id, opts) {
   })
 }
 
-module.exports = { topics, createTopic, alterTopic, clean, deleteRecords, deleteTopic, groups, group, resetOffsets }
+async function deleteGroup (id, opts) {
+  await withLog(opts, async (log) => {
+    await log.deleteGroup(id)
+    return write(`deleted group '${id}'\n`)
+  })
+}
+
+module.exports = { topics, createTopic, alterTopic, clean, deleteRecords, deleteTopic, groups, group, resetOffsets, deleteGroup }

@@ -46,6 +46,7 @@ export declare class NativeConsumer {
 
 export declare class NativeLog {
   groups(): Promise<Outcome<Array<GroupInfo>>>
+  deleteGroup(group: string): Promise<Outcome<undefined>>
   /** `to`: `'earliest'`, `'latest'`, or exact offsets. */
   setGroupOffsets(group: string, to: string | Array<TopicPartitionOffset>): Promise<Outcome<undefined>>
   wakeSeq(): Outcome<number>
@@ -123,8 +124,12 @@ export interface AssignOptions {
 export interface CleanedPartition {
   topic: string
   partition: number
+  /** Segments removed by retention. */
   segments: number
+  /** Bytes freed by retention and compaction. */
   bytes: number
+  /** Records compaction dropped (older values, expired tombstones). */
+  recordsRemoved: number
   /** The partition's log start afterwards. */
   logStart: number
 }
@@ -288,6 +293,8 @@ export interface PartitionInfo {
   lso: number
   /** Bytes of its segment files on disk. */
   bytes: number
+  /** For a compacted topic, the share of its sealed bytes not compacted yet. */
+  dirtyRatio: number
 }
 
 export interface ProducerOptions {

@@ -73,6 +73,25 @@ pub(crate) fn segment_txn_index(partition: &Path, base: u64) -> PathBuf {
     partition.join(format!("{base:020}.txnindex"))
 }
 
+/// A file compaction is writing: `<name>.cleaned`, beside what it replaces.
+pub(crate) fn cleaned(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".cleaned");
+    PathBuf::from(name)
+}
+
+/// A compacted segment ready to replace the segments from `base` to `end`:
+/// its rename from `.cleaned` is the point after which the new files win.
+pub(crate) fn segment_swap(partition: &Path, base: u64, end: u64) -> PathBuf {
+    partition.join(format!("{base:020}-{end:020}.swap"))
+}
+
+/// `(base, end)` of a swap file name (`<base:020>-<end:020>.swap`), if it is one.
+pub(crate) fn swap_range(file_name: &str) -> Option<(u64, u64)> {
+    let (base, end) = file_name.strip_suffix(".swap")?.split_once('-')?;
+    Some((base.parse().ok()?, end.parse().ok()?))
+}
+
 pub(crate) fn partition_cleaner(partition: &Path) -> PathBuf {
     partition.join("cleaner")
 }

@@ -2,6 +2,7 @@
 //! processes share through one directory, with no broker.
 
 pub(crate) mod consumer;
+pub(crate) mod crash;
 pub(crate) mod error;
 pub(crate) mod fsutil;
 pub(crate) mod group;
@@ -17,8 +18,8 @@ pub(crate) mod txn;
 pub use consumer::Consumer;
 pub use error::{Code, Error, Result};
 pub use group::{
-    describe_group, list_groups, set_group_offsets, Assignor, Change, Config as GroupConfig,
-    GroupInfo, Held, Member, MemberInfo, ResetTo, Tp,
+    delete_group, describe_group, list_groups, set_group_offsets, Assignor, Change,
+    Config as GroupConfig, GroupInfo, Held, Member, MemberInfo, ResetTo, Tp,
 };
 pub use log::{
     fail_after_write_for_tests, CleanReport, Cleaned, Log, PartitionInfo, Placed, TopicInfo,
@@ -29,7 +30,7 @@ pub use record::{Header, RecordIn, RecordRef};
 pub use storage::cursor::{Cursor, Isolation, Position};
 pub use storage::inspect;
 pub use storage::partition::Durability;
-pub use storage::partition::Removed;
+pub use storage::partition::{Compacted, Removed};
 pub use storage::topic::{CleanupPolicy, TopicChanges, TopicConfig, MAX_MESSAGE_BYTES};
 pub use txn::{Producer, DEFAULT_TXN_TIMEOUT};
 

@@ -11,17 +11,32 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Code, Error, Result};
-use crate::record::batch::RecordIn;
+use crate::record::batch::{RecordIn, CONTROL, TRANSACTIONAL};
 use crate::record::control::Marker;
 use crate::record::partitioner::partition_for_key;
 use crate::storage::cursor::{Cursor, Isolation, Position};
 use crate::storage::partition::{Partition, Write};
-use crate::storage::topic::Topic;
+use crate::storage::topic::{CleanupPolicy, Topic, TopicConfig};
 use crate::sync::unpoisoned;
 
 pub const TOPIC: &str = "__consumer_offsets";
 /// Groups hash onto these, so busy groups do not contend for one lock.
 pub const PARTITIONS: u32 = 8;
+/// Small segments: a new process reads its group's partition from the start,
+/// and compaction leaves only each key's last record in sealed segments, so
+/// a join reads the live keys plus at most about two segments of commits.
+const SEGMENT_BYTES: u64 = 256 << 10;
+
+/// `__consumer_offsets`'s configuration.
+pub fn config() -> TopicConfig {
+    TopicConfig {
+        partitions: PARTITIONS,
+        segment_bytes: SEGMENT_BYTES,
+        cleanup_policy: CleanupPolicy::Compact,
+        retention_ms: -1,
+        ..TopicConfig::default()
+    }
+}
 
 #[derive(Serialize, Deserialize)]
 struct Value {
@@ -45,11 +60,20 @@ struct Tail {
 
 impl Tail {
     fn apply(&mut self, (group, tp, offset): Entry) {
-        let entry = self.groups.entry(group).or_default();
         match offset {
-            Some(o) => entry.insert(tp, o),
-            None => entry.remove(&tp),
-        };
+            Some(o) => {
+                self.groups.entry(group).or_default().insert(tp, o);
+            }
+            // A tombstone: the group's offset was deleted.
+            None => {
+                if let Some(entry) = self.groups.get_mut(&group) {
+                    entry.remove(&tp);
+                    if entry.is_empty() {
+                        self.groups.remove(&group);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -108,30 +132,46 @@ impl Offsets {
         offsets: &[((String, u32), u64)],
         write: &mut Write,
     ) -> Result<()> {
-        if offsets.is_empty() {
+        let timestamp = now_ms();
+        let values = offsets.iter().map(|(tp, offset)| {
+            let v = Value {
+                offset: *offset,
+                timestamp,
+            };
+            (tp, Some(serde_json::to_vec(&v).expect("value serializes")))
+        });
+        self.write(group, values, timestamp, write)
+    }
+
+    /// Writes a tombstone for each offset `group` has committed, as one batch.
+    pub fn forget(&self, group: &str) -> Result<()> {
+        let committed = self.committed(group)?;
+        let tombstones = committed.keys().map(|tp| (tp, None));
+        self.write(group, tombstones, now_ms(), &mut |p, records| {
+            p.append(records, None)
+        })
+    }
+
+    /// Appends one record per (topic, partition) of `group` as one batch.
+    fn write<'a>(
+        &self,
+        group: &str,
+        values: impl Iterator<Item = (&'a (String, u32), Option<Vec<u8>>)>,
+        timestamp: i64,
+        write: &mut Write,
+    ) -> Result<()> {
+        let encoded: Vec<(Vec<u8>, Option<Vec<u8>>)> =
+            values.map(|((t, p), v)| (key(group, t, *p), v)).collect();
+        if encoded.is_empty() {
             return Ok(());
         }
-        let ts = now_ms();
-        let encoded: Vec<(Vec<u8>, Vec<u8>)> = offsets
-            .iter()
-            .map(|((t, p), o)| {
-                let v = Value {
-                    offset: *o,
-                    timestamp: ts,
-                };
-                (
-                    key(group, t, *p),
-                    serde_json::to_vec(&v).expect("value serializes"),
-                )
-            })
-            .collect();
         let records: Vec<RecordIn> = encoded
             .iter()
             .map(|(k, v)| RecordIn {
                 key: Some(k),
-                value: Some(v),
+                value: v.as_deref(),
                 headers: &[],
-                timestamp: ts,
+                timestamp,
             })
             .collect();
         write(self.partition(group), &records)?;
@@ -152,7 +192,7 @@ impl Offsets {
         let mut read = Vec::new();
         let mut bad = None;
         tail.cursor.fetch(usize::MAX, &mut |r| {
-            if r.stamp.attributes & crate::record::batch::CONTROL != 0 {
+            if r.stamp.attributes & CONTROL != 0 {
                 let marker = r.key.zip(r.value).and_then(|(k, v)| Marker::parse(k, v));
                 read.push((r.stamp.producer_id, Err(marker.is_some_and(|m| m.commit))));
                 return true;
@@ -172,7 +212,7 @@ impl Offsets {
                     return false;
                 }
             };
-            let pid = match r.stamp.attributes & crate::record::batch::TRANSACTIONAL {
+            let pid = match r.stamp.attributes & TRANSACTIONAL {
                 0 => -1,
                 _ => r.stamp.producer_id,
             };
@@ -205,9 +245,6 @@ impl Offsets {
             .filter(|(g, _, _)| g == group)
             .map(|(_, tp, _)| tp.clone())
             .collect();
-        Ok((
-            tail.groups.get(group).cloned().unwrap_or_default(),
-            unstable,
-        ))
+        Ok((tail.groups.get(group).cloned().unwrap_or_default(), unstable))
     }
 }

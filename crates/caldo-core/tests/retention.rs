@@ -32,15 +32,17 @@ fn topic(log: &Log, name: &str, cfg: TopicConfig) {
     log.create_topic(name, &cfg).unwrap();
 }
 
-/// Appends `n` records of 500 bytes stamped `ts`, one append each; returns the last offset.
+/// Appends `n` records of 500 bytes stamped `ts`, one append each, with
+/// keys unique in the call; returns the last offset.
 fn append(log: &Log, name: &str, n: usize, ts: i64) -> u64 {
     let value = [1u8; 500];
     let mut last = 0;
-    for _ in 0..n {
+    for i in 0..n {
+        let key = i.to_string();
         let r = Placed {
             partition: Some(0),
             record: RecordIn {
-                key: None,
+                key: Some(key.as_bytes()),
                 value: Some(&value),
                 headers: &[],
                 timestamp: ts,

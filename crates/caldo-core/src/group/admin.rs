@@ -76,22 +76,28 @@ pub fn list_groups(log: &Log) -> Result<Vec<GroupInfo>> {
     names.iter().map(|g| describe_group(log, g)).collect()
 }
 
+/// `ERR_GROUP_ACTIVE` unless the group has no live member.
+fn stopped(name: &str, st: &GroupState, doing: &str) -> Result<()> {
+    if st.members.is_empty() {
+        return Ok(());
+    }
+    let pids: Vec<String> = st.members.iter().map(|m| m.pid.to_string()).collect();
+    Err(Error::new(
+        Code::GroupActive,
+        format!(
+            "group '{name}' has {} live member(s) (pid {}); stop them before {doing}",
+            st.members.len(),
+            pids.join(", ")
+        ),
+    ))
+}
+
 /// Moves a group's committed offsets. Refused while it has live members, and
 /// done under the group lock so none can join meanwhile.
 pub fn set_group_offsets(log: &Log, name: &str, to: ResetTo) -> Result<()> {
     let group = GroupDir::open(log, name)?;
     group.update(log, false, |st| {
-        if !st.members.is_empty() {
-            let pids: Vec<String> = st.members.iter().map(|m| m.pid.to_string()).collect();
-            return Err(Error::new(
-                Code::GroupActive,
-                format!(
-                    "group '{name}' has {} live member(s) (pid {}); stop them before resetting its offsets",
-                    st.members.len(),
-                    pids.join(", ")
-                ),
-            ));
-        }
+        stopped(name, st, "resetting its offsets")?;
         let offsets = match to {
             // Below the log start (removed by retention): the log start.
             ResetTo::Offsets(list) => checked(log, list)?
@@ -105,6 +111,39 @@ pub fn set_group_offsets(log: &Log, name: &str, to: ResetTo) -> Result<()> {
             ResetTo::Latest => ends(log, name, st, false)?,
         };
         log.offsets()?.commit(name, &offsets)
+    })?;
+    Ok(())
+}
+
+/// Deletes a stopped group (Kafka's DeleteGroups): a tombstone for each of
+/// its committed offsets in `__consumer_offsets`, which compaction removes
+/// after `deleteRetentionMs`, and its directory. Under the group lock, so no
+/// member joins meanwhile; a group of the same name later starts afresh.
+pub fn delete_group(log: &Log, name: &str) -> Result<()> {
+    log.check_open()?;
+    validate_name("group", name)?;
+    let groups = layout::groups(log.dir());
+    let dir = layout::group(&groups, name);
+    // Without asking `offsets()`, which would create `__consumer_offsets`.
+    let offsets_dir = layout::topic(&layout::topics(log.dir()), crate::offsets::TOPIC);
+    let known = dir.is_dir()
+        || (offsets_dir.is_dir() && !log.offsets()?.committed(name)?.is_empty());
+    if !known {
+        return Err(Error::new(
+            Code::UnknownGroup,
+            format!("group '{name}' does not exist; `caldo groups` lists the groups"),
+        ));
+    }
+    let group = GroupDir::open(log, name)?;
+    // Reap dead members first, so that the update below changes nothing
+    // that it would write back into the directory it moves away.
+    group.update(log, false, |_| Ok(()))?;
+    group.update(log, false, |st| {
+        stopped(name, st, "deleting it")?;
+        log.offsets()?.forget(name)?;
+        let gone = groups.join(format!(".deleted-{name}-{}", std::process::id()));
+        std::fs::rename(&dir, &gone).ctx(format_args!("removing group '{name}'"))?;
+        std::fs::remove_dir_all(&gone).ctx(format_args!("removing group '{name}'"))
     })?;
     Ok(())
 }

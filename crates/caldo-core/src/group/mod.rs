@@ -16,7 +16,7 @@ mod member;
 mod state;
 mod watcher;
 
-pub use admin::{describe_group, list_groups, set_group_offsets, GroupInfo, ResetTo};
+pub use admin::{delete_group, describe_group, list_groups, set_group_offsets, GroupInfo, ResetTo};
 pub use assignor::{Assignor, Tp};
 pub(crate) use commit::commit_held;
 pub(crate) use member::unique_id;

@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::{check_not_internal, load_topic, Opener};
+use super::{load_topic, Opener};
 use crate::error::{IoContext, Result};
 use crate::layout;
-use crate::storage::partition::{self, segment_max_timestamp, Removed, Rules};
+use crate::storage::partition::{self, segment_max_timestamp, Compaction, Removed, Rules};
 use crate::storage::topic::{validate_name, Topic};
 use crate::sync::signal::ROLLED;
 use crate::sync::unpoisoned;
@@ -27,8 +27,9 @@ pub struct Cleaned {
     pub removed: Removed,
 }
 
-/// What a clean of the log did: the partitions it removed segments from, and
-/// how many it skipped because another process was cleaning them.
+/// What a clean of the log did: the partitions it removed segments from or
+/// compacted (`bytes` counts both), and how many it skipped because another
+/// process was cleaning them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CleanReport {
     pub segments: u64,
@@ -67,27 +68,35 @@ impl Timestamps {
 }
 
 pub(super) fn rules(t: &Topic) -> Rules {
+    let c = &t.config;
     Rules {
-        retention_ms: t.config.retention_ms,
-        retention_bytes: t.config.retention_bytes,
-        deletes: t.config.cleanup_policy.deletes(),
+        retention_ms: c.retention_ms,
+        retention_bytes: c.retention_bytes,
+        deletes: c.cleanup_policy.deletes(),
+        compaction: c.cleanup_policy.compacts().then_some(Compaction {
+            delete_retention_ms: c.delete_retention_ms,
+            min_lag_ms: c.min_compaction_lag_ms,
+            min_dirty_ratio: c.min_cleanable_dirty_ratio,
+            segment_bytes: c.segment_bytes,
+        }),
     }
 }
 
-/// Cleans one partition into `report`.
+/// Cleans one partition into `report`; `force` compacts whatever is dirty.
 pub(super) fn clean_partition(
     t: &Topic,
     p: &partition::Partition,
     ts: &Mutex<Timestamps>,
+    force: bool,
     report: &mut CleanReport,
 ) -> Result<()> {
     let now = partition::now_ms();
     let mut ts = unpoisoned(ts);
-    match p.clean(&rules(t), now, &mut |dir, base| ts.get(dir, base))? {
+    match p.clean(&rules(t), now, force, &mut |dir, base| ts.get(dir, base))? {
         None => report.busy += 1,
-        Some(r) if r.segments > 0 => {
+        Some(r) if r.segments > 0 || r.compacted.bytes_before > 0 => {
             report.segments += r.segments;
-            report.bytes += r.bytes;
+            report.bytes += r.bytes + r.compacted.bytes_before - r.compacted.bytes_after;
             report.partitions.push(Cleaned {
                 topic: t.name.clone(),
                 partition: p.id,
@@ -99,34 +108,39 @@ pub(super) fn clean_partition(
     Ok(())
 }
 
-/// Cleans every user topic of the log (internal ones keep everything).
-/// A topic deleted meanwhile is skipped; other errors stop the clean.
-pub(super) fn clean_all(o: &Opener, ts: &Mutex<Timestamps>) -> Result<CleanReport> {
+/// Cleans every topic of the log, `__consumer_offsets` included. A topic
+/// deleted meanwhile is skipped; a partition that fails (a damaged segment)
+/// does not stop the others, and the first such error is returned at the end.
+pub(super) fn clean_all(o: &Opener, ts: &Mutex<Timestamps>, force: bool) -> Result<CleanReport> {
     let mut report = CleanReport::default();
     let mut names = Vec::new();
     for entry in std::fs::read_dir(&o.topics_dir).ctx("listing topics")? {
         let name = entry.ctx("listing topics")?.file_name();
         let name = name.to_string_lossy();
-        if !name.starts_with('.')
-            && check_not_internal(&name).is_ok()
-            && validate_name("topic", &name).is_ok()
-        {
+        if !name.starts_with('.') && validate_name("topic", &name).is_ok() {
             names.push(name.into_owned());
         }
     }
     names.sort();
+    let mut failed = None;
     for name in names {
         let Ok(t) = load_topic(o, &name) else {
             continue; // deleted meanwhile, or damaged: `topics()` reports it
         };
         for p in &t.partitions {
-            match clean_partition(&t, p, ts, &mut report) {
+            match clean_partition(&t, p, ts, force, &mut report) {
                 Err(_) if t.deleted() => break,
-                r => r?,
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+                Ok(()) => {}
             }
         }
     }
-    Ok(report)
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
 }
 
 pub(super) struct Cleaner {
@@ -148,7 +162,7 @@ impl Cleaner {
                     break;
                 }
                 // Errors are retried at the next tick; `clean()` reports them.
-                let _ = clean_all(&o, &ts);
+                let _ = clean_all(&o, &ts, false);
             }
         });
         Cleaner { stop, thread }

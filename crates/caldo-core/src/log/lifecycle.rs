@@ -33,15 +33,16 @@ impl Log {
         let t = self.topic(topic)?;
         let p = t.partition(partition)?;
         let start = p.delete_records(before)?;
-        cleaner::clean_partition(&t, p, &self.timestamps, &mut CleanReport::default())?;
+        cleaner::clean_partition(&t, p, &self.timestamps, false, &mut CleanReport::default())?;
         Ok(start)
     }
 
-    /// Runs the cleaner now, on every topic; partitions another process is
-    /// cleaning are skipped (counted in `busy`).
+    /// Runs the cleaner now, on every topic, compacting whatever is dirty
+    /// whatever its share; partitions another process is cleaning are
+    /// skipped (counted in `busy`).
     pub fn clean(&self) -> Result<CleanReport> {
         self.check_open()?;
-        cleaner::clean_all(&self.opener, &self.timestamps)
+        cleaner::clean_all(&self.opener, &self.timestamps, true)
     }
 
     /// The first offset of `topic`/`partition` whose record has a timestamp at

@@ -3,6 +3,7 @@
 use super::{check_not_internal, Log, PartitionInfo, TopicInfo};
 use crate::error::{Code, Error, IoContext, Result};
 use crate::layout;
+use crate::storage::partition::{dirty_ratio, Seg};
 use crate::storage::segment;
 use crate::storage::topic::{validate_name, Topic, TopicConfig};
 
@@ -12,13 +13,21 @@ impl Log {
             .partitions
             .iter()
             .map(|p| {
-                let sizes = segment::sizes(p.dir())?;
+                let segs: Vec<Seg> = segment::sizes(p.dir())?
+                    .into_iter()
+                    .map(|(base, bytes)| Seg { base, bytes })
+                    .collect();
+                let dirty_ratio = match t.config.cleanup_policy.compacts() {
+                    true => dirty_ratio(&segs, p.state().cleaned_to()),
+                    false => 0.0,
+                };
                 Ok(PartitionInfo {
                     partition: p.id,
                     low: p.state().log_start(),
                     high: p.state().next_offset(),
                     lso: p.state().stable_end(),
-                    bytes: sizes.iter().map(|(_, b)| b).sum(),
+                    bytes: segs.iter().map(|s| s.bytes).sum(),
+                    dirty_ratio,
                 })
             })
             .collect::<Result<_>>()?;

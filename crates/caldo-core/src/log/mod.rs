@@ -14,7 +14,7 @@ use crate::record::batch::RecordIn;
 use crate::record::partitioner::partition_for_key;
 use crate::storage::cursor::{Cursor, Position};
 use crate::storage::partition::{Durability, Partition, Write};
-use crate::storage::topic::{validate_name, CleanupPolicy, Topic, TopicConfig};
+use crate::storage::topic::{validate_name, Topic, TopicConfig};
 use crate::sync::unpoisoned;
 use crate::sync::wake::Wake;
 use crate::txn::{Ids, Sweeper, SWEEP_INTERVAL};
@@ -39,7 +39,7 @@ struct Meta {
     format: u32,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PartitionInfo {
     pub partition: u32,
     /// The first offset still stored.
@@ -51,6 +51,8 @@ pub struct PartitionInfo {
     pub lso: u64,
     /// Bytes of its segment files on disk.
     pub bytes: u64,
+    /// For a compacted topic, the share of its sealed bytes not compacted yet.
+    pub dirty_ratio: f64,
 }
 
 #[derive(Debug)]
@@ -309,6 +311,15 @@ impl Log {
                 (None, Some(key)) => partition_for_key(key, n),
                 (None, None) => round_robin % n,
             };
+            if r.record.key.is_none() && t.config.cleanup_policy.compacts() {
+                return Err(Error::new(
+                    Code::InvalidArg,
+                    format!(
+                        "record {i} has no key, and topic '{topic}' is compacted (cleanupPolicy '{}'), which keeps the last record of each key: give every record a key",
+                        t.config.cleanup_policy.as_str()
+                    ),
+                ));
+            }
             let size = r.record.size();
             if size > t.config.max_message_bytes as usize {
                 return Err(Error::new(
@@ -410,17 +421,25 @@ impl Log {
         if let Some(o) = &*slot {
             return Ok(o.clone());
         }
-        let config = TopicConfig {
-            partitions: offsets::PARTITIONS,
-            cleanup_policy: CleanupPolicy::Compact,
-            ..TopicConfig::default()
-        };
+        let config = offsets::config();
         let durable = self.durable();
         match Topic::create(&self.topics_dir(), offsets::TOPIC, &config, durable) {
             Err(e) if e.code != Code::TopicExists => return Err(e),
             _ => {}
         }
-        let o = Arc::new(Offsets::new(self.topic(offsets::TOPIC)?));
+        let mut topic = self.topic(offsets::TOPIC)?;
+        // A log made before compaction: its segments were as large as a user
+        // topic's, which would keep every commit in the active segment.
+        if topic.config != config {
+            Topic::alter(&self.topics_dir(), offsets::TOPIC, durable, |old| {
+                Ok(TopicConfig {
+                    partitions: old.partitions,
+                    ..config.clone()
+                })
+            })?;
+            topic = self.topic(offsets::TOPIC)?;
+        }
+        let o = Arc::new(Offsets::new(topic));
         *slot = Some(o.clone());
         Ok(o)
     }

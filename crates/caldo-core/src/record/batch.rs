@@ -107,6 +107,59 @@ pub fn encode(out: &mut Vec<u8>, base_offset: u64, records: &[RecordIn], stamp: 
     out[start + 14..start + 18].copy_from_slice(&crc.to_le_bytes());
 }
 
+/// Re-encodes the records of a batch that compaction keeps, as one batch at
+/// `base` ending at offset `last`, with `template`'s attributes and producer
+/// fields. Offsets keep their numbers (gaps in between); `max_timestamp` also
+/// covers records removed, so a segment's time stays what retention saw.
+pub fn encode_kept(
+    out: &mut Vec<u8>,
+    template: &[u8],
+    base: u64,
+    last: u64,
+    max_timestamp: i64,
+    records: &[RecordRef],
+) {
+    let start = out.len();
+    let first_ts = records.first().map_or(max_timestamp, |r| r.timestamp);
+    out.extend_from_slice(&base.to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.push(MAGIC);
+    out.push(template[13]);
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&(records.len() as u32).to_le_bytes());
+    out.extend_from_slice(&((last - base) as u32).to_le_bytes());
+    out.extend_from_slice(&first_ts.to_le_bytes());
+    out.extend_from_slice(&max_timestamp.to_le_bytes());
+    out.extend_from_slice(&template[42..HEADER_LEN]);
+    let mut body = Vec::with_capacity(64);
+    for r in records {
+        body.clear();
+        body.push(0);
+        varint::put_i64(&mut body, r.timestamp.wrapping_sub(first_ts));
+        varint::put_i64(&mut body, (r.offset - base) as i64);
+        varint::put_bytes(&mut body, r.key);
+        varint::put_bytes(&mut body, r.value);
+        varint::put_i64(&mut body, i64::from(r.header_count));
+        body.extend_from_slice(r.headers);
+        varint::put_i64(out, body.len() as i64);
+        out.extend_from_slice(&body);
+    }
+    let len = (out.len() - start - PREFIX_LEN) as u32;
+    out[start + 8..start + 12].copy_from_slice(&len.to_le_bytes());
+    let crc = crc32fast::hash(&out[start + CRC_START..]);
+    out[start + 14..start + 18].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Makes the whole batch in `batch` end at offset `last` with largest
+/// timestamp `max_timestamp`, and seals it with a new CRC.
+pub fn stretch(batch: &mut [u8], last: u64, max_timestamp: i64) {
+    let base = u64_at(batch, 0);
+    batch[22..26].copy_from_slice(&((last - base) as u32).to_le_bytes());
+    batch[34..42].copy_from_slice(&max_timestamp.to_le_bytes());
+    let crc = crc32fast::hash(&batch[CRC_START..]);
+    batch[14..18].copy_from_slice(&crc.to_le_bytes());
+}
+
 /// The fixed part of a batch, read before its body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchHeader {
@@ -152,11 +205,14 @@ pub fn parse_header(buf: &[u8]) -> Option<BatchHeader> {
     let count = u32_at(buf, 18);
     let last_offset_delta = u32_at(buf, 22);
     let base_offset = u64_at(buf, 0);
+    // Compaction leaves batches with fewer records than offsets, even none;
+    // zero-filled bytes still fail on the magic.
     if len < HEADER_LEN - PREFIX_LEN
-        || count == 0
-        || last_offset_delta != count - 1
+        || u64::from(count) > u64::from(last_offset_delta) + 1
         // So that `next_offset` cannot overflow on a damaged base offset.
-        || base_offset.checked_add(u64::from(count)).is_none()
+        || base_offset
+            .checked_add(u64::from(last_offset_delta) + 1)
+            .is_none()
     {
         return None;
     }
@@ -357,6 +413,54 @@ mod tests {
         let two = [rec(None, Some(b"a"), &[], 0), rec(None, Some(b"b"), &[], 0)];
         encode(&mut buf, u64::MAX - 1, &two, &Stamp::NONE);
         assert_eq!(parse_header(&buf), None);
+    }
+
+    #[test]
+    fn kept_records_keep_their_offsets_and_the_batch_its_range() {
+        let records = [
+            rec(Some(b"a"), Some(b"1"), &[], 10),
+            rec(Some(b"b"), Some(b"2"), &[], 12),
+            rec(Some(b"c"), None, &[], 11),
+        ];
+        let mut buf = Vec::new();
+        encode(&mut buf, 100, &records, &Stamp::NONE);
+        let h = parse_header(&buf).unwrap();
+        let mut all = Vec::new();
+        decode(&buf, &h, |r| {
+            all.push(r);
+            true
+        })
+        .unwrap();
+        // Keep b and c, absorbing the offsets 90..100 before the batch.
+        let mut out = Vec::new();
+        encode_kept(&mut out, &buf, 90, h.last_offset(), 15, &all[1..]);
+        let k = parse_header(&out).unwrap();
+        assert!(crc_ok(&out));
+        assert_eq!((k.base_offset, k.count, k.next_offset()), (90, 2, 103));
+        assert_eq!(k.max_timestamp, 15);
+        let mut kept = Vec::new();
+        decode(&out, &k, |r| {
+            kept.push((r.offset, r.key, r.value, r.timestamp));
+            true
+        })
+        .unwrap();
+        assert_eq!(
+            kept,
+            [
+                (101, Some(&b"b"[..]), Some(&b"2"[..]), 12),
+                (102, Some(&b"c"[..]), None, 11)
+            ]
+        );
+        stretch(&mut out, 120, 99);
+        let k = parse_header(&out).unwrap();
+        assert!(crc_ok(&out));
+        assert_eq!((k.next_offset(), k.max_timestamp), (121, 99));
+        // An empty batch holds a range of offsets and no record.
+        let mut empty = Vec::new();
+        encode_kept(&mut empty, &buf, 7, 9, 5, &[]);
+        let e = parse_header(&empty).unwrap();
+        assert_eq!((e.count, e.next_offset()), (0, 10));
+        decode(&empty, &e, |_| panic!("no record")).unwrap();
     }
 
     #[test]

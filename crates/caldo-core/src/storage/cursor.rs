@@ -8,6 +8,8 @@
 //! control records, whose offsets are gaps the position moves past.
 
 use std::fs::File;
+use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 
 use crate::error::{Code, Error, IoContext, Result};
@@ -61,8 +63,15 @@ pub enum Position {
 struct Open {
     base: u64,
     file: File,
+    /// So that a file compaction put in its place is told from it.
+    ino: u64,
     walk: Walk,
 }
+
+/// How often a reader looks again for the file holding its next offset
+/// before calling the partition damaged; each look follows a compaction's
+/// change of the directory, which cannot happen without end.
+const RELOCATIONS: u32 = 16;
 
 pub struct Cursor {
     part: Arc<Partition>,
@@ -184,33 +193,55 @@ impl Cursor {
         )
     }
 
-    fn open(&mut self, base: u64) -> Result<()> {
+    /// Opens segment `base`; false when it is gone (a cleaner removed it).
+    fn open(&mut self, base: u64) -> Result<bool> {
         let path = layout::segment_log(self.part.dir(), base);
-        let file = File::open(&path).ctx(format_args!("opening {}", path.display()))?;
+        let file = match File::open(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            f => f.ctx(format_args!("opening {}", path.display()))?,
+        };
+        let ino = file.metadata().ctx("stat segment")?.ino();
         self.seg = Some(Open {
             base,
             file,
+            ino,
             walk: Walk::start(base),
         });
         self.reader.clear();
-        Ok(())
+        Ok(true)
     }
 
-    /// Finds the segment and indexed position at or before `next`.
+    /// Opens the segment holding `next`, at the indexed position at or
+    /// before it. Retention or compaction may remove or replace files
+    /// between the listing and the open: then it looks again.
     fn locate(&mut self) -> Result<()> {
-        let bases = segment::list(self.part.dir())?;
-        let Some(base) = segment::floor(&bases, self.next) else {
-            return Err(self.corrupt(self.next, "no segment holds the record"));
-        };
+        for _ in 0..RELOCATIONS {
+            let bases = segment::list(self.part.dir())?;
+            let Some(base) = segment::floor(&bases, self.next) else {
+                return Err(self.corrupt(self.next, "no segment holds the record"));
+            };
+            if self.locate_in(base)? {
+                return Ok(());
+            }
+        }
+        Err(self.corrupt(self.next, "segment files keep changing"))
+    }
+
+    /// [`Cursor::locate`] in segment `base`; false when it is gone. An index
+    /// read from another version of the file (a compaction replaced it in
+    /// between) is caught because its entry does not land on a batch.
+    fn locate_in(&mut self, base: u64) -> Result<bool> {
         let entries = index::read(&layout::segment_index(self.part.dir(), base), base)?;
         let at = Walk::at(index::lookup(&entries, base, self.next));
-        self.open(base)?;
+        if !self.open(base)? {
+            return Ok(false);
+        }
         let hw = self.high_watermark();
         let seg = self.seg.as_mut().unwrap();
         if at.lands(&mut self.reader, &seg.file, hw)? {
             seg.walk = at;
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Hands records from the current position to `visit` until it returns
@@ -223,6 +254,7 @@ impl Cursor {
         visit: &mut dyn FnMut(&RecordRef) -> bool,
     ) -> Result<usize> {
         let mut n = 0;
+        let mut moves = 0;
         while n < max {
             if self.part.state().deleted() {
                 return Err(self.part.unknown());
@@ -251,14 +283,15 @@ impl Cursor {
                 }
                 // A batch at or past the published end is a crashed writer's leftover.
                 Step::OutOfSequence(h, _) if h.base_offset < hw => {
-                    self.segment_end(true)?;
+                    self.segment_end(true, &mut moves)?;
                     continue;
                 }
                 Step::OutOfSequence(..) | Step::End => {
-                    self.segment_end(false)?;
+                    self.segment_end(false, &mut moves)?;
                     continue;
                 }
             };
+            moves = 0;
             let skip = match self.isolation {
                 Isolation::Raw => false,
                 _ if h.control() => true,
@@ -302,15 +335,32 @@ impl Cursor {
         Ok(n)
     }
 
-    /// No batch in sequence where the walk stands: the end of this segment,
-    /// where the record is at the start of the next one. Else an error:
-    /// `out_of_sequence` is a batch below the published end there, either
-    /// junk after a sealed segment's last batch or a damaged base offset.
-    fn segment_end(&mut self, out_of_sequence: bool) -> Result<()> {
+    /// No batch in sequence where the walk stands: the end of this file. The
+    /// next offset is at the start of the next segment, or in a file a
+    /// compaction put in place since this one was opened (then this one was
+    /// replaced, or the next one removed): the segment holding it now is
+    /// looked up. Else an error: `out_of_sequence` is a batch below the
+    /// published end there, either junk after a sealed segment's last batch
+    /// or a damaged base offset.
+    fn segment_end(&mut self, out_of_sequence: bool, moves: &mut u32) -> Result<()> {
         let seg = self.seg.as_ref().unwrap();
-        let (seg_base, expect, next) = (seg.base, seg.walk.expect, self.next);
-        if next != seg_base && layout::segment_log(self.part.dir(), next).exists() {
-            return self.open(next);
+        let (seg_base, ino, expect, next) = (seg.base, seg.ino, seg.walk.expect, self.next);
+        let bases = segment::list(self.part.dir())?;
+        if let Some(base) = segment::floor(&bases, next) {
+            let path = layout::segment_log(self.part.dir(), base);
+            let same = base == seg_base && std::fs::metadata(&path).is_ok_and(|m| m.ino() == ino);
+            if !same && *moves < RELOCATIONS {
+                *moves += 1;
+                // The next segment starts right here: no index to read.
+                let found = match base == next {
+                    true => self.open(base)?,
+                    false => self.locate_in(base)?,
+                };
+                if !found {
+                    self.seg = None;
+                }
+                return Ok(());
+            }
         }
         if self.part.state().deleted() {
             return Err(self.part.unknown());

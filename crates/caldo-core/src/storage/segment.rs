@@ -26,16 +26,19 @@ pub fn list(dir: &Path) -> Result<Vec<u64>> {
     Ok(bases)
 }
 
-/// (base offset, bytes) of each segment file in `dir`, ascending.
+/// (base offset, bytes) of each segment file in `dir`, ascending; one a
+/// cleaner removes meanwhile is left out.
 pub fn sizes(dir: &Path) -> Result<Vec<(u64, u64)>> {
-    list(dir)?
-        .into_iter()
-        .map(|base| {
-            let path = layout::segment_log(dir, base);
-            let meta = std::fs::metadata(&path).ctx(format_args!("stat {}", path.display()))?;
-            Ok((base, meta.len()))
-        })
-        .collect()
+    let mut out = Vec::new();
+    for base in list(dir)? {
+        let path = layout::segment_log(dir, base);
+        match std::fs::metadata(&path) {
+            Ok(meta) => out.push((base, meta.len())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).ctx(format_args!("stat {}", path.display())),
+        }
+    }
+    Ok(out)
 }
 
 /// The segment holding `offset`: the greatest base not above it.

@@ -47,9 +47,12 @@ const START_TAG: &[u8; 4] = b"CLDS";
 const AT_OPEN_FIRST: usize = 136;
 /// The producer table: one entry per producer id that appended here lately
 /// (see [`Producer`]); only the lock holder reads or writes it.
-const AT_PRODUCERS: usize = 256;
+const AT_PRODUCERS: usize = 320;
 const PRODUCER_ENTRY: usize = 48;
 pub const PRODUCER_SLOTS: usize = (SIZE as usize - AT_PRODUCERS) / PRODUCER_ENTRY;
+/// Compaction's first dirty offset: below it the log was compacted. Only a
+/// hint (a lost value re-cleans), so it has no checksum.
+const AT_CLEANED_TO: usize = 256;
 
 fn start_checksum(start: u64) -> u32 {
     let mut h = crc32fast::Hasher::new();
@@ -302,6 +305,14 @@ impl State {
         self.refresh_open_first();
     }
 
+    /// Where compaction stopped last: records from here on are dirty.
+    pub fn cleaned_to(&self) -> u64 {
+        self.u64(AT_CLEANED_TO).load(Ordering::Acquire)
+    }
+    /// Only the cleaner lock holder calls this.
+    pub fn set_cleaned_to(&self, offset: u64) {
+        self.u64(AT_CLEANED_TO).store(offset, Ordering::Release);
+    }
     /// Writes the mapped state back to the file (msync).
     pub fn sync(&self) -> Result<()> {
         self.map.flush().ctx("syncing partition state")
@@ -439,7 +450,7 @@ mod tests {
             100,
             "older state files have no open transaction"
         );
-        assert_eq!(PRODUCER_SLOTS, 80);
+        assert_eq!(PRODUCER_SLOTS, 78);
         let p = Producer {
             pid: 0,
             epoch: -1,

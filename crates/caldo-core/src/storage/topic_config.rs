@@ -10,8 +10,8 @@ pub const MIN_SEGMENT_BYTES: u64 = 4096;
 pub const MAX_SEGMENT_BYTES: u64 = 1 << 30;
 pub const MAX_MESSAGE_BYTES: u32 = 256 << 20;
 
-/// Kafka's `cleanup.policy`. Compaction itself is not built yet: `compact`
-/// alone keeps every segment; `compact,delete` applies retention.
+/// Kafka's `cleanup.policy`: `compact` keeps the last record of each key,
+/// `delete` applies retention by time and size, `compact,delete` both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CleanupPolicy {
     #[serde(rename = "delete")]
@@ -34,6 +34,10 @@ impl CleanupPolicy {
     pub fn deletes(self) -> bool {
         self != CleanupPolicy::Compact
     }
+    /// True when the cleaner keeps only the last record of each key.
+    pub fn compacts(self) -> bool {
+        self != CleanupPolicy::Delete
+    }
 }
 
 /// The topic's configuration, as `topic.json` holds it. Fields added after
@@ -55,13 +59,13 @@ pub struct TopicConfig {
     pub segment_ms: u64,
     #[serde(default = "defaults::cleanup_policy")]
     pub cleanup_policy: CleanupPolicy,
-    /// How long tombstones are kept by compaction (stored for compaction).
+    /// How long compaction keeps tombstones, judged by their batch's largest timestamp.
     #[serde(default = "defaults::delete_retention_ms")]
     pub delete_retention_ms: u64,
-    /// Records younger than this are not compacted (stored for compaction).
+    /// Segments holding records younger than this are not compacted.
     #[serde(default)]
     pub min_compaction_lag_ms: u64,
-    /// Compaction starts once this share of the log is dirty (stored for compaction).
+    /// Compaction starts once this share of the sealed segments' bytes is dirty.
     #[serde(default = "defaults::min_cleanable_dirty_ratio")]
     pub min_cleanable_dirty_ratio: f64,
 }

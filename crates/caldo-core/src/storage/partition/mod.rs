@@ -2,6 +2,7 @@
 //! the durable record (`durability`), crash recovery (`recovery`).
 
 mod append;
+mod compaction;
 mod durability;
 mod recovery;
 mod retention;
@@ -20,9 +21,10 @@ use crate::sync::wake::Wake;
 use crate::sync::{lock, unpoisoned};
 
 pub use append::{fail_after_write_for_tests, Producing, Write};
+pub use compaction::{dirty_ratio, Compacted, Compaction};
 pub use durability::Durability;
 pub(crate) use retention::now_ms;
-pub use retention::{segment_max_timestamp, Removed, Rules};
+pub use retention::{segment_max_timestamp, Removed, Rules, Seg};
 
 /// The active segment, as this process has it open.
 struct Active {

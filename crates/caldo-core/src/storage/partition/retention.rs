@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::path::Path;
 
+use super::compaction::{self, Compacted, Compaction};
 use super::recovery::remove_segment;
 use super::{open_rw, Durability, Partition};
 use crate::error::{Code, Error, IoContext, Result};
@@ -21,7 +22,7 @@ pub struct Seg {
 }
 
 /// A topic's retention settings, as the plan applies them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Rules {
     /// -1: no limit by time.
     pub retention_ms: i64,
@@ -29,6 +30,8 @@ pub struct Rules {
     pub retention_bytes: i64,
     /// False for `cleanupPolicy: 'compact'`: nothing goes by time or size.
     pub deletes: bool,
+    /// For `compact` and `compact,delete`.
+    pub compaction: Option<Compaction>,
 }
 
 /// What a clean removed.
@@ -38,6 +41,7 @@ pub struct Removed {
     pub bytes: u64,
     /// The partition's log start afterwards.
     pub log_start: u64,
+    pub compacted: Compacted,
 }
 
 /// How many of the oldest segments (`segs`, ascending by base) go. Kafka's
@@ -96,22 +100,46 @@ pub fn segment_max_timestamp(dir: &Path, base: u64) -> Result<Option<i64>> {
     Ok(max)
 }
 
-/// `(.log bases, .index and .timeindex bases)` in `dir`, each ascending.
-fn files(dir: &Path) -> Result<(Vec<u64>, Vec<u64>)> {
-    let (mut logs, mut indexes) = (Vec::new(), Vec::new());
-    for entry in std::fs::read_dir(dir).ctx(format_args!("listing {}", dir.display()))? {
-        let name = entry.ctx("listing segments")?.file_name();
-        let name = name.to_string_lossy();
-        if let Some(b) = layout::segment_base(&name) {
-            logs.push(b);
-        } else if let Some(b) = layout::segment_companion_base(&name) {
-            indexes.push(b);
+/// What a partition directory holds, as the cleaner sees it.
+struct Files {
+    /// `.log` bases, ascending.
+    logs: Vec<u64>,
+    /// `.index` and `.timeindex` bases, ascending.
+    indexes: Vec<u64>,
+    /// Files of a compaction a crash interrupted.
+    leftovers: bool,
+}
+
+impl Files {
+    fn list(dir: &Path) -> Result<Files> {
+        let (mut logs, mut indexes, mut others) = (Vec::new(), Vec::new(), Vec::new());
+        for entry in std::fs::read_dir(dir).ctx(format_args!("listing {}", dir.display()))? {
+            let name = entry.ctx("listing segments")?.file_name();
+            let name = name.to_string_lossy();
+            if let Some(b) = layout::segment_base(&name) {
+                logs.push(b);
+            } else if let Some(b) = layout::segment_companion_base(&name) {
+                indexes.push(b);
+            } else {
+                others.push(name.into_owned());
+            }
         }
+        logs.sort_unstable();
+        indexes.sort_unstable();
+        indexes.dedup();
+        let leftovers = compaction::leftovers(&others);
+        Ok(Files {
+            logs,
+            indexes,
+            leftovers,
+        })
     }
-    logs.sort_unstable();
-    indexes.sort_unstable();
-    indexes.dedup();
-    Ok((logs, indexes))
+
+    /// Index files whose segment is gone (below the first one), or leftovers.
+    fn stray(&self) -> bool {
+        let first = self.logs.first().copied().unwrap_or(u64::MAX);
+        self.leftovers || self.indexes.iter().any(|b| *b < first)
+    }
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -121,40 +149,50 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 impl Partition {
-    /// Removes the segments [`plan`] picks, if no other process is cleaning
-    /// this partition (`None` then). The log start moves first, under the
-    /// append lock (held only for that store); the files go after, so a
-    /// crash in between leaves files below the log start that the next clean
-    /// removes. With one segment and nothing left over it reads nothing.
+    /// Removes the segments [`plan`] picks, then compacts (if the topic
+    /// does and enough of it is dirty, or any of it when `force`), if no
+    /// other process is cleaning this partition (`None` then). The log start
+    /// moves first, under the append lock (held only for that store); the
+    /// files go after, so a crash in between leaves files below the log
+    /// start that the next clean removes. Compaction never takes the append
+    /// lock. An idle partition costs a directory listing (and a `stat` per
+    /// segment when it compacts or has a size limit).
     pub fn clean(
         &self,
         rules: &Rules,
         now_ms: i64,
+        force: bool,
         max_ts: &mut dyn FnMut(&Path, u64) -> Result<Option<i64>>,
     ) -> Result<Option<Removed>> {
         let log_start = self.state.log_start();
-        let (logs, indexes) = files(&self.dir)?;
-        let orphans = |logs: &[u64], indexes: &[u64]| {
-            let first = logs.first().copied().unwrap_or(u64::MAX);
-            indexes.iter().any(|b| *b < first)
-        };
+        let files = Files::list(&self.dir)?;
         let nothing = Ok(Some(Removed {
             log_start,
             ..Removed::default()
         }));
-        if logs.len() < 2 && !orphans(&logs, &indexes) {
+        if files.logs.len() < 2 && !files.stray() {
             return nothing;
         }
-        // A first plan without the lock, stat'ing only for a size limit (and
-        // the timestamps are cached): an idle tick stops here. An error (a
-        // segment another process removed meanwhile) is looked at under the lock.
-        let by_size = rules.deletes && rules.retention_bytes >= 0;
-        let first = self.segs(&logs, by_size).and_then(|segs| {
-            plan(&segs, log_start, rules, now_ms, &mut |b| {
+        // A first look without the lock, stat'ing only for a size limit or
+        // compaction (and the timestamps are cached): an idle tick stops here.
+        // An error (a segment another process removed meanwhile) is looked at
+        // under the lock.
+        let compacts = rules.compaction.is_some();
+        let sized = compacts || (rules.deletes && rules.retention_bytes >= 0);
+        let due = self.segs(&files.logs, sized).and_then(|segs| {
+            let n = plan(&segs, log_start, rules, now_ms, &mut |b| {
                 max_ts(&self.dir, b)
-            })
+            })?;
+            let dirty = match rules.compaction {
+                Some(c) => {
+                    let ratio = compaction::dirty_ratio(&segs[n..], self.state.cleaned_to());
+                    ratio > 0.0 && (force || ratio >= c.min_dirty_ratio)
+                }
+                None => false,
+            };
+            Ok(n > 0 || dirty)
         });
-        if matches!(first, Ok(0)) && !orphans(&logs, &indexes) {
+        if matches!(due, Ok(false)) && !files.stray() {
             return nothing;
         }
         let lock_file = open_rw(&layout::partition_cleaner(&self.dir), false)?;
@@ -164,8 +202,10 @@ impl Partition {
         if self.state.deleted() {
             return Err(self.unknown());
         }
-        let (logs, indexes) = files(&self.dir)?;
-        let segs = self.segs(&logs, true)?;
+        let durable = self.durability != Durability::None;
+        compaction::recover(&self.dir, durable)?;
+        let files = Files::list(&self.dir)?;
+        let segs = self.segs(&files.logs, true)?;
         let n = plan(&segs, self.state.log_start(), rules, now_ms, &mut |b| {
             max_ts(&self.dir, b)
         })?;
@@ -176,7 +216,7 @@ impl Partition {
         let keep_from = segs.get(n).map_or(u64::MAX, |s| s.base);
         if n > 0 {
             removed.log_start = self.with_lock(|_| Ok(self.state.advance_log_start(keep_from)))?;
-            if self.durability != Durability::None {
+            if durable {
                 self.state.sync()?;
             }
         }
@@ -186,11 +226,16 @@ impl Partition {
             removed.bytes += s.bytes;
         }
         // Indexes whose segment a crash already removed.
-        for &b in indexes
+        for &b in files
+            .indexes
             .iter()
-            .filter(|&&b| b < keep_from && !logs.contains(&b))
+            .filter(|&&b| b < keep_from && !files.logs.contains(&b))
         {
             remove_segment(&self.dir, b)?;
+        }
+        if let Some(c) = &rules.compaction {
+            removed.compacted =
+                self.compact(c, &segs[n..], now_ms, force, &mut |b| max_ts(&self.dir, b))?;
         }
         Ok(Some(removed))
     }
@@ -270,6 +315,7 @@ mod tests {
             retention_ms,
             retention_bytes,
             deletes: true,
+            compaction: None,
         }
     }
 
