@@ -245,6 +245,9 @@ impl Offsets {
             .filter(|(g, _, _)| g == group)
             .map(|(_, tp, _)| tp.clone())
             .collect();
-        Ok((tail.groups.get(group).cloned().unwrap_or_default(), unstable))
+        Ok((
+            tail.groups.get(group).cloned().unwrap_or_default(),
+            unstable,
+        ))
     }
 }

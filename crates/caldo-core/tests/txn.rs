@@ -285,3 +285,95 @@ fn a_crash_between_write_and_publish_leaves_the_table_true() {
     let (seen, end) = read(&log, Isolation::ReadCommitted);
     assert_eq!((seen.len(), end), (2, 3));
 }
+
+fn keyed<'a>(pairs: &'a [(&'a str, &'a str)]) -> Vec<Placed<'a>> {
+    pairs
+        .iter()
+        .map(|(k, v)| Placed {
+            partition: Some(0),
+            record: RecordIn {
+                key: Some(k.as_bytes()),
+                value: Some(v.as_bytes()),
+                headers: &[],
+                timestamp: 7,
+            },
+        })
+        .collect()
+}
+
+fn raw(log: &Log) -> Vec<(u64, bool, String)> {
+    let mut c = log.cursor("t", 0, Position::Earliest).unwrap();
+    c.set_isolation(Isolation::Raw);
+    let mut out = Vec::new();
+    c.fetch(usize::MAX, &mut |r| {
+        let control = r.stamp.attributes & 0x20 != 0;
+        let v = String::from_utf8_lossy(r.value.unwrap_or_default()).into_owned();
+        out.push((r.offset, control, v));
+        true
+    })
+    .unwrap();
+    out
+}
+
+#[test]
+fn compaction_drops_aborted_records_keeps_needed_markers_and_stops_at_the_lso() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let cfg = TopicConfig {
+        partitions: 1,
+        segment_bytes: 4096,
+        retention_ms: -1,
+        cleanup_policy: caldo_core::CleanupPolicy::Compact,
+        delete_retention_ms: 0,
+        min_cleanable_dirty_ratio: 0.01,
+        ..Default::default()
+    };
+    log.create_topic("t", &cfg).unwrap();
+    let filler: Vec<String> = (0..40).map(|i| format!("{i:0>100}")).collect();
+    let fill = |log: &Log| {
+        for v in &filler {
+            log.append("t", &keyed(&[("f", v)]), 0).unwrap();
+        }
+    };
+    let mut p = Producer::transactional(log.clone(), "tx", DEFAULT_TXN_TIMEOUT).unwrap();
+    p.begin().unwrap();
+    p.send("t", &keyed(&[("a", "a1"), ("b", "b1")]), 0).unwrap();
+    p.end(true).unwrap();
+    p.begin().unwrap();
+    p.send("t", &keyed(&[("a", "aborted")]), 0).unwrap();
+    p.end(false).unwrap();
+    fill(&log);
+    // An open transaction: nothing from its first offset on may be cleaned.
+    let mut open_txn = Producer::transactional(log.clone(), "open", DEFAULT_TXN_TIMEOUT).unwrap();
+    open_txn.begin().unwrap();
+    open_txn.send("t", &keyed(&[("b", "open")]), 0).unwrap();
+    let stable = log.partition("t", 0).unwrap().state().stable_end();
+    fill(&log);
+    let before = raw(&log);
+    std::thread::sleep(Duration::from_millis(5));
+    log.clean().unwrap();
+    let after = raw(&log);
+    assert!(after.len() < before.len(), "something was cleaned");
+    let values: Vec<&str> = after.iter().map(|(_, _, v)| v.as_str()).collect();
+    assert!(!values.contains(&"aborted"), "the aborted record is gone");
+    assert!(
+        values.contains(&"a1") && values.contains(&"b1"),
+        "{values:?}"
+    );
+    // The commit marker stays (its records are kept); the abort marker, with no
+    // record left and past deleteRetentionMs, goes.
+    let markers: Vec<u64> = after.iter().filter(|r| r.1).map(|r| r.0).collect();
+    assert_eq!(markers, [2]);
+    // Nothing at or past the stable offset changed.
+    let tail = |v: &[(u64, bool, String)]| -> Vec<(u64, bool, String)> {
+        v.iter().filter(|r| r.0 >= stable).cloned().collect()
+    };
+    assert_eq!(tail(&after), tail(&before));
+    let committed = read(&log, Isolation::ReadCommitted).0;
+    assert!(committed.iter().all(|(o, _)| *o < stable));
+    open_txn.end(false).unwrap();
+    let committed = only_values(&read(&log, Isolation::ReadCommitted).0);
+    assert!(
+        !committed.contains(&"open".to_string()) && !committed.contains(&"aborted".to_string())
+    );
+}

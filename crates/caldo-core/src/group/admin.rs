@@ -126,8 +126,8 @@ pub fn delete_group(log: &Log, name: &str) -> Result<()> {
     let dir = layout::group(&groups, name);
     // Without asking `offsets()`, which would create `__consumer_offsets`.
     let offsets_dir = layout::topic(&layout::topics(log.dir()), crate::offsets::TOPIC);
-    let known = dir.is_dir()
-        || (offsets_dir.is_dir() && !log.offsets()?.committed(name)?.is_empty());
+    let known =
+        dir.is_dir() || (offsets_dir.is_dir() && !log.offsets()?.committed(name)?.is_empty());
     if !known {
         return Err(Error::new(
             Code::UnknownGroup,

@@ -120,14 +120,7 @@ impl Cursor {
         if covered(&self.aborted) || self.aborted.upto >= end {
             return Ok(covered(&self.aborted));
         }
-        let dir = self.part.dir();
-        let bases = segment::list(dir)?;
-        let from = segment::floor(&bases, offset).unwrap_or(0);
-        let mut list = Vec::new();
-        for b in bases.into_iter().filter(|&b| b >= from) {
-            let entries = txnindex::read(&layout::segment_txn_index(dir, b))?;
-            list.extend(entries.into_iter().filter(|t| t.last_offset > offset));
-        }
+        let list = txnindex::read_after(self.part.dir(), offset)?;
         self.aborted = Aborted { list, upto: end };
         Ok(covered(&self.aborted))
     }

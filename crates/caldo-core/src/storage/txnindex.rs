@@ -11,6 +11,8 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use crate::error::{IoContext, Result};
+use crate::layout;
+use crate::storage::segment;
 
 pub const ENTRY: usize = 34;
 const VERSION: i16 = 0;
@@ -57,6 +59,20 @@ pub fn read(path: &Path) -> Result<Vec<AbortedTxn>> {
         .chunks_exact(ENTRY)
         .map(|c| AbortedTxn::decode(c.try_into().unwrap()))
         .collect())
+}
+
+/// The aborted transactions of the partition in `dir` whose marker is past
+/// `offset`: the entries of the segments from the one holding `offset` on
+/// (an entry is in its marker's segment, which is at or after its records').
+pub fn read_after(dir: &Path, offset: u64) -> Result<Vec<AbortedTxn>> {
+    let bases = segment::list(dir)?;
+    let from = segment::floor(&bases, offset).unwrap_or(0);
+    let mut list = Vec::new();
+    for b in bases.into_iter().filter(|&b| b >= from) {
+        let entries = read(&layout::segment_txn_index(dir, b))?;
+        list.extend(entries.into_iter().filter(|t| t.last_offset > offset));
+    }
+    Ok(list)
 }
 
 /// Appends `e` after the whole entries of the index at `path`.
