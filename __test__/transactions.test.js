@@ -172,6 +172,27 @@ test('offsets sent in a transaction count once it commits; the consumer commits 
   assert.deepEqual(values(await readAll(log, 'out', 'read_committed')), ['v0', 'v1', 'v2'])
 })
 
+test('a table reads committed records only, and is ready past the markers at the end', async (t) => {
+  const dir = tmpdir(t)
+  const log = await open(dir, { durability: 'none' })
+  t.after(() => log.close())
+  await log.createTopic('t')
+  const producer = log.producer({ transactionalId: 'tbl' })
+  await producer.transaction((tx) => tx.send('t', { key: 'a', value: '1' }))
+  const table = await log.table('t').ready()
+  assert.deepEqual([...table.entries()].map(([k, v]) => [k.toString(), v.toString()]), [['a', '1']])
+  // Ready once more after a transaction that ends in an abort marker, then a commit marker.
+  await producer.transaction(async (tx) => { await tx.send('t', { key: 'a', value: 'x' }); throw new Error('no') }).catch(() => {})
+  await table.ready()
+  await producer.transaction((tx) => tx.send('t', { key: 'b', value: '2' }))
+  await table.ready()
+  assert.deepEqual([...table.entries()].map(([k, v]) => [k.toString(), v.toString()]), [['a', '1'], ['b', '2']])
+  await producer.transaction(async (tx) => { await tx.send('t', { key: 'b', value: 'y' }); throw new Error('no') }).catch(() => {})
+  await table.ready()
+  assert.equal(table.get(Buffer.from('b')).toString(), '2')
+  await table.close()
+})
+
 test('misuse gets coded errors', async (t) => {
   const dir = tmpdir(t)
   const log = await open(dir, { durability: 'none' })

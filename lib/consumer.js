@@ -11,7 +11,7 @@ const { coded, invalid } = require('./errors.js')
 const serdes = require('./serde.js')
 const v = require('./validate.js')
 const wire = require('./wire.js')
-const { CLIENT, TXN_OFFSETS, asyncDispose } = require('./client.js')
+const { CLIENT, TXN_OFFSETS, SKIPPED, asyncDispose } = require('./client.js')
 
 const KEYS = ['assign', 'key', 'value', 'signal', 'groupId', 'topics', 'startFrom', 'autoCommit', 'assignor', 'maxPollIntervalMs', 'isolation']
 const GROUP_KEYS = ['topics', 'startFrom', 'autoCommit', 'assignor', 'maxPollIntervalMs']
@@ -241,6 +241,7 @@ class Consumer extends EventEmitter {
         this.#drop()
         // Positions below the log start (removed by retention or deleteRecords) moved to it.
         if (f?.resets) for (const r of f.resets) this.emit('offsetOutOfRange', r)
+        if (f?.skipped) this.emit(SKIPPED)
         if (f && f.nums.length) {
           this.#fetched = f
           this.#count = wire.fetchedCount(f)

@@ -187,7 +187,8 @@ impl NativeConsumer {
                 from: from as f64,
                 to: to as f64,
             });
-            Ok(out.finish(resets.collect()))
+            let skipped = c.take_skipped();
+            Ok(out.finish(resets.collect(), skipped))
         })
     }
 

@@ -164,6 +164,11 @@ export interface Fetched {
   nums: InV8<number>
   /** Partitions whose position fell below the log start and moved to it. */
   resets?: Array<OffsetReset>
+  /**
+   * No records, but a position moved past skipped ones (transaction markers,
+   * aborted records).
+   */
+  skipped: boolean
 }
 
 export interface GroupInfo {

@@ -51,6 +51,9 @@ pub struct Consumer {
     /// moved to it, not yet reported.
     resets: Vec<(Tp, u64, u64)>,
     isolation: Isolation,
+    /// A position moved past skipped records only (markers, aborted ones)
+    /// since the last [`Consumer::take_skipped`].
+    skipped: bool,
 }
 
 fn not_assigned(tp: &Tp) -> Error {
@@ -109,6 +112,7 @@ impl Consumer {
             held_commit: None,
             resets: Vec::new(),
             isolation,
+            skipped: false,
         }
     }
 
@@ -255,8 +259,18 @@ impl Consumer {
         };
         match last {
             Some((_, after)) => *after = pos.max(*after),
-            None => self.slots[i].processed = pos.max(self.slots[i].processed),
+            None if pos > self.slots[i].processed => {
+                self.slots[i].processed = pos;
+                self.skipped = true;
+            }
+            None => {}
         }
+    }
+
+    /// True when a fetch moved a position past skipped records only since
+    /// the last call: nothing to hand out, but positions and lag moved.
+    pub fn take_skipped(&mut self) -> bool {
+        std::mem::take(&mut self.skipped)
     }
 
     /// Partitions whose position fell below the log start (retention or

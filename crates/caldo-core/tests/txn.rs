@@ -377,3 +377,23 @@ fn compaction_drops_aborted_records_keeps_needed_markers_and_stops_at_the_lso() 
         !committed.contains(&"open".to_string()) && !committed.contains(&"aborted".to_string())
     );
 }
+
+#[test]
+fn a_read_committed_cursor_seeking_back_still_skips_what_was_aborted_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    topic(&log, "t", 1 << 20);
+    let mut p = Producer::transactional(log.clone(), "tx", DEFAULT_TXN_TIMEOUT).unwrap();
+    for (tag, commit) in [("a1", false), ("c1", true), ("a2", false), ("c2", true)] {
+        p.begin().unwrap();
+        p.send("t", &recs(&values(3, tag)), 0).unwrap();
+        p.end(commit).unwrap();
+    }
+    let mut c = log.cursor("t", 0, Position::Offset(8)).unwrap();
+    c.set_isolation(Isolation::ReadCommitted);
+    assert_eq!(only_values(&drain(&mut c)), values(3, "c2"));
+    c.seek(Position::Earliest);
+    let mut want = values(3, "c1");
+    want.extend(values(3, "c2"));
+    assert_eq!(only_values(&drain(&mut c)), want);
+}

@@ -144,6 +144,8 @@ impl Cursor {
         };
         self.seg = None;
         self.reader.clear();
+        // Read for positions after this one: aborted transactions before it may be missing.
+        self.aborted = Aborted::default();
     }
 
     /// Where the position fell below the log start and moved to it since

@@ -89,9 +89,14 @@ impl Coordinator {
         f(&mut state)
     }
 
+    /// Replaces the state, durably unless the log's durability is 'none'.
     pub fn write(&self, st: &TxnState) -> Result<()> {
+        self.write_as(st, self.durable)
+    }
+
+    fn write_as(&self, st: &TxnState, durable: bool) -> Result<()> {
         let json = serde_json::to_vec_pretty(st).expect("txn state serializes");
-        write_atomic(&layout::txn_state(&self.dir), &json, self.durable)
+        write_atomic(&layout::txn_state(&self.dir), &json, durable)
     }
 
     /// Lets `pid` at `epoch` write, and no one else.
@@ -174,5 +179,7 @@ pub(super) fn complete(o: &Opener, co: &Coordinator, st: &mut TxnState) -> Resul
     }
     st.status = Status::Empty;
     st.partitions.clear();
-    co.write(st)
+    // Not synced: should a power loss take it, the decision recorded before is
+    // completed again, and every marker of it is found written.
+    co.write_as(st, false)
 }
