@@ -279,6 +279,26 @@ export interface CleanResult {
   busy: number
 }
 
+export interface UiOptions {
+  /** 0 (default): a free port. */
+  port?: number
+  /** The address to listen on; '127.0.0.1' by default. */
+  host?: string
+  /** Allow resetting offsets of stopped groups, deleting topics and groups, producing test records (default false). */
+  allowWrite?: boolean
+}
+
+/** A running web console (log.ui()). */
+export interface WebConsole {
+  /** Where to point a browser, e.g. 'http://127.0.0.1:9021/'. */
+  readonly url: string
+  readonly host: string
+  readonly port: number
+  readonly allowWrite: boolean
+  /** Stops serving and ends open pages' event streams. */
+  close(): Promise<void>
+}
+
 export class Log implements AsyncDisposable {
   createTopic(name: string, cfg?: TopicConfig): Promise<TopicInfo>
   /** Changes any setting but partitions (ERR_INVALID_ARG); ERR_UNKNOWN_TOPIC for a topic that does not exist. */
@@ -309,6 +329,12 @@ export class Log implements AsyncDisposable {
   consumer<K = Buffer, V = Buffer>(opts: ConsumerOptions<K, V>): Consumer<K, V>
   close(): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
+  /**
+   * A live web console on this log: overview, topics and their records, groups and their lag.
+   * Read-only unless allowWrite; binds 127.0.0.1 unless told otherwise. Closing the log closes it.
+   * A port in use is ERR_IO (ioCode 'EADDRINUSE').
+   */
+  ui(opts?: UiOptions): Promise<WebConsole>
   /** A live, read-only, Map-like view of a topic (usually a compacted one): the last value per key. */
   table<K = Buffer, V = Buffer>(topic: string, opts?: TableOptions<K, V>): Table<K, V>
 }

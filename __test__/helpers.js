@@ -17,8 +17,8 @@ const running = new Set()
 test.after(() => { for (const proc of running) proc.kill('SIGKILL') })
 
 /** Runs a fixture in a child process; resolves with its exit code and the JSON lines it sent. */
-function child (name, args, onMessage) {
-  const proc = fork(path.join(__dirname, 'fixtures', name), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+function child (name, args, onMessage, env = process.env) {
+  const proc = fork(path.join(__dirname, 'fixtures', name), args, { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   running.add(proc)
   proc.on('exit', () => running.delete(proc))
   const messages = []

@@ -97,6 +97,12 @@ async function main (): Promise<void> {
   const b: Buffer | undefined = raw2.get(Buffer.from('c1'))
   console.log(b, [...raw2.keys()].length)
   await raw2.close()
+  const web = await log.ui({ port: 0, allowWrite: false })
+  const url: string = web.url
+  console.log(url, web.port)
+  // @ts-expect-error the port is a number
+  await log.ui({ port: '9021' })
+  await web.close()
   await log.close()
 }
 void main

@@ -8,6 +8,7 @@ const { UsageError, err, intArg, dateArg, numberArg } = require('../lib/cli/comm
 const { topics, createTopic, alterTopic, clean, deleteRecords, deleteTopic, groups, group, resetOffsets, deleteGroup } = require('../lib/cli/admin.js')
 const { produce, consume } = require('../lib/cli/records.js')
 const { dump, verify } = require('../lib/cli/inspect.js')
+const { ui } = require('../lib/cli/ui.js')
 
 // --- wiring -----------------------------------------------------------------
 
@@ -88,6 +89,11 @@ function program () {
   cmd('verify', 'check the CRC of every batch of every segment; exit 1 on damage')
     .option(json, 'print JSON')
     .action(verify)
+  cmd('ui', 'serve a live web console of the log (read-only unless --allow-write) until Ctrl-C')
+    .option('--port <n>', 'the port (0: a free one)', intArg('port'), 9021)
+    .option('--host <address>', 'the address to listen on', '127.0.0.1')
+    .option('--allow-write', 'allow resetting offsets of stopped groups, deleting topics and groups, producing test records')
+    .action(ui)
   return prog
 }
 

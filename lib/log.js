@@ -2,6 +2,7 @@
 // A log directory opened by this process: topics, groups, and the producers
 // and consumers made from it.
 
+const path = require('node:path')
 const native = require('./native.js')
 const { coded, invalid } = require('./errors.js')
 const v = require('./validate.js')
@@ -30,10 +31,12 @@ class Log {
   #closed = false
   #clients = new Set()
   #client
+  #dir
 
-  constructor (handle, durability) {
+  constructor (handle, durability, dir) {
     if (!(handle instanceof native.NativeLog)) throw invalid('open a log with open(dir)')
     this.#native = handle
+    this.#dir = dir
     this.#client = Object.freeze({
       [CLIENT]: true,
       native: handle,
@@ -151,6 +154,16 @@ class Log {
 
   [asyncDispose] () { return this.close() }
 
+  /** A live web console on this log (lib/ui): resolves to { url, close() }. Closing the log closes it. */
+  async ui (opts) {
+    this.#check()
+    const ui = await require('./ui/index.js').start(this, this.#dir, opts)
+    const close = ui.close
+    ui.close = () => { this.#clients.delete(ui); return close() }
+    this.#clients.add(ui)
+    return ui
+  }
+
   /** A live, read-only, Map-like view of a topic: the last value per key (lib/table.js). */
   table (topic, opts) {
     this.#check()
@@ -169,7 +182,7 @@ async function open (dir, opts) {
     if (o.cleanIntervalMs !== undefined) v.number('cleanIntervalMs', o.cleanIntervalMs)
     return o
   })
-  return new Log(native.openLog(dir, o), o.durability ?? 'interval')
+  return new Log(native.openLog(dir, o), o.durability ?? 'interval', path.resolve(dir))
 }
 
 module.exports = { open, Log }

@@ -2,6 +2,8 @@
 // Commands on topics and groups.
 
 const { out, UsageError, failure, withLog, write, printJson, table, humanBytes, findTopic, findGroup } = require('./common.js')
+const { humanMs } = require('../format.js')
+const { resetTarget } = require('../reset.js')
 
 // The topic settings the CLI takes, as commander names them, in config order.
 const CONFIG_FLAGS = ['segmentBytes', 'maxMessageBytes', 'retentionMs', 'retentionBytes', 'segmentMs',
@@ -11,14 +13,6 @@ function configOf (opts) {
   const cfg = {}
   for (const k of CONFIG_FLAGS) if (opts[k] !== undefined) cfg[k] = opts[k]
   return cfg
-}
-
-function humanMs (ms) {
-  if (ms < 0) return 'forever'
-  for (const [unit, n] of [['d', 86400000], ['h', 3600000], ['m', 60000], ['s', 1000]]) {
-    if (ms >= n && ms % n === 0) return `${ms / n}${unit}`
-  }
-  return `${ms}ms`
 }
 
 async function configTable (list) {
@@ -152,23 +146,7 @@ async function resetOffsets (id, opts) {
   }
   if (opts.partition !== undefined && opts.topic === undefined) throw new UsageError('--partition needs --topic')
   await withLog(opts, async (log) => {
-    let target = to
-    if (opts.topic !== undefined) {
-      const t = await findTopic(log, opts.topic)
-      const parts = opts.partition !== undefined ? t.partitions.filter((p) => p.partition === opts.partition) : t.partitions
-      if (!parts.length) {
-        throw failure(`topic '${opts.topic}' has partitions 0 to ${t.partitions.length - 1}, not ${opts.partition}`, 'ERR_INVALID_PARTITION')
-      }
-      target = parts.map((p) => ({ topic: opts.topic, partition: p.partition, offset: to === 'earliest' ? p.low : to === 'latest' ? p.high : to }))
-    } else {
-      const g = await findGroup(log, id)
-      if (typeof to === 'number') {
-        if (!g.offsets.length) throw failure(`group '${id}' has no partitions yet; name one with --topic`)
-        target = g.offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: to }))
-      }
-    }
-    // By time: each partition's first offset at or after it (its end when none is that recent).
-    if (time !== undefined) target = await log.offsetsForTimes(target.map(({ topic, partition }) => ({ topic, partition, timestamp: time })))
+    const target = await resetTarget(log, id, { to, time, topic: opts.topic, partition: opts.partition }, { findTopic, findGroup, fail: failure })
     await log.setGroupOffsets(id, target)
     const g = await findGroup(log, id)
     if (opts.json) return printJson(g.offsets)

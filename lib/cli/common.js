@@ -8,6 +8,7 @@ const pc = require('picocolors')
 const caldo = require('../../index.js')
 const binding = require('../native.js')
 const { InvalidArgumentError } = require('commander')
+const { humanBytes } = require('../format.js')
 
 const useColor = (stream) => stream.isTTY === true && !process.env.NO_COLOR
 const out = pc.createColors(useColor(process.stdout))
@@ -95,13 +96,6 @@ function table (head, rows) {
   })
   t.push(...rows.map((r) => r.map((c) => (c === null || c === undefined ? '-' : String(c)))))
   return write(t.toString().split('\n').map((l) => l.trimEnd()).join('\n') + '\n')
-}
-
-function humanBytes (n) {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
-  let i = 0
-  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++ }
-  return i === 0 ? `${n} B` : `${n.toFixed(1)} ${units[i]}`
 }
 
 async function findTopic (log, name) {

@@ -80,8 +80,8 @@ pub(crate) fn cleaned(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// A compacted segment ready to replace the segments from `base` to `end`:
-/// its rename from `.cleaned` is the point after which the new files win.
+/// The marker of a compacted segment ready to replace the segments from
+/// `base` to `end`: its creation is the point after which the new files win.
 pub(crate) fn segment_swap(partition: &Path, base: u64, end: u64) -> PathBuf {
     partition.join(format!("{base:020}-{end:020}.swap"))
 }

@@ -4,12 +4,12 @@
 //! The dirty part (from the state's `cleaned_to` to the first segment that
 //! cannot be cleaned yet) is read into a map of each key's last offset; then
 //! the sealed segments up to its end are rewritten in groups of about a
-//! segment's size. A group is written to `.cleaned` files beside it, its
-//! `.log.cleaned` renamed to `<base>-<end>.swap` (from then on the new files
-//! win), the companions and the swap renamed over the first segment's files,
-//! and the group's other segments unlinked. A crash before the swap rename
-//! leaves the old segments (the `.cleaned` files are removed); after it, the
-//! next clean finishes the swap. Records keep their offsets: each kept batch
+//! segment's size. A group is written to `.cleaned` files beside it; then an
+//! empty marker `<base>-<end>.swap` is created (from then on the new files
+//! win), the `.cleaned` files are renamed over the first segment's files, the
+//! group's other segments unlinked, and the marker removed. A crash before
+//! the marker leaves the old segments (the `.cleaned` files are removed);
+//! after it, the next clean finishes the swap from the marker. Records keep their offsets: each kept batch
 //! starts where the one before it ended and the last one of a group is
 //! stretched to the group's end, so batches still follow one another with no
 //! gap between them and the segments' bases do not change.
@@ -312,13 +312,16 @@ impl Output {
     }
 }
 
-/// Puts the compacted segment `base`..`end` in place of the old ones: its
-/// companions and log renamed over the first segment's, then the group's
-/// other segments removed. Also what recovery does with a swap file found.
+/// Puts the compacted segment `base`..`end` in place of the old ones, once
+/// its swap marker exists: its companions and log renamed over the first
+/// segment's (each only if still there: a crash may have renamed it
+/// already), then the group's other segments removed, then the marker.
+/// Also what recovery does with a marker found.
 fn finish_swap(dir: &Path, base: u64, end: u64, durable: bool) -> Result<()> {
     for path in [
         layout::segment_index(dir, base),
         layout::segment_time_index(dir, base),
+        layout::segment_log(dir, base),
     ] {
         match std::fs::rename(layout::cleaned(&path), &path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -327,11 +330,7 @@ fn finish_swap(dir: &Path, base: u64, end: u64, durable: bool) -> Result<()> {
             _ => {}
         }
     }
-    crash_point("compaction:companions-renamed");
-    let log = layout::segment_log(dir, base);
-    std::fs::rename(layout::segment_swap(dir, base, end), &log)
-        .ctx(format_args!("renaming {}", log.display()))?;
-    crash_point("compaction:log-renamed");
+    crash_point("compaction:renamed");
     // Ascending, so that a reader never finds a later old segment without
     // the earlier ones it follows.
     for b in segment::list(dir)? {
@@ -340,36 +339,44 @@ fn finish_swap(dir: &Path, base: u64, end: u64, durable: bool) -> Result<()> {
             crash_point("compaction:old-removed");
         }
     }
+    let swap = layout::segment_swap(dir, base, end);
+    std::fs::remove_file(&swap).ctx(format_args!("removing {}", swap.display()))?;
     if durable {
         sync_dir(dir)?;
     }
     Ok(())
 }
 
-/// Finishes the swaps a crash interrupted and removes `.cleaned` files left
-/// by a compaction that did not reach its swap. Under the cleaner lock.
+/// Finishes the swaps a crash interrupted (their markers are still there)
+/// and removes `.cleaned` files of a compaction that did not reach its
+/// marker. Under the cleaner lock.
 pub(super) fn recover(dir: &Path, durable: bool) -> Result<()> {
     let mut swaps = Vec::new();
-    let mut cleaned = Vec::new();
     for entry in std::fs::read_dir(dir).ctx(format_args!("listing {}", dir.display()))? {
         let name = entry.ctx("listing segments")?.file_name();
-        let name = name.to_string_lossy();
-        if let Some(range) = layout::swap_range(&name) {
+        if let Some(range) = layout::swap_range(&name.to_string_lossy()) {
             swaps.push(range);
-        } else if name.ends_with(".cleaned") {
-            cleaned.push(dir.join(&*name));
         }
     }
     swaps.sort_unstable();
     for (base, end) in swaps {
         finish_swap(dir, base, end, durable)?;
     }
-    for path in cleaned {
-        match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(e).ctx(format_args!("removing {}", path.display()))
+    remove_cleaned(dir)
+}
+
+/// Removes every `.cleaned` file in `dir`.
+fn remove_cleaned(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).ctx(format_args!("listing {}", dir.display()))? {
+        let name = entry.ctx("listing segments")?.file_name();
+        if name.to_string_lossy().ends_with(".cleaned") {
+            let path = dir.join(&name);
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).ctx(format_args!("removing {}", path.display()))
+                }
+                _ => {}
             }
-            _ => {}
         }
     }
     Ok(())
@@ -506,16 +513,13 @@ impl Partition {
             let size = out.finish(&self.dir, group_end, durable)?;
             if !changed {
                 done.bytes_after += members[0].bytes;
-                recover(&self.dir, false)?; // removes the `.cleaned` files
+                remove_cleaned(&self.dir)?;
                 continue;
             }
             crash_point("compaction:cleaned-written");
+            // The commit point: from here on the new files win.
             let swap = layout::segment_swap(&self.dir, first, group_end);
-            std::fs::rename(
-                layout::cleaned(&layout::segment_log(&self.dir, first)),
-                &swap,
-            )
-            .ctx(format_args!("renaming {}", swap.display()))?;
+            File::create(&swap).ctx(format_args!("creating {}", swap.display()))?;
             if durable {
                 sync_dir(&self.dir)?;
             }

@@ -204,8 +204,12 @@ impl Partition {
         }
         let durable = self.durability != Durability::None;
         compaction::recover(&self.dir, durable)?;
+        // A listing may miss segments rolled while it runs (and show later
+        // ones): only those up to the active one before it are certain.
+        let active = self.state.active().0;
         let files = Files::list(&self.dir)?;
-        let segs = self.segs(&files.logs, true)?;
+        let mut segs = self.segs(&files.logs, true)?;
+        segs.retain(|s| s.base <= active);
         let n = plan(&segs, self.state.log_start(), rules, now_ms, &mut |b| {
             max_ts(&self.dir, b)
         })?;
