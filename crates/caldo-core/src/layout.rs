@@ -17,7 +17,7 @@
 //! <dir>/groups/<group>/members/<id>             locked by its member for its lifetime
 //! <dir>/groups/<group>/owners/<topic>-<p>       locked by the member reading that partition
 //! <dir>/txn/ids                                 the next block of producer ids, locked to take one
-//! <dir>/txn/<id>/state.json                     a transactional id's producer, epoch, transaction
+//! <dir>/txn/<id>/state                          a transactional id's producer, epoch, transaction
 //! <dir>/txn/<id>/lock                           locked while its state changes
 //! <dir>/txn/<id>/fence                          mmap'd: the producer id and epoch that may write
 //! <dir>/txn/<id>/owners/<name>                  locked by the live producer of that id
@@ -161,7 +161,7 @@ pub(crate) fn txn(txns: &Path, id: &str) -> PathBuf {
 }
 
 pub(crate) fn txn_state(txn: &Path) -> PathBuf {
-    txn.join("state.json")
+    txn.join("state")
 }
 
 pub(crate) fn txn_lock(txn: &Path) -> PathBuf {

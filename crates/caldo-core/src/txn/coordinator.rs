@@ -1,7 +1,7 @@
 //! The transaction coordinator of one transactional id, in
-//! `txn/<id>/` (see `layout`): `state.json` (producer id, epoch, status,
-//! the partitions of the open transaction), replaced atomically under
-//! `lock`; `fence`, a mapped word holding the producer id and epoch that may
+//! `txn/<id>/` (see `layout`): `state` (producer id, epoch, status, the
+//! partitions of the open transaction, as JSON in one of two slots written
+//! in turn, so a torn write leaves the other), written under `lock`; `fence`, a mapped word holding the producer id and epoch that may
 //! write, checked by every transactional append under the partition lock;
 //! and `owners/<name>`, locked by the live producer for its lifetime.
 //!
@@ -11,6 +11,7 @@
 //! then go back to `empty`. Whoever finds a decision recorded completes it.
 
 use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
@@ -18,7 +19,7 @@ use memmap2::MmapMut;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Code, Error, IoContext, Result};
-use crate::fsutil::write_atomic;
+use crate::fsutil::sync_dir;
 use crate::layout;
 use crate::log::Opener;
 use crate::record::control::Marker;
@@ -94,9 +95,42 @@ impl Coordinator {
         self.write_as(st, self.durable)
     }
 
+    /// Writes `st` into the slot after the newest one (a rename per change
+    /// would cost more than the rest of a transaction).
     fn write_as(&self, st: &TxnState, durable: bool) -> Result<()> {
-        let json = serde_json::to_vec_pretty(st).expect("txn state serializes");
-        write_atomic(&layout::txn_state(&self.dir), &json, durable)
+        let json = serde_json::to_vec(st).expect("txn state serializes");
+        let path = layout::txn_state(&self.dir);
+        let file = lock::open(&path)?;
+        let fresh = file.metadata().ctx("stat transaction state")?.len() == 0;
+        let seq = [0, 1]
+            .into_iter()
+            .filter_map(|i| slot(&file, i).ok().flatten())
+            .map(|(seq, _)| seq)
+            .max()
+            .map_or(0, |s| s + 1);
+        if json.len() as u64 > SLOT - SLOT_HEADER as u64 {
+            return Err(Error::new(
+                Code::InvalidArg,
+                "a transaction touched too many partitions to record",
+            ));
+        }
+        let mut buf = Vec::with_capacity(SLOT_HEADER + json.len());
+        buf.extend_from_slice(&STATE_MAGIC.to_le_bytes());
+        buf.extend_from_slice(&[0; 4]);
+        buf.extend_from_slice(&seq.to_le_bytes());
+        buf.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        buf.extend_from_slice(&json);
+        let crc = crc32fast::hash(&buf[8..]);
+        buf[4..8].copy_from_slice(&crc.to_le_bytes());
+        file.write_all_at(&buf, (seq % 2) * SLOT)
+            .ctx("writing transaction state")?;
+        if durable {
+            file.sync_data().ctx("syncing transaction state")?;
+            if fresh {
+                sync_dir(&self.dir)?;
+            }
+        }
+        Ok(())
     }
 
     /// Lets `pid` at `epoch` write, and no one else.
@@ -142,16 +176,56 @@ impl Coordinator {
     }
 }
 
-/// The state in `dir`, `None` if there is none yet.
+/// Bytes of each of the two slots of the state file.
+const SLOT: u64 = 1 << 20;
+/// magic u32 · crc u32 (of what follows) · sequence u64 · length u32, then the JSON.
+const SLOT_HEADER: usize = 20;
+const STATE_MAGIC: u32 = u32::from_le_bytes(*b"CLDT");
+
+/// Slot `i` of the state file: (sequence, JSON), `None` if empty or torn.
+fn slot(file: &File, i: u64) -> Result<Option<(u64, Vec<u8>)>> {
+    let mut h = [0u8; SLOT_HEADER];
+    match file.read_exact_at(&mut h, i * SLOT) {
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        r => r.ctx("reading transaction state")?,
+    }
+    let u32_at = |at: usize| u32::from_le_bytes(h[at..at + 4].try_into().unwrap());
+    let len = u32_at(16) as usize;
+    if u32_at(0) != STATE_MAGIC || len as u64 > SLOT - SLOT_HEADER as u64 {
+        return Ok(None);
+    }
+    let mut json = vec![0u8; len];
+    if file
+        .read_exact_at(&mut json, i * SLOT + SLOT_HEADER as u64)
+        .is_err()
+    {
+        return Ok(None);
+    }
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&h[8..]);
+    crc.update(&json);
+    let seq = u64::from_le_bytes(h[8..16].try_into().unwrap());
+    Ok((crc.finalize() == u32_at(4)).then_some((seq, json)))
+}
+
+/// The state in `dir`: the newest whole slot; `None` if there is none yet.
 pub(super) fn read(dir: &Path) -> Result<Option<TxnState>> {
     let path = layout::txn_state(dir);
-    match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Error::new(Code::Corrupt, format!("{} is damaged: {e}", path.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).ctx(format_args!("reading {}", path.display())),
-    }
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).ctx(format_args!("reading {}", path.display())),
+    };
+    let newest = [slot(&file, 0)?, slot(&file, 1)?]
+        .into_iter()
+        .flatten()
+        .max_by_key(|(seq, _)| *seq);
+    let Some((_, json)) = newest else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&json)
+        .map(Some)
+        .map_err(|e| Error::new(Code::Corrupt, format!("{} is damaged: {e}", path.display())))
 }
 
 /// Writes the decided outcome's marker to every partition of `st`'s
