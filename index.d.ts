@@ -6,7 +6,7 @@ export type ErrorCode =
   | 'ERR_INVALID_TOPIC' | 'ERR_UNKNOWN_TOPIC' | 'ERR_TOPIC_EXISTS' | 'ERR_INVALID_PARTITION'
   | 'ERR_MESSAGE_TOO_LARGE' | 'ERR_INVALID_ARG' | 'ERR_CLOSED' | 'ERR_CORRUPT' | 'ERR_IO'
   | 'ERR_DESERIALIZE' | 'ERR_INVALID_GROUP' | 'ERR_FENCED' | 'ERR_OFFSET_OUT_OF_RANGE' | 'ERR_GROUP_ACTIVE'
-  | 'ERR_UNKNOWN_GROUP' | 'ERR_INTERNAL' | 'ERR_CALDO_NATIVE'
+  | 'ERR_UNKNOWN_GROUP' | 'ERR_INVALID_TXN_STATE' | 'ERR_INTERNAL' | 'ERR_CALDO_NATIVE'
 
 /** Every code an error from caldo can carry. */
 export const errorCodes: readonly ErrorCode[]
@@ -65,6 +65,8 @@ export interface PartitionInfo {
   /** The log start: the first offset still stored (moved by retention and deleteRecords). */
   low: number
   high: number
+  /** The last stable offset: below it every transaction is decided; read_committed consumers stop here. `high` when none is open. */
+  lso: number
   /** Bytes of its segment files on disk. */
   bytes: number
   /** For a compacted topic, the share of its sealed segments' bytes not compacted yet (0 otherwise). */
@@ -84,7 +86,17 @@ export interface TopicPartitionOffset extends TopicPartition { offset: number }
 /** Raw values when the producer has no serde for them. */
 export type Bytes = Buffer | Uint8Array | string
 
-export interface ProducerOptions<K, V> { key?: Serde<K>; value?: Serde<V> }
+export interface ProducerOptions<K, V> {
+  key?: Serde<K>
+  value?: Serde<V>
+  /**
+   * Makes the producer transactional: it sends only inside `transaction()`. Opening the same
+   * id again, in any process, fences this producer (ERR_FENCED) and aborts its open transaction.
+   */
+  transactionalId?: string
+  /** A transaction open longer is aborted by any process with the log open, and its producer fenced. 1 to 900000; 60000 by default. */
+  transactionTimeoutMs?: number
+}
 export interface ProducerRecord<K, V> {
   key?: K | null
   /** null is a tombstone. */
@@ -96,10 +108,20 @@ export interface ProducerRecord<K, V> {
 }
 export interface RecordMetadata { topic: string; partition: number; offset: number; timestamp: number }
 
-export class Producer<K = Bytes, V = Bytes> implements AsyncDisposable {
-  /** Records sent in the same tick (and while an append is in flight) go down in one native call. */
+/** The sends of one transaction. */
+export interface Transaction<K, V> {
   send(topic: string, record: ProducerRecord<K, V>): Promise<RecordMetadata>
   sendBatch(topic: string, records: ProducerRecord<K, V>[]): Promise<RecordMetadata[]>
+  /** Sends a group consumer's positions (every message it handed out): they count once the transaction commits. From then on the consumer commits only this way. */
+  sendOffsets(consumer: Consumer<any, any>): Promise<void>
+}
+
+export class Producer<K = Bytes, V = Bytes> implements AsyncDisposable {
+  /** Records sent in the same tick (and while an append is in flight) go down in one native call. Idempotent: a retried batch is written once. */
+  send(topic: string, record: ProducerRecord<K, V>): Promise<RecordMetadata>
+  sendBatch(topic: string, records: ProducerRecord<K, V>[]): Promise<RecordMetadata[]>
+  /** Transactional producers: runs `fn` as one transaction, committed when it resolves, aborted when it throws. */
+  transaction<R>(fn: (tx: Transaction<K, V>) => Promise<R>): Promise<R>
   flush(): Promise<void>
   close(): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
@@ -120,6 +142,8 @@ export type StartOffset = number | 'earliest' | 'latest'
 interface CommonConsumerOptions<K, V> {
   key?: Serde<K>
   value?: Serde<V>
+  /** 'read_committed' (default): up to the last stable offset, no aborted records. 'read_uncommitted': every data record. Neither returns transaction markers. */
+  isolation?: 'read_committed' | 'read_uncommitted'
   /** Aborting closes the consumer (committing what was processed, leaving its group). */
   signal?: AbortSignal
 }
@@ -174,6 +198,7 @@ export class Consumer<K = Buffer, V = Buffer> implements AsyncIterable<Message<K
   commit(offsets?: TopicPartitionOffset[]): Promise<void>
   /** Group consumers: the group's committed offsets for the assigned partitions. */
   committed(): Promise<TopicPartitionOffset[]>
+  /** `high` is where reading ends: the last stable offset when read committed. */
   lag(): Promise<(TopicPartitionOffset & { high: number; lag: number })[]>
   on(event: 'rebalance', listener: (e: RebalanceEvent) => void): this
   once(event: 'rebalance', listener: (e: RebalanceEvent) => void): this

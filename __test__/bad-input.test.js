@@ -358,6 +358,22 @@ test(`random bad values to every public method: coded errors, no crash, nothing 
       const [o, ol] = g.chance(0.2) ? g.anything() : g.obj({ key: () => g.slot(() => g.ok(serde.string, 'serde.string')), value: () => g.slot(() => g.ok(serde.json, 'serde.json')) })
       await attempt(`producer(${ol})`, () => log.producer(o), (p) => p.close())
     }],
+    [2, 'log.producer transactional', async () => {
+      const [o, ol] = g.obj({
+        transactionalId: () => g.slot(g.okPick(['fz-tx', 'fz-tx-2'])),
+        transactionTimeoutMs: () => g.slot(g.okPick([1, 60_000, 900_000]))
+      })
+      await attempt(`producer(${ol})`, () => log.producer(o), (p) => p.close())
+    }],
+    [2, 'producer.transaction', async () => {
+      const [fn, fl] = g.slot(() => g.ok(async (tx) => { await tx.send('scratch', { value: 'fz' }) }, 'fn'))
+      const tp = log.producer({ transactionalId: 'fz-tx-run' })
+      try {
+        await attempt(`transaction(${fl})`, () => tp.transaction(fn))
+      } finally {
+        await tp.close()
+      }
+    }],
     [8, 'producer.send', async () => {
       const [topic, tl] = g.topicName(['data', 'scratch'])()
       const [r, rl] = g.record()

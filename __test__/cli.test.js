@@ -67,7 +67,7 @@ test('topics, produce from stdin and consume back', (t) => {
   assert.equal(topics[0].partitions.reduce((s, p) => s + p.high - p.low, 0), 31)
   assert.ok(topics[0].partitions.every((p) => p.high === 0 || p.bytes > 0))
   const table = ok(dir, ['topics'])
-  assert.match(table, /^TOPIC\s+PARTITION\s+LOW\s+HIGH\s+RECORDS\s+BYTES$/m)
+  assert.match(table, /^TOPIC\s+PARTITION\s+LOW\s+HIGH\s+LSO\s+RECORDS\s+BYTES$/m)
   assert.match(table, /^events\s+2\s+0\s+\d+/m)
 
   const got = jsonLines(ok(dir, ['consume', 'events', '--from-beginning', '--json']))

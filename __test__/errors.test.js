@@ -90,7 +90,10 @@ test('bad input to every method gets a coded error and writes nothing', async (t
     ['producer("x")', () => log.producer('x'), 'ERR_INVALID_ARG'],
     ['producer({ key: 5 })', () => log.producer({ key: 5 }), 'ERR_INVALID_ARG'],
     ['producer({ value: {} })', () => log.producer({ value: {} }), 'ERR_INVALID_ARG'],
-    ['producer({ transactionalId })', () => log.producer({ transactionalId: 'x' }), 'ERR_INVALID_ARG'],
+    ['producer({ transactionalId: 42 })', () => log.producer({ transactionalId: 42 }), 'ERR_INVALID_ARG'],
+    ['producer({ transactionalId: "a/b" })', () => log.producer({ transactionalId: 'a/b' }), 'ERR_INVALID_ARG'],
+    ['producer({ transactionTimeoutMs: 0 })', () => log.producer({ transactionalId: 'x', transactionTimeoutMs: 0 }), 'ERR_INVALID_ARG'],
+    ['consumer({ isolation: "x" })', () => log.consumer({ isolation: 'x', assign: [{ topic: 't', partition: 0 }] }), 'ERR_INVALID_ARG'],
     // send
     ['send(bad topic)', () => producer.send('../x', { value: 'a' }), 'ERR_INVALID_TOPIC'],
     ['send(unknown topic)', () => producer.send('nope', { value: 'a' }), 'ERR_UNKNOWN_TOPIC'],
@@ -185,6 +188,7 @@ test('every method fails with ERR_CLOSED after close, and writes nothing', async
   await log.createTopic('t')
   const producer = log.producer()
   await producer.send('t', { value: 'kept' })
+  const transactional = log.producer({ transactionalId: 'tx' })
   const consumer = log.consumer({ assign: [{ topic: 't', partition: 0, offset: 'earliest' }] })
   const closedProducer = log.producer()
   await closedProducer.close()
@@ -204,6 +208,7 @@ test('every method fails with ERR_CLOSED after close, and writes nothing', async
     ['consumer', () => log.consumer({ assign: [{ topic: 't', partition: 0 }] }), 'ERR_CLOSED'],
     ['send', () => producer.send('t', { value: 'x' }), 'ERR_CLOSED'],
     ['sendBatch', () => producer.sendBatch('t', [{ value: 'x' }]), 'ERR_CLOSED'],
+    ['transaction', () => transactional.transaction(async (tx) => { await tx.send('t', { value: 'x' }) }), 'ERR_CLOSED'],
     ['seek', () => consumer.seek({ topic: 't', partition: 0, offset: 0 }), 'ERR_CLOSED'],
     ['pause', () => consumer.pause([{ topic: 't', partition: 0 }]), 'ERR_CLOSED'],
     ['resume', () => consumer.resume([{ topic: 't', partition: 0 }]), 'ERR_CLOSED'],
@@ -220,7 +225,7 @@ test('every method fails with ERR_CLOSED after close, and writes nothing', async
   t.after(() => again.close())
   const [info] = await again.topics()
   assert.ok(info.partitions[0].bytes > 0, 'the record is on disk')
-  assert.deepEqual(info.partitions, [{ partition: 0, low: 0, high: 1, bytes: info.partitions[0].bytes, dirtyRatio: 0 }])
+  assert.deepEqual(info.partitions, [{ partition: 0, low: 0, high: 1, lso: 1, bytes: info.partitions[0].bytes, dirtyRatio: 0 }])
   assert.deepEqual(await readAll(again, 't', 1), ['0:0:kept'])
 })
 

@@ -55,6 +55,18 @@ async function main (): Promise<void> {
     await group.commit([{ topic: m.topic, partition: m.partition, offset: m.offset + 1 }])
     break
   }
+  const tp = log.producer({ transactionalId: 'billing-1', transactionTimeoutMs: 10_000, value: orders })
+  const sentAt: number = await tp.transaction(async (tx) => {
+    const md = await tx.send('orders', { key: 'c', value: { id: 3, total: 1 } })
+    await tx.sendBatch('orders', [{ value: { id: 4, total: 2 } }])
+    await tx.sendOffsets(group)
+    return md.offset
+  })
+  console.log(sentAt)
+  const uncommitted = log.consumer({ isolation: 'read_uncommitted', assign: [{ topic: 'orders', partition: 0 }] })
+  console.log(uncommitted, (await log.topics())[0].partitions[0].lso)
+  // @ts-expect-error isolation levels are a closed set
+  log.consumer({ isolation: 'serializable', assign: [{ topic: 'orders', partition: 0 }] })
   // @ts-expect-error a group consumer needs topics
   log.consumer({ groupId: 'billing' })
   // @ts-expect-error assignors are a closed set

@@ -1,7 +1,8 @@
 'use strict'
 // caldo's quick benchmark (`npm run bench`): prints a Markdown table and writes
 // benchmark/results/caldo.json and caldo.md, then runs the consumer-group benchmark
-// (groups.js: results/groups.json and groups.md). Node built-ins and caldo only.
+// (groups.js: results/groups.json and groups.md) and the exactly-once benchmark
+// (transactions.js: results/transactions.json and .md). Node built-ins and caldo only.
 
 const fs = require('node:fs')
 const os = require('node:os')
@@ -256,6 +257,8 @@ async function main () {
   }
   console.log('\nConsumer groups (benchmark/groups.js):\n')
   await require('./groups').main()
+  console.log('\nExactly once (benchmark/transactions.js):\n')
+  await require('./transactions').main()
 }
 
 main().catch((err) => {

@@ -65,6 +65,7 @@ function program () {
     .option('-p, --partition <n>', 'only this partition', intArg('partition'))
     .option('-o, --offset <n>', 'start at this offset (with --partition)', intArg('offset'))
     .option('--from-time <iso>', 'start at the first record at or after this time (ISO-8601)', dateArg('--from-time'))
+    .option('--isolation <level>', 'read_committed (default: up to the last stable offset, no aborted records) or read_uncommitted')
     .option('-c, --count <n>', 'stop after this many records', intArg('count', 1))
     .option('--format <fmt>', 'per record: %t topic %p partition %o offset %k key %s value %T timestamp %K/%S key/value length (default %s)')
     .option(json, 'one JSON object per record and line')

@@ -4,7 +4,8 @@
 // another: each reads the shared log at its own pace. The demo shows fan-out, a crash
 // (kill -9) and the replay that follows, a group scaling from 1 to 3 processes, a
 // rewind to offset 0, a catalog service that keeps its state in a table read from the
-// log and rebuilds it after a kill -9, then a table of what each service did.
+// log and rebuilds it after a kill -9, a billing service that is exactly once through a
+// kill -9 inside a transaction, then a table of what each service did.
 const fs = require('node:fs')
 const path = require('node:path')
 const { fork } = require('node:child_process')
@@ -16,7 +17,7 @@ const MARKER = path.join(DIR, 'demo-was-here')
 const EVENTS = 240
 const PER_SECOND = 40
 const SERVICES = ['email', 'push', 'search', 'jira', 'salesforce']
-const HUES = { email: 'magenta', push: 'cyan', search: 'yellow', jira: 'blue', salesforce: 'green', features: 'white', catalog: 'redBright' }
+const HUES = { email: 'magenta', push: 'cyan', search: 'yellow', jira: 'blue', salesforce: 'green', features: 'white', catalog: 'redBright', billing: 'greenBright' }
 const STATUSES = ['planned', 'building', 'shipped']
 
 const useColor = process.stdout.isTTY && !process.env.NO_COLOR
@@ -184,7 +185,47 @@ async function main () {
   say('catalog', same ? 'the same state as the log says, with nothing stored but the log' : paint('red', `expected ${model.size} features: ${byStatus(counts())}`))
   if (!same) throw new Error('the catalog did not rebuild the state the log holds')
 
-  heading('6. What each service did')
+  heading('6. Exactly once: billing writes one invoice per feature, through a kill -9 inside a transaction')
+  await log.createTopic('invoices', { partitions: 6 })
+  const billing = (instance) => {
+    const proc = fork(path.join(__dirname, 'billing.js'), [DIR, instance], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    instances.set(`billing/${instance}`, proc)
+    proc.on('exit', () => instances.delete(`billing/${instance}`))
+    return proc
+  }
+  let sentBatches = 0
+  const billing1 = billing('billing-1')
+  await new Promise((resolve) => billing1.on('message', (m) => { if (m.sent && ++sentBatches === 3) resolve() }))
+  billing1.kill('SIGKILL')
+  say('billing', paint('red', 'billing-1 killed (SIGKILL) inside its third transaction: invoices written, offsets not yet'))
+  let billed = 0
+  const billing2 = billing('billing-2')
+  billing2.on('message', (m) => { if (m.committed) billed += m.committed })
+  say('billing', 'billing-2 opens the same transactionalId: billing-1 is fenced, its open transaction aborted')
+  const invoices = async (isolation) => {
+    const c = log.consumer({ isolation, assign: Array.from({ length: 6 }, (_, partition) => ({ topic: 'invoices', partition, offset: 'earliest' })), value: serde.json })
+    const features = []
+    for await (const batch of c.batches({ maxMessages: 1000, maxWaitMs: 100 })) {
+      if (batch.length === 0) break
+      for (const m of batch) features.push(m.value.feature)
+    }
+    return features
+  }
+  await until(() => billed > 0)
+  let committed
+  for (;;) {
+    committed = await invoices('read_committed')
+    if (committed.length >= EVENTS) break
+    await sleep(100)
+  }
+  const once = new Set(committed).size === EVENTS && committed.length === EVENTS
+  const uncommitted = await invoices('read_uncommitted')
+  say('billing', `read_committed: ${committed.length} invoices, ${once ? 'one per feature' : paint('red', 'NOT one per feature')}`)
+  say('billing', `read_uncommitted: ${uncommitted.length} invoices: the ${uncommitted.length - committed.length} more are billing-1's aborted transaction, which read_committed never shows`)
+  if (!once) throw new Error('billing wrote an invoice twice or missed one')
+  billing2.send('stop')
+
+  heading('7. What each service did')
   await sleep(Math.max(0, 1200 - (Date.now() - rewound))) // let auto-commit record the last offsets
   const groups = new Map((await log.groups()).map((g) => [g.groupId, g]))
   const rows = [['service', 'processes', 'events', 'deliveries', 'replays', 'lag']]

@@ -11,9 +11,9 @@ const { coded, invalid } = require('./errors.js')
 const serdes = require('./serde.js')
 const v = require('./validate.js')
 const wire = require('./wire.js')
-const { CLIENT, asyncDispose } = require('./client.js')
+const { CLIENT, TXN_OFFSETS, SKIPPED, asyncDispose } = require('./client.js')
 
-const KEYS = ['assign', 'key', 'value', 'signal', 'groupId', 'topics', 'startFrom', 'autoCommit', 'assignor', 'maxPollIntervalMs']
+const KEYS = ['assign', 'key', 'value', 'signal', 'groupId', 'topics', 'startFrom', 'autoCommit', 'assignor', 'maxPollIntervalMs', 'isolation']
 const GROUP_KEYS = ['topics', 'startFrom', 'autoCommit', 'assignor', 'maxPollIntervalMs']
 // How often (ms) a consumer handing out buffered messages looks for a new group generation.
 const REBALANCE_CHECK_MS = 10
@@ -88,9 +88,10 @@ class Consumer extends EventEmitter {
   constructor (client, opts) {
     super()
     if (!client || client[CLIENT] !== true) throw invalid('create consumers with log.consumer()')
-    let assign
+    let assign, isolation
     v.readingArgs('consumer options', () => {
       opts = v.options('consumer options', opts, KEYS)
+      if (opts.isolation !== undefined) isolation = v.string('isolation', opts.isolation)
       this.#group = groupOptions(opts)
       if (!this.#group) assign = assignOptions(opts.assign)
       this.#key = serdes.check('key', opts.key)
@@ -101,14 +102,14 @@ class Consumer extends EventEmitter {
     const group = this.#group
     if (group) {
       const { maxPoll, ...native_ } = group
-      this.#reader = native.joinGroup(client.native, native_)
+      this.#reader = native.joinGroup(client.native, { ...native_, isolation })
       if (maxPoll) {
         this.#quietSince = performance.now()
         this.#timer = setInterval(() => this.#checkPollInterval(), Math.max(10, maxPoll / 4))
         this.#timer.unref()
       }
     } else {
-      this.#reader = native.assignConsumer(client.native, assign)
+      this.#reader = native.assignConsumer(client.native, assign, isolation)
     }
     this.#tps = this.#reader.assignment().map((t) => Object.freeze(t))
     if (opts.signal) {
@@ -240,6 +241,7 @@ class Consumer extends EventEmitter {
         this.#drop()
         // Positions below the log start (removed by retention or deleteRecords) moved to it.
         if (f?.resets) for (const r of f.resets) this.emit('offsetOutOfRange', r)
+        if (f?.skipped) this.emit(SKIPPED)
         if (f && f.nums.length) {
           this.#fetched = f
           this.#count = wire.fetchedCount(f)
@@ -370,7 +372,13 @@ class Consumer extends EventEmitter {
     return this.#reader.committed()
   }
 
-  /** Next offset to be delivered and the high watermark, per assigned partition. */
+  // For a transaction's sendOffsets: `send(reader, handed, inHand)` writes this consumer's positions.
+  [TXN_OFFSETS] (send) {
+    this.#check()
+    send(this.#reader, this.#handed(), this.#inHand)
+  }
+
+  /** Next offset to be delivered and where reading ends (the last stable offset when read committed), per partition. */
   async lag () {
     this.#check()
     return this.#reader.lag(this.#handed(), this.#inHand)

@@ -1,12 +1,15 @@
 'use strict'
 // The producer: sends in the same tick (and while an append is in flight) go
-// down in one native call.
+// down in one native call. Idempotent always (the engine numbers its batches);
+// with a transactionalId, its sends go inside transaction(), which commits on
+// resolve and aborts on throw.
 
+const native = require('./native.js')
 const { coded, invalid } = require('./errors.js')
 const serdes = require('./serde.js')
 const v = require('./validate.js')
 const { encodeAppend, MAX_RECORD_BYTES } = require('./wire.js')
-const { CLIENT, asyncDispose } = require('./client.js')
+const { CLIENT, TXN_OFFSETS, asyncDispose } = require('./client.js')
 
 const MAX_U32 = 0xffffffff
 // Errors raised by checking a batch's records, before the engine writes any of them.
@@ -39,23 +42,114 @@ function encodeRecord (what, r, keySerde, valueSerde) {
   return { key, value, headers, partition, timestamp }
 }
 
+const txnState = (message) => coded('ERR_INVALID_TXN_STATE', message)
+
+// The `tx` a transaction's function gets: sends that belong to that transaction only.
+class Transaction {
+  #producer
+  #sends
+  #done = false
+
+  constructor (producer, sends) {
+    this.#producer = producer
+    this.#sends = sends
+  }
+
+  #track (send) {
+    if (this.#done) return Promise.reject(txnState('this transaction is over; send in the function given to producer.transaction()'))
+    const promise = send()
+    this.#sends.push(promise)
+    return promise
+  }
+
+  send (topic, record) { return this.#track(() => this.#producer.send(topic, record)) }
+
+  sendBatch (topic, records) { return this.#track(() => this.#producer.sendBatch(topic, records)) }
+
+  /** Sends the consumer's positions (every message it handed out) with this transaction: they count once it commits. */
+  sendOffsets (consumer) { return this.#track(() => this.#producer[TXN_OFFSETS](consumer)) }
+
+  end () { this.#done = true }
+}
+
 class Producer {
   #client
+  #native
   #key
   #value
   #queue = []
   #draining = null
   #rr = Math.floor(Math.random() * 1024)
   #closed = false
+  #transactional = false
+  #inTxn = false
 
   constructor (client, opts) {
     if (!client || client[CLIENT] !== true) throw invalid('create producers with log.producer()')
-    v.readingArgs('producer options', () => {
-      opts = v.options('producer options', opts, ['key', 'value'])
+    const o = v.readingArgs('producer options', () => {
+      opts = v.options('producer options', opts, ['key', 'value', 'transactionalId', 'transactionTimeoutMs'])
       this.#key = serdes.check('key', opts.key)
       this.#value = serdes.check('value', opts.value)
+      if (opts.transactionTimeoutMs !== undefined && opts.transactionalId === undefined) throw invalid('transactionTimeoutMs needs a transactionalId')
+      return {
+        transactionalId: opts.transactionalId === undefined ? undefined : v.string('transactionalId', opts.transactionalId),
+        transactionTimeoutMs: opts.transactionTimeoutMs === undefined ? undefined : v.number('transactionTimeoutMs', opts.transactionTimeoutMs)
+      }
     })
     this.#client = client
+    this.#native = native.createProducer(client.native, o)
+    this.#transactional = o.transactionalId !== undefined
+  }
+
+  /**
+   * Runs `fn(tx)` as one transaction: what it sends with `tx` (and the offsets it sends
+   * with `tx.sendOffsets(consumer)`) becomes visible to read_committed consumers all at once
+   * when `fn` resolves, and never if it throws. Resolves with what `fn` resolved.
+   */
+  async transaction (fn) {
+    this.#checkOpen()
+    if (typeof fn !== 'function') throw invalid(`transaction(fn) takes an async function (tx) => { ... }, got ${v.describe(fn)}`)
+    if (!this.#transactional) throw txnState('transactions need a transactional producer: log.producer({ transactionalId })')
+    if (this.#inTxn) throw txnState('a transaction is already open on this producer: transactions do not nest; await the first one')
+    this.#native.begin()
+    this.#inTxn = true
+    const sends = []
+    const tx = new Transaction(this, sends)
+    try {
+      const result = await fn(tx)
+      tx.end()
+      // A send the function did not await still belongs to it: it must have worked.
+      for (const r of await Promise.allSettled(sends)) if (r.status === 'rejected') throw r.reason
+      await this.#native.end(true)
+      return result
+    } catch (err) {
+      tx.end()
+      await Promise.allSettled(sends)
+      // Fenced or not, nothing of it is visible: the error that ended it is the one to see.
+      await this.#native.end(false).catch(() => {})
+      throw err
+    } finally {
+      this.#inTxn = false
+    }
+  }
+
+  [TXN_OFFSETS] (consumer) {
+    try {
+      this.#checkOpen()
+      // A consumer of this log only; its engine side checks it is a group member holding its partitions.
+      if (!this.#client.has(consumer) || typeof consumer[TXN_OFFSETS] !== 'function') {
+        throw invalid('sendOffsets takes a consumer of the same log (log.consumer({ groupId, topics }))')
+      }
+      consumer[TXN_OFFSETS]((reader, handed, inHand) => this.#native.sendOffsets(reader, handed, inHand))
+      return Promise.resolve()
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  #checkOpen () {
+    if (this.#closed) throw coded('ERR_CLOSED', 'the producer is closed; create another with log.producer()')
+    this.#client.check()
   }
 
   send (topic, record) {
@@ -71,8 +165,7 @@ class Producer {
 
   #enqueue (topic, list, what, single) {
     try {
-      if (this.#closed) throw coded('ERR_CLOSED', 'the producer is closed; create another with log.producer()')
-      this.#client.check()
+      this.#checkOpen()
       v.string('topic', topic, 'ERR_INVALID_TOPIC')
       const recs = v.readingArgs(what, () => list().map((r, i) => encodeRecord(single ? what : `${what}[${i}]`, r, this.#key, this.#value)))
       return new Promise((resolve, reject) => {
@@ -105,14 +198,14 @@ class Producer {
   async #append (topic, group) {
     const recs = group.length === 1 ? group[0].recs : group.flatMap((it) => it.recs)
     const { data, meta, timestamps } = encodeAppend(recs)
-    const native = this.#client.native
+    const producer = this.#native
     let placed
     try {
       // A small append without fsync is a page-cache write: doing it here is
       // faster than a hop to a worker thread and back.
       placed = this.#client.durability !== 'always' && data.length <= SYNC_APPEND_BYTES
-        ? native.appendNow(topic, data, meta, timestamps, this.#rr++ & MAX_U32)
-        : await native.append(topic, data, meta, timestamps, this.#rr++ & MAX_U32)
+        ? producer.appendNow(topic, data, meta, timestamps, this.#rr++ & MAX_U32)
+        : await producer.append(topic, data, meta, timestamps, this.#rr++ & MAX_U32)
     } catch (err) {
       if (group.length > 1 && REFUSED_BEFORE_WRITING.has(err.code)) {
         for (const it of group) await this.#append(topic, [it])
@@ -138,6 +231,7 @@ class Producer {
   async close () {
     this.#closed = true
     await this.flush()
+    this.#native.close()
     this.#client.forget(this)
   }
 

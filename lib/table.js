@@ -8,7 +8,7 @@ const { EventEmitter } = require('node:events')
 const { coded, invalid } = require('./errors.js')
 const serdes = require('./serde.js')
 const v = require('./validate.js')
-const { CLIENT, asyncDispose } = require('./client.js')
+const { CLIENT, SKIPPED, asyncDispose } = require('./client.js')
 
 const MAX_BATCH = 2048
 
@@ -70,11 +70,14 @@ class Table extends EventEmitter {
         ? info.partitions.map((p) => ({ topic, partition: p.partition, offset: 'earliest' }))
         : [{ topic, partition: 0, offset: 'earliest' }]
       this.#consumer = this.#log.consumer({ assign })
+      // Transaction markers and aborted records are offsets with no record: the
+      // consumer's positions pass them without a batch to apply.
+      this.#consumer.on(SKIPPED, () => { this.#catchUp().catch((err) => this.#fail(err)) })
       if (!info) throw coded('ERR_UNKNOWN_TOPIC', `unknown topic ${JSON.stringify(topic)}`)
       started.resolve()
       for await (const batch of this.#consumer.batches({ maxMessages: MAX_BATCH })) {
         this.#apply(batch)
-        this.#settle()
+        await this.#catchUp()
       }
     } catch (err) {
       started.reject(err)
@@ -124,7 +127,16 @@ class Table extends EventEmitter {
     }
   }
 
-  // Resolves the ready() calls whose targets were reached.
+  // Resolves the ready() calls whose targets were reached. Positions come from the
+  // consumer: they pass the markers and aborted records after the last record applied.
+  async #catchUp () {
+    if (this.#waiters.length === 0 || this.#closed) return
+    for (const l of await this.#consumer.lag()) {
+      if (l.offset > (this.#pos.get(l.partition) ?? 0)) this.#pos.set(l.partition, l.offset)
+    }
+    this.#settle()
+  }
+
   #settle () {
     if (this.#waiters.length === 0) return
     this.#waiters = this.#waiters.filter((w) => {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use caldo_core::options::int;
-use caldo_core::{Assignor, Consumer, GroupConfig, Position};
+use caldo_core::{Assignor, Consumer, GroupConfig, Isolation, Position, Tp};
 use napi_derive::napi;
 
 use crate::error::{guard, Outcome};
@@ -29,6 +29,7 @@ pub struct GroupOptions {
     pub start_from: Option<String>,
     /// Commit processed offsets this often (ms); absent: only by hand.
     pub auto_commit_ms: Option<f64>,
+    pub isolation: Option<String>,
 }
 
 #[napi(object)]
@@ -54,6 +55,11 @@ fn group_config(o: GroupOptions) -> caldo_core::Result<GroupConfig> {
     })
 }
 
+/// `read_committed` unless said otherwise, as in librdkafka and KafkaJS.
+fn isolation_of(s: Option<&str>) -> caldo_core::Result<Isolation> {
+    Isolation::parse(s.unwrap_or("read_committed"))
+}
+
 #[napi]
 pub struct NativeConsumer {
     inner: Consumer,
@@ -61,8 +67,13 @@ pub struct NativeConsumer {
 
 /// A consumer of the given partitions (manual assignment).
 #[napi]
-pub fn assign_consumer(log: &NativeLog, assign: Vec<AssignOptions>) -> Outcome<NativeConsumer> {
+pub fn assign_consumer(
+    log: &NativeLog,
+    assign: Vec<AssignOptions>,
+    isolation: Option<String>,
+) -> Outcome<NativeConsumer> {
     guard(|| {
+        let isolation = isolation_of(isolation.as_deref())?;
         let list = assign
             .into_iter()
             .map(|a| {
@@ -74,7 +85,7 @@ pub fn assign_consumer(log: &NativeLog, assign: Vec<AssignOptions>) -> Outcome<N
                 Ok((tp, position("offset", a.offset)?))
             })
             .collect::<caldo_core::Result<Vec<_>>>()?;
-        let inner = Consumer::assign(log.inner.clone(), list)?;
+        let inner = Consumer::assign(log.inner.clone(), list, isolation)?;
         Ok(NativeConsumer { inner })
     })
 }
@@ -83,7 +94,8 @@ pub fn assign_consumer(log: &NativeLog, assign: Vec<AssignOptions>) -> Outcome<N
 #[napi]
 pub fn join_group(log: &NativeLog, opts: GroupOptions) -> Outcome<NativeConsumer> {
     guard(|| {
-        let inner = Consumer::join(log.inner.clone(), group_config(opts)?)?;
+        let isolation = isolation_of(opts.isolation.as_deref())?;
+        let inner = Consumer::join(log.inner.clone(), group_config(opts)?, isolation)?;
         Ok(NativeConsumer { inner })
     })
 }
@@ -101,6 +113,17 @@ impl NativeConsumer {
             self.inner.progress(handed as usize, in_hand as usize);
             f(&mut self.inner)
         })
+    }
+
+    /// For `sendOffsets`: the group and the positions to send, after the
+    /// caller's progress report.
+    pub(crate) fn txn_offsets(
+        &mut self,
+        handed: u32,
+        in_hand: u32,
+    ) -> caldo_core::Result<(String, Vec<(Tp, u64)>)> {
+        self.inner.progress(handed as usize, in_hand as usize);
+        self.inner.txn_offsets()
     }
 }
 
@@ -164,7 +187,8 @@ impl NativeConsumer {
                 from: from as f64,
                 to: to as f64,
             });
-            Ok(out.finish(resets.collect()))
+            let skipped = c.take_skipped();
+            Ok(out.finish(resets.collect(), skipped))
         })
     }
 

@@ -7,6 +7,7 @@ pub mod error;
 pub mod groups;
 pub mod inspect;
 pub mod log;
+pub mod producer;
 pub mod topics;
 pub mod types;
 pub mod v8_memory;

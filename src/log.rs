@@ -1,5 +1,5 @@
-//! `NativeLog`: a log directory opened by this process: appends and
-//! wake-ups. Its topic and group calls are in `topics.rs` and `groups.rs`.
+//! `NativeLog`: a log directory opened by this process: wake-ups, flush
+//! and close. Its topic and group calls are in `topics.rs` and `groups.rs`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,8 +11,6 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::error::{blocking, guard, Outcome};
-use crate::v8_memory::InV8;
-use crate::wire::decode_append;
 
 #[napi(object)]
 pub struct OpenOptions {
@@ -46,35 +44,6 @@ pub fn open_log(dir: String, opts: OpenOptions) -> Outcome<NativeLog> {
 
 #[napi]
 impl NativeLog {
-    /// Appends a batch laid out as `wire.rs` says; resolves to
-    /// [partition, offset] per record.
-    #[napi]
-    pub async fn append(
-        &self,
-        topic: String,
-        data: Buffer,
-        meta: Int32Array,
-        timestamps: Float64Array,
-        round_robin: u32,
-    ) -> Result<Outcome<InV8<f64>>> {
-        let log = self.inner.clone();
-        blocking(move || append(&log, &topic, &data, &meta, &timestamps, round_robin)).await
-    }
-
-    /// `append` on the calling thread: for small batches without fsync, where
-    /// a hop to a worker thread costs more than the write.
-    #[napi]
-    pub fn append_now(
-        &self,
-        topic: String,
-        data: &[u8],
-        meta: &[i32],
-        timestamps: &[f64],
-        round_robin: u32,
-    ) -> Outcome<InV8<f64>> {
-        guard(|| append(&self.inner, &topic, data, meta, timestamps, round_robin))
-    }
-
     #[napi]
     pub fn wake_seq(&self) -> Outcome<u32> {
         guard(|| Ok(self.inner.wake_seq()))
@@ -108,23 +77,4 @@ impl NativeLog {
         let log = self.inner.clone();
         blocking(move || log.close()).await
     }
-}
-
-fn append(
-    log: &Log,
-    topic: &str,
-    data: &[u8],
-    meta: &[i32],
-    timestamps: &[f64],
-    round_robin: u32,
-) -> caldo_core::Result<InV8<f64>> {
-    let mut headers = Vec::new();
-    let records = decode_append(data, meta, timestamps, &mut headers)?;
-    let placed = log.append(topic, &records, round_robin)?;
-    Ok(InV8(
-        placed
-            .into_iter()
-            .flat_map(|(p, o)| [f64::from(p), o as f64])
-            .collect(),
-    ))
 }

@@ -55,6 +55,8 @@ pub struct PartitionInfo {
     pub partition: u32,
     pub low: f64,
     pub high: f64,
+    /// The last stable offset (`high` unless a transaction is open).
+    pub lso: f64,
     /// Bytes of its segment files on disk.
     pub bytes: f64,
     /// For a compacted topic, the share of its sealed bytes not compacted yet.
@@ -118,6 +120,7 @@ fn topic_info(t: caldo_core::TopicInfo) -> TopicInfo {
                 partition: p.partition,
                 low: p.low as f64,
                 high: p.high as f64,
+                lso: p.lso as f64,
                 bytes: p.bytes as f64,
                 dirty_ratio: p.dirty_ratio,
             })

@@ -158,6 +158,9 @@ pub struct Fetched {
     pub nums: InV8<f64>,
     /// Partitions whose position fell below the log start and moved to it.
     pub resets: Option<Vec<OffsetReset>>,
+    /// No records, but a position moved past skipped ones (transaction markers,
+    /// aborted records).
+    pub skipped: bool,
 }
 
 #[napi(object)]
@@ -207,13 +210,15 @@ impl FetchWriter {
         self.data.len() - before
     }
 
-    /// The records, and the resets when there are any; `None` if neither.
-    pub fn finish(self, resets: Vec<OffsetReset>) -> Option<Fetched> {
-        (!self.nums.is_empty() || !resets.is_empty()).then_some(Fetched {
+    /// The records, the resets when there are any, and whether positions
+    /// moved past skipped records; `None` if none of these.
+    pub fn finish(self, resets: Vec<OffsetReset>, skipped: bool) -> Option<Fetched> {
+        (!self.nums.is_empty() || !resets.is_empty() || skipped).then_some(Fetched {
             data: InV8(self.data),
             meta: InV8(self.meta),
             nums: InV8(self.nums),
             resets: (!resets.is_empty()).then_some(resets),
+            skipped,
         })
     }
 }

@@ -43,8 +43,8 @@ async function topics (opts) {
       }
       return
     }
-    const rows = list.flatMap((t) => t.partitions.map((p) => [t.name, p.partition, p.low, p.high, p.high - p.low, humanBytes(p.bytes)]))
-    await table(['TOPIC', 'PARTITION', 'LOW', 'HIGH', 'RECORDS', 'BYTES'], rows)
+    const rows = list.flatMap((t) => t.partitions.map((p) => [t.name, p.partition, p.low, p.high, p.lso, p.high - p.low, humanBytes(p.bytes)]))
+    await table(['TOPIC', 'PARTITION', 'LOW', 'HIGH', 'LSO', 'RECORDS', 'BYTES'], rows)
     for (const t of list.filter((t) => t.damage)) {
       await write(out.red(`damaged: topic ${t.name}: ${t.damage.code} ${t.damage.message}`) + '\n')
     }

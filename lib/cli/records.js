@@ -102,10 +102,13 @@ async function consume (topic, opts) {
   if (opts.fromTime !== undefined && (opts.offset !== undefined || opts.fromBeginning)) throw new UsageError('give --from-time, --offset or --from-beginning, not two')
   if (opts.fromTime !== undefined && opts.group !== undefined) throw new UsageError('--group starts where the group is; move it with reset-offsets --to-datetime')
   if (opts.json && opts.format !== undefined) throw new UsageError('give --json or --format, not both')
+  const isolation = opts.isolation ?? 'read_committed'
+  if (!['read_committed', 'read_uncommitted'].includes(isolation)) throw new UsageError('--isolation takes read_committed or read_uncommitted')
   const line = opts.json ? jsonLine : formatter(opts.format === undefined ? '%s' : opts.format)
   await withLog(opts, async (log) => {
     const t = await findTopic(log, topic)
-    const endAt = new Map(t.partitions.map((p) => [p.partition, p.high]))
+    // Where reading ends now: read committed stops at the last stable offset.
+    const endAt = new Map(t.partitions.map((p) => [p.partition, isolation === 'read_committed' ? p.lso : p.high]))
     const start = opts.offset !== undefined ? opts.offset : opts.fromBeginning ? 'earliest' : 'latest'
     const ac = new AbortController()
     const stop = () => ac.abort()
@@ -114,7 +117,7 @@ async function consume (topic, opts) {
     const group = opts.group !== undefined
     let consumer
     if (group) {
-      consumer = log.consumer({ groupId: opts.group, topics: [topic], startFrom: opts.fromBeginning ? 'earliest' : 'latest', autoCommit: false, signal: ac.signal })
+      consumer = log.consumer({ groupId: opts.group, topics: [topic], startFrom: opts.fromBeginning ? 'earliest' : 'latest', autoCommit: false, isolation, signal: ac.signal })
     } else {
       const parts = opts.partition !== undefined ? [opts.partition] : t.partitions.map((p) => p.partition)
       if (opts.partition !== undefined && !endAt.has(opts.partition)) {
@@ -123,7 +126,7 @@ async function consume (topic, opts) {
       const at = opts.fromTime === undefined
         ? parts.map((partition) => ({ topic, partition, offset: start }))
         : await log.offsetsForTimes(parts.map((partition) => ({ topic, partition, timestamp: opts.fromTime })))
-      consumer = log.consumer({ assign: at, signal: ac.signal })
+      consumer = log.consumer({ assign: at, isolation, signal: ac.signal })
     }
     // Next offset per partition of what was printed: what a group commits.
     const printed = new Map()

@@ -49,16 +49,6 @@ export declare class NativeLog {
   deleteGroup(group: string): Promise<Outcome<undefined>>
   /** `to`: `'earliest'`, `'latest'`, or exact offsets. */
   setGroupOffsets(group: string, to: string | Array<TopicPartitionOffset>): Promise<Outcome<undefined>>
-  /**
-   * Appends a batch laid out as `wire.rs` says; resolves to
-   * [partition, offset] per record.
-   */
-  append(topic: string, data: Buffer, meta: Int32Array, timestamps: Float64Array, roundRobin: number): Promise<Outcome<InV8<number>>>
-  /**
-   * `append` on the calling thread: for small batches without fsync, where
-   * a hop to a worker thread costs more than the write.
-   */
-  appendNow(topic: string, data: Uint8Array, meta: Int32Array, timestamps: Float64Array, roundRobin: number): Outcome<InV8<number>>
   wakeSeq(): Outcome<number>
   /** Resolves when any process appends after `seen` was read, or after `timeoutMs`. */
   wait(seen: number, timeoutMs: number): Promise<Outcome<boolean>>
@@ -82,6 +72,39 @@ export declare class NativeLog {
   offsetsForTimes(query: Array<TopicPartitionTimestamp>): Promise<Outcome<Array<TopicPartitionOffset>>>
 }
 
+export declare class NativeProducer {
+  /**
+   * Appends a batch laid out as `wire.rs` says; resolves to
+   * [partition, offset] per record.
+   */
+  append(topic: string, data: Buffer, meta: Int32Array, timestamps: Float64Array, roundRobin: number): Promise<Outcome<InV8<number>>>
+  /**
+   * `append` on the calling thread: for small batches without fsync, where
+   * a hop to a worker thread costs more than the write.
+   */
+  appendNow(topic: string, data: Uint8Array, meta: Int32Array, timestamps: Float64Array, roundRobin: number): Outcome<InV8<number>>
+  begin(): Outcome<undefined>
+  /**
+   * Commits (`commit`) or aborts the open transaction: markers, and their
+   * fsync with 'always' durability.
+   */
+  end(commit: boolean): Promise<Outcome<undefined>>
+  /**
+   * Sends `consumer`'s positions (what it handed out) in the open
+   * transaction; `handed`/`inHand` report its progress first.
+   */
+  sendOffsets(consumer: NativeConsumer, handed: number, inHand: number): Outcome<undefined>
+  /** Lets go of the producer (and, for a transactional one, its owner lock). */
+  close(): Outcome<undefined>
+}
+
+/**
+ * Tests only: the next `n` appends to the partition of the log in `dir`
+ * fail after their write and before their acknowledgement, as a failed
+ * fsync would.
+ */
+export declare function __failAppendsForTests(dir: string, topic: string, partition: number, n: number): void
+
 /**
  * Panics on purpose, on the calling thread or (`onWorker`) a blocking one:
  * the tests prove a bug becomes `ERR_INTERNAL` and the process goes on.
@@ -89,7 +112,7 @@ export declare class NativeLog {
 export declare function __panicForTests(onWorker: boolean): Promise<Outcome<undefined>>
 
 /** A consumer of the given partitions (manual assignment). */
-export declare function assignConsumer(log: NativeLog, assign: Array<AssignOptions>): Outcome<NativeConsumer>
+export declare function assignConsumer(log: NativeLog, assign: Array<AssignOptions>, isolation?: string | undefined | null): Outcome<NativeConsumer>
 
 export interface AssignOptions {
   topic: string
@@ -119,6 +142,12 @@ export interface CleanResult {
   busy: number
 }
 
+/**
+ * A producer of `log`: transactional when given a transactional id (which
+ * fences the id's older producers and ends what they left open).
+ */
+export declare function createProducer(log: NativeLog, opts: ProducerOptions): Outcome<NativeProducer>
+
 /** Why a topic cannot be read (its `topic.json` is damaged, say). */
 export interface Damage {
   code: string
@@ -135,6 +164,11 @@ export interface Fetched {
   nums: InV8<number>
   /** Partitions whose position fell below the log start and moved to it. */
   resets?: Array<OffsetReset>
+  /**
+   * No records, but a position moved past skipped ones (transaction markers,
+   * aborted records).
+   */
+  skipped: boolean
 }
 
 export interface GroupInfo {
@@ -166,6 +200,7 @@ export interface GroupOptions {
   startFrom?: string
   /** Commit processed offsets this often (ms); absent: only by hand. */
   autoCommitMs?: number
+  isolation?: string
 }
 
 export interface InspectBatch {
@@ -259,10 +294,17 @@ export interface PartitionInfo {
   partition: number
   low: number
   high: number
+  /** The last stable offset (`high` unless a transaction is open). */
+  lso: number
   /** Bytes of its segment files on disk. */
   bytes: number
   /** For a compacted topic, the share of its sealed bytes not compacted yet. */
   dirtyRatio: number
+}
+
+export interface ProducerOptions {
+  transactionalId?: string
+  transactionTimeoutMs?: number
 }
 
 export interface Rebalance {

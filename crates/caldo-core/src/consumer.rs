@@ -17,7 +17,7 @@ use crate::group::Tp;
 use crate::group::{Change, Config as GroupConfig, Held, Member};
 use crate::log::Log;
 use crate::record::RecordRef;
-use crate::storage::cursor::{Cursor, Position};
+use crate::storage::cursor::{Cursor, Isolation, Position};
 
 struct Slot {
     tp: Tp,
@@ -27,7 +27,10 @@ struct Slot {
     processed: u64,
 }
 
-/// A record fetched for the caller: its partition's slot and its offset.
+/// A record fetched for the caller: its partition's slot, and the offset
+/// after it, past any records the cursor skipped after it (control records,
+/// aborted transactions): where the partition's position goes once it is
+/// processed.
 type Taken = (usize, u64);
 
 pub struct Consumer {
@@ -47,6 +50,10 @@ pub struct Consumer {
     /// (partition, from, to): positions that fell below the log start and
     /// moved to it, not yet reported.
     resets: Vec<(Tp, u64, u64)>,
+    isolation: Isolation,
+    /// A position moved past skipped records only (markers, aborted ones)
+    /// since the last [`Consumer::take_skipped`].
+    skipped: bool,
 }
 
 fn not_assigned(tp: &Tp) -> Error {
@@ -58,7 +65,11 @@ fn not_assigned(tp: &Tp) -> Error {
 
 impl Consumer {
     /// Reads the given partitions, each from its position; no group.
-    pub fn assign(log: Arc<Log>, assign: Vec<(Tp, Position)>) -> Result<Consumer> {
+    pub fn assign(
+        log: Arc<Log>,
+        assign: Vec<(Tp, Position)>,
+        isolation: Isolation,
+    ) -> Result<Consumer> {
         if assign.is_empty() {
             return Err(Error::new(
                 Code::InvalidArg,
@@ -73,18 +84,23 @@ impl Consumer {
                     format!("assign lists {}/{} twice", tp.0, tp.1),
                 ));
             }
-            slots.push(Self::slot(&log, tp, at)?);
+            slots.push(Self::slot(&log, tp, at, isolation)?);
         }
-        Ok(Self::new(log, slots, None))
+        Ok(Self::new(log, slots, None, isolation))
     }
 
     /// Joins a group; partitions arrive through [`Consumer::sync`].
-    pub fn join(log: Arc<Log>, cfg: GroupConfig) -> Result<Consumer> {
+    pub fn join(log: Arc<Log>, cfg: GroupConfig, isolation: Isolation) -> Result<Consumer> {
         let member = Member::join(log.clone(), cfg)?;
-        Ok(Self::new(log, Vec::new(), Some(member)))
+        Ok(Self::new(log, Vec::new(), Some(member), isolation))
     }
 
-    fn new(log: Arc<Log>, slots: Vec<Slot>, member: Option<Member>) -> Consumer {
+    fn new(
+        log: Arc<Log>,
+        slots: Vec<Slot>,
+        member: Option<Member>,
+        isolation: Isolation,
+    ) -> Consumer {
         Consumer {
             log,
             slots,
@@ -95,11 +111,14 @@ impl Consumer {
             held: Vec::new(),
             held_commit: None,
             resets: Vec::new(),
+            isolation,
+            skipped: false,
         }
     }
 
-    fn slot(log: &Log, tp: Tp, at: Position) -> Result<Slot> {
-        let cursor = log.cursor(&tp.0, tp.1, at)?;
+    fn slot(log: &Log, tp: Tp, at: Position, isolation: Isolation) -> Result<Slot> {
+        let mut cursor = log.cursor(&tp.0, tp.1, at)?;
+        cursor.set_isolation(isolation);
         Ok(Slot {
             processed: cursor.position(),
             tp,
@@ -135,15 +154,15 @@ impl Consumer {
         let handed = handed.min(self.queued.len());
         self.in_hand.extend(self.queued.drain(..handed));
         let done = self.in_hand.len().saturating_sub(in_hand);
-        for (i, offset) in self.in_hand.drain(..done) {
-            self.slots[i].processed = offset + 1;
+        for (i, after) in self.in_hand.drain(..done) {
+            self.slots[i].processed = after;
         }
     }
 
     /// The offset after the last record handed out, per slot.
     fn delivered(&self, i: usize) -> u64 {
         let last = self.in_hand.iter().rev().find(|(s, _)| *s == i);
-        last.map_or(self.slots[i].processed, |(_, o)| o + 1)
+        last.map_or(self.slots[i].processed, |(_, after)| *after)
     }
 
     /// Forgets queued records of the slots `drop` picks, moving their cursors
@@ -206,12 +225,12 @@ impl Consumer {
             }
             let queued = &mut self.queued;
             let got = slot.cursor.fetch(max - taken, &mut |r| {
-                queued.push_back((i, r.offset));
+                queued.push_back((i, r.offset + 1));
                 bytes += visit(i, r);
                 bytes < max_bytes
             });
             match got {
-                Ok(_) => {}
+                Ok(_) => self.skipped_to(i, taken),
                 // Hand out what was read first; the cursor stays at the bad
                 // batch, so a later fetch reports it.
                 Err(_) if !self.queued.is_empty() => break,
@@ -225,6 +244,33 @@ impl Consumer {
             }
         }
         Ok(self.queued.len())
+    }
+
+    /// After slot `i`'s cursor read (its records queued from `from` on):
+    /// offsets it skipped past its last record (control records, aborted
+    /// transactions) count as processed with that record, or at once when
+    /// none of its records is outstanding, so positions, commits and lag
+    /// move past them.
+    fn skipped_to(&mut self, i: usize, from: usize) {
+        let pos = self.slots[i].cursor.position();
+        let last = match self.queued.range_mut(from..).rev().find(|(s, _)| *s == i) {
+            Some(t) => Some(t),
+            None => self.in_hand.iter_mut().rev().find(|(s, _)| *s == i),
+        };
+        match last {
+            Some((_, after)) => *after = pos.max(*after),
+            None if pos > self.slots[i].processed => {
+                self.slots[i].processed = pos;
+                self.skipped = true;
+            }
+            None => {}
+        }
+    }
+
+    /// True when a fetch moved a position past skipped records only since
+    /// the last call: nothing to hand out, but positions and lag moved.
+    pub fn take_skipped(&mut self) -> bool {
+        std::mem::take(&mut self.skipped)
     }
 
     /// Partitions whose position fell below the log start (retention or
@@ -260,7 +306,8 @@ impl Consumer {
         self.in_hand.clear();
         self.slots.retain(|s| !change.revoked.contains(&s.tp));
         for (tp, start) in &change.assigned {
-            let slot = Self::slot(&self.log, tp.clone(), Position::Offset(*start))?;
+            let at = Position::Offset(*start);
+            let slot = Self::slot(&self.log, tp.clone(), at, self.isolation)?;
             self.slots.push(slot);
         }
         Ok(Some(change))
@@ -311,17 +358,36 @@ impl Consumer {
         self.member()?.commit(&offsets)
     }
 
+    /// What `sendOffsets` sends in a transaction: the group, and every
+    /// partition's next offset to hand out, checked as a commit would be.
+    /// From then on this consumer commits only through transactions.
+    pub fn txn_offsets(&mut self) -> Result<(String, Vec<(Tp, u64)>)> {
+        let offsets: Vec<(Tp, u64)> = (0..self.slots.len())
+            .map(|i| (self.slots[i].tp.clone(), self.delivered(i)))
+            .collect();
+        let member = self.member.as_mut().ok_or_else(|| {
+            Error::new(
+                Code::InvalidArg,
+                "sendOffsets needs a group consumer (groupId); a manual consumer has no group to commit for",
+            )
+        })?;
+        let offsets = member.checked_offsets(&offsets)?;
+        member.stop_auto_commit();
+        Ok((member.group().to_string(), offsets))
+    }
+
     /// The group's committed offsets for the partitions held here.
     pub fn committed(&mut self) -> Result<Vec<(Tp, u64)>> {
         self.member()?.committed()
     }
 
-    /// Per partition: the next offset to hand out, and the high watermark.
+    /// Per partition: the next offset to hand out, and where reading ends
+    /// (the last stable offset when read committed, else the high watermark).
     pub fn lag(&self) -> Vec<(Tp, u64, u64)> {
         (0..self.slots.len())
             .map(|i| {
                 let s = &self.slots[i];
-                (s.tp.clone(), self.delivered(i), s.cursor.high_watermark())
+                (s.tp.clone(), self.delivered(i), s.cursor.end())
             })
             .collect()
     }
@@ -358,13 +424,13 @@ impl Consumer {
         };
         let mut keep: Vec<Tp> = Vec::new();
         let mut after: Vec<(Tp, u64)> = Vec::new();
-        for &(i, offset) in &self.in_hand {
+        for &(i, next) in &self.in_hand {
             let tp = &self.slots[i].tp;
             if !keep.contains(tp) {
                 keep.push(tp.clone());
             }
             after.retain(|(t, _)| t != tp);
-            after.push((tp.clone(), offset + 1));
+            after.push((tp.clone(), next));
         }
         let left = member.leave(&self.processed_of(), &keep);
         let (revoked, held) = left?;

@@ -17,13 +17,15 @@ pub enum Code {
     Fenced,
     OffsetOutOfRange,
     GroupActive,
+    /// A call that does not fit the producer's transaction state.
+    InvalidTxnState,
     UnknownGroup,
     /// A bug in caldo (a panic), caught before it could take the process down.
     Internal,
 }
 
 impl Code {
-    pub const ALL: [Code; 15] = [
+    pub const ALL: [Code; 16] = [
         Code::InvalidTopic,
         Code::UnknownTopic,
         Code::TopicExists,
@@ -37,6 +39,7 @@ impl Code {
         Code::Fenced,
         Code::OffsetOutOfRange,
         Code::GroupActive,
+        Code::InvalidTxnState,
         Code::UnknownGroup,
         Code::Internal,
     ];
@@ -56,6 +59,7 @@ impl Code {
             Code::Fenced => "ERR_FENCED",
             Code::OffsetOutOfRange => "ERR_OFFSET_OUT_OF_RANGE",
             Code::GroupActive => "ERR_GROUP_ACTIVE",
+            Code::InvalidTxnState => "ERR_INVALID_TXN_STATE",
             Code::UnknownGroup => "ERR_UNKNOWN_GROUP",
             Code::Internal => "ERR_INTERNAL",
         }

@@ -42,6 +42,16 @@ fn sync_if(f: &File, durable: bool) -> std::io::Result<()> {
     }
 }
 
+/// The bytes of the file at `path`; a missing file reads as empty (an
+/// index not written yet).
+pub(crate) fn read_or_empty(path: &Path) -> Result<Vec<u8>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e).ctx(format_args!("reading {}", path.display())),
+    }
+}
+
 /// fsyncs a directory, so that entries created or renamed in it survive a power loss.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)

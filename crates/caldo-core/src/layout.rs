@@ -9,12 +9,18 @@
 //! <dir>/topics/<topic>/<p>/<base:020>.log       record batches
 //! <dir>/topics/<topic>/<p>/<base:020>.index     sparse offset -> position
 //! <dir>/topics/<topic>/<p>/<base:020>.timeindex sparse max timestamp -> offset
+//! <dir>/topics/<topic>/<p>/<base:020>.txnindex  aborted transactions (Kafka's AbortedTxn)
 //! <dir>/topics/<topic>/<p>/cleaner               locked by the process cleaning it
 //! <dir>/groups/<group>/lock                     taken while the group state changes
 //! <dir>/groups/<group>/state.json               generation, members, assignment
 //! <dir>/groups/<group>/gen                      wake-up word of new generations
 //! <dir>/groups/<group>/members/<id>             locked by its member for its lifetime
 //! <dir>/groups/<group>/owners/<topic>-<p>       locked by the member reading that partition
+//! <dir>/txn/ids                                 the next block of producer ids, locked to take one
+//! <dir>/txn/<id>/state                          a transactional id's producer, epoch, transaction
+//! <dir>/txn/<id>/lock                           locked while its state changes
+//! <dir>/txn/<id>/fence                          mmap'd: the producer id and epoch that may write
+//! <dir>/txn/<id>/owners/<name>                  locked by the live producer of that id
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -63,6 +69,10 @@ pub(crate) fn segment_time_index(partition: &Path, base: u64) -> PathBuf {
     partition.join(format!("{base:020}.timeindex"))
 }
 
+pub(crate) fn segment_txn_index(partition: &Path, base: u64) -> PathBuf {
+    partition.join(format!("{base:020}.txnindex"))
+}
+
 /// A file compaction is writing: `<name>.cleaned`, beside what it replaces.
 pub(crate) fn cleaned(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -86,12 +96,13 @@ pub(crate) fn partition_cleaner(partition: &Path) -> PathBuf {
     partition.join("cleaner")
 }
 
-/// The base offset of a segment's index or time index file name
-/// (`<base:020>.index`, `<base:020>.timeindex`), if it is one.
+/// The base offset of a segment's index, time index or transaction index
+/// file name (`<base:020>.index`, `.timeindex`, `.txnindex`), if it is one.
 pub(crate) fn segment_companion_base(file_name: &str) -> Option<u64> {
     let stem = file_name
         .strip_suffix(".index")
-        .or_else(|| file_name.strip_suffix(".timeindex"))?;
+        .or_else(|| file_name.strip_suffix(".timeindex"))
+        .or_else(|| file_name.strip_suffix(".txnindex"))?;
     stem.parse().ok()
 }
 
@@ -135,4 +146,36 @@ pub(crate) fn group_owners(group: &Path) -> PathBuf {
 
 pub(crate) fn group_owner(group: &Path, topic: &str, partition: u32) -> PathBuf {
     group_owners(group).join(format!("{topic}-{partition}"))
+}
+
+pub(crate) fn txns(dir: &Path) -> PathBuf {
+    dir.join("txn")
+}
+
+pub(crate) fn producer_ids(dir: &Path) -> PathBuf {
+    txns(dir).join("ids")
+}
+
+pub(crate) fn txn(txns: &Path, id: &str) -> PathBuf {
+    txns.join(id)
+}
+
+pub(crate) fn txn_state(txn: &Path) -> PathBuf {
+    txn.join("state")
+}
+
+pub(crate) fn txn_lock(txn: &Path) -> PathBuf {
+    txn.join("lock")
+}
+
+pub(crate) fn txn_fence(txn: &Path) -> PathBuf {
+    txn.join("fence")
+}
+
+pub(crate) fn txn_owners(txn: &Path) -> PathBuf {
+    txn.join("owners")
+}
+
+pub(crate) fn txn_owner(txn: &Path, name: &str) -> PathBuf {
+    txn_owners(txn).join(name)
 }

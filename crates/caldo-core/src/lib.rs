@@ -13,6 +13,7 @@ pub mod options;
 pub(crate) mod record;
 pub(crate) mod storage;
 pub(crate) mod sync;
+pub(crate) mod txn;
 
 pub use consumer::Consumer;
 pub use error::{Code, Error, Result};
@@ -20,21 +21,25 @@ pub use group::{
     delete_group, describe_group, list_groups, set_group_offsets, Assignor, Change,
     Config as GroupConfig, GroupInfo, Held, Member, MemberInfo, ResetTo, Tp,
 };
-pub use log::{CleanReport, Cleaned, Log, PartitionInfo, Placed, TopicInfo, CLEAN_INTERVAL};
+pub use log::{
+    fail_after_write_for_tests, CleanReport, Cleaned, Log, PartitionInfo, Placed, TopicInfo,
+    CLEAN_INTERVAL,
+};
 pub use record::headers::headers as record_headers;
 pub use record::{Header, RecordIn, RecordRef};
-pub use storage::cursor::{Cursor, Position};
+pub use storage::cursor::{Cursor, Isolation, Position};
 pub use storage::inspect;
 pub use storage::partition::Durability;
 pub use storage::partition::{Compacted, Removed};
 pub use storage::topic::{CleanupPolicy, TopicChanges, TopicConfig, MAX_MESSAGE_BYTES};
+pub use txn::{Producer, DEFAULT_TXN_TIMEOUT};
 
 /// The engine's internals, for its integration tests and fuzz targets only.
 #[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod internals {
-    pub use crate::record::batch;
-    pub use crate::storage::{index, segment, state, timeindex};
+    pub use crate::record::{batch, control};
+    pub use crate::storage::{index, segment, state, timeindex, txnindex};
     pub use crate::sync::lock;
 
     /// The segment file paths of [`crate::layout`].

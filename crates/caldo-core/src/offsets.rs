@@ -1,16 +1,21 @@
 //! Committed group offsets, stored as records in the internal topic
 //! `__consumer_offsets`, keyed by (group, topic, partition); the last record
 //! for a key wins. Each process keeps a map and tails the topic to update it.
+//! Offsets sent in a transaction are transactional records: the tail holds
+//! them per producer and applies them at their commit marker, or drops
+//! them at an abort marker.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Code, Error, Result};
-use crate::record::batch::RecordIn;
+use crate::record::batch::{RecordIn, CONTROL, TRANSACTIONAL};
+use crate::record::control::Marker;
 use crate::record::partitioner::partition_for_key;
-use crate::storage::cursor::{Cursor, Position};
+use crate::storage::cursor::{Cursor, Isolation, Position};
+use crate::storage::partition::{Partition, Write};
 use crate::storage::topic::{CleanupPolicy, Topic, TopicConfig};
 use crate::sync::unpoisoned;
 
@@ -42,10 +47,34 @@ struct Value {
 /// (topic, partition) → committed offset, for one group.
 pub type Committed = BTreeMap<(String, u32), u64>;
 
+/// One offsets record: (group, topic, partition) and the offset, `None` for a tombstone.
+type Entry = (String, (String, u32), Option<u64>);
+
 struct Tail {
     cursor: Cursor,
     /// group → its committed offsets, as read so far.
     groups: HashMap<String, Committed>,
+    /// Offsets of open transactions, per producer id, not applied yet.
+    pending: HashMap<i64, Vec<Entry>>,
+}
+
+impl Tail {
+    fn apply(&mut self, (group, tp, offset): Entry) {
+        match offset {
+            Some(o) => {
+                self.groups.entry(group).or_default().insert(tp, o);
+            }
+            // A tombstone: the group's offset was deleted.
+            None => {
+                if let Some(entry) = self.groups.get_mut(&group) {
+                    entry.remove(&tp);
+                    if entry.is_empty() {
+                        self.groups.remove(&group);
+                    }
+                }
+            }
+        }
+    }
 }
 
 pub struct Offsets {
@@ -69,9 +98,12 @@ impl Offsets {
             .partitions
             .iter()
             .map(|p| {
+                let mut cursor = Cursor::new(p.clone(), Position::Earliest);
+                cursor.set_isolation(Isolation::Raw);
                 Mutex::new(Tail {
-                    cursor: Cursor::new(p.clone(), Position::Earliest),
+                    cursor,
                     groups: HashMap::new(),
+                    pending: HashMap::new(),
                 })
             })
             .collect();
@@ -84,6 +116,22 @@ impl Offsets {
 
     /// Writes offsets for `group` as one batch: all of them or none.
     pub fn commit(&self, group: &str, offsets: &[((String, u32), u64)]) -> Result<()> {
+        self.commit_with(group, offsets, &mut |p, records| p.append(records, None))
+    }
+
+    /// The partition that holds `group`'s offsets.
+    pub fn partition(&self, group: &str) -> &Arc<Partition> {
+        &self.topic.partitions[self.partition_of(group)]
+    }
+
+    /// [`Offsets::commit`], the batch written by `write` (a transactional
+    /// producer's, for offsets sent in a transaction).
+    pub fn commit_with(
+        &self,
+        group: &str,
+        offsets: &[((String, u32), u64)],
+        write: &mut Write,
+    ) -> Result<()> {
         let timestamp = now_ms();
         let values = offsets.iter().map(|(tp, offset)| {
             let v = Value {
@@ -92,13 +140,16 @@ impl Offsets {
             };
             (tp, Some(serde_json::to_vec(&v).expect("value serializes")))
         });
-        self.write(group, values, timestamp)
+        self.write(group, values, timestamp, write)
     }
 
     /// Writes a tombstone for each offset `group` has committed, as one batch.
     pub fn forget(&self, group: &str) -> Result<()> {
         let committed = self.committed(group)?;
-        self.write(group, committed.keys().map(|tp| (tp, None)), now_ms())
+        let tombstones = committed.keys().map(|tp| (tp, None));
+        self.write(group, tombstones, now_ms(), &mut |p, records| {
+            p.append(records, None)
+        })
     }
 
     /// Appends one record per (topic, partition) of `group` as one batch.
@@ -107,6 +158,7 @@ impl Offsets {
         group: &str,
         values: impl Iterator<Item = (&'a (String, u32), Option<Vec<u8>>)>,
         timestamp: i64,
+        write: &mut Write,
     ) -> Result<()> {
         let encoded: Vec<(Vec<u8>, Option<Vec<u8>>)> =
             values.map(|((t, p), v)| (key(group, t, *p), v)).collect();
@@ -122,16 +174,29 @@ impl Offsets {
                 timestamp,
             })
             .collect();
-        self.topic.partitions[self.partition_of(group)].append(&records)?;
+        write(self.partition(group), &records)?;
         Ok(())
     }
 
     /// What `group` has committed, read up to the end of its partition now.
     pub fn committed(&self, group: &str) -> Result<Committed> {
+        Ok(self.committed_unstable(group)?.0)
+    }
+
+    /// [`Offsets::committed`], and the partitions whose offsets an open
+    /// transaction is changing: until it ends, their committed offset is not
+    /// known (Kafka's unstable offset commit).
+    pub fn committed_unstable(&self, group: &str) -> Result<(Committed, BTreeSet<(String, u32)>)> {
         let mut tail = unpoisoned(&self.tails[self.partition_of(group)]);
-        let Tail { cursor, groups } = &mut *tail;
+        let tail = &mut *tail;
+        let mut read = Vec::new();
         let mut bad = None;
-        cursor.fetch(usize::MAX, &mut |r| {
+        tail.cursor.fetch(usize::MAX, &mut |r| {
+            if r.stamp.attributes & CONTROL != 0 {
+                let marker = r.key.zip(r.value).and_then(|(k, v)| Marker::parse(k, v));
+                read.push((r.stamp.producer_id, Err(marker.is_some_and(|m| m.commit))));
+                return true;
+            }
             let parsed = r
                 .key
                 .and_then(|k| serde_json::from_slice::<(String, String, u32)>(k).ok());
@@ -139,32 +204,50 @@ impl Offsets {
                 bad = Some(r.offset);
                 return false;
             };
-            match r.value.map(serde_json::from_slice::<Value>) {
-                Some(Ok(v)) => {
-                    groups.entry(g).or_default().insert((t, p), v.offset);
-                }
-                // A tombstone: the group's offset was deleted.
-                None => {
-                    if let Some(entry) = groups.get_mut(&g) {
-                        entry.remove(&(t, p));
-                        if entry.is_empty() {
-                            groups.remove(&g);
-                        }
-                    }
-                }
+            let offset = match r.value.map(serde_json::from_slice::<Value>) {
+                Some(Ok(v)) => Some(v.offset),
+                None => None,
                 Some(Err(_)) => {
                     bad = Some(r.offset);
                     return false;
                 }
-            }
+            };
+            let pid = match r.stamp.attributes & TRANSACTIONAL {
+                0 => -1,
+                _ => r.stamp.producer_id,
+            };
+            read.push((pid, Ok((g, (t, p), offset))));
             true
         })?;
+        for (pid, rec) in read {
+            match rec {
+                Ok(entry) if pid < 0 => tail.apply(entry),
+                Ok(entry) => tail.pending.entry(pid).or_default().push(entry),
+                Err(commit) => {
+                    for entry in tail.pending.remove(&pid).unwrap_or_default() {
+                        if commit {
+                            tail.apply(entry);
+                        }
+                    }
+                }
+            }
+        }
         if let Some(offset) = bad {
             return Err(Error::new(
                 Code::Corrupt,
                 format!("{TOPIC} holds a record that is not a committed offset at offset {offset}"),
             ));
         }
-        Ok(groups.get(group).cloned().unwrap_or_default())
+        let unstable = tail
+            .pending
+            .values()
+            .flatten()
+            .filter(|(g, _, _)| g == group)
+            .map(|(_, tp, _)| tp.clone())
+            .collect();
+        Ok((
+            tail.groups.get(group).cloned().unwrap_or_default(),
+            unstable,
+        ))
     }
 }

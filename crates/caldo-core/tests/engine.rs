@@ -242,6 +242,7 @@ fn a_crashed_writer_is_cut_back_to_the_published_end() {
                 headers: &[],
                 timestamp: 0,
             }],
+            &caldo_core::internals::batch::Stamp::NONE,
         );
         b
     }] {

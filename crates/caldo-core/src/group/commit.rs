@@ -12,6 +12,18 @@ impl Member {
     /// Commits `offsets` (the next offset to read, per partition). Refused
     /// with `Fenced` for partitions this member does not hold.
     pub fn commit(&mut self, offsets: &[(Tp, u64)]) -> Result<()> {
+        let offsets = &self.checked_offsets(offsets)?;
+        self.log.offsets()?.commit(&self.group.name, offsets)?;
+        for (tp, o) in offsets {
+            self.committed.insert(tp.clone(), *o);
+        }
+        self.last_commit = Instant::now();
+        Ok(())
+    }
+
+    /// `offsets`, if this member may commit them: it is not fenced, holds
+    /// their partitions, and none is past its high watermark.
+    pub fn checked_offsets(&self, offsets: &[(Tp, u64)]) -> Result<Vec<(Tp, u64)>> {
         if self.fenced {
             return Err(Error::new(
                 Code::Fenced,
@@ -32,13 +44,12 @@ impl Member {
                 ));
             }
         }
-        let offsets = &checked(&self.log, offsets.to_vec())?;
-        self.log.offsets()?.commit(&self.group.name, offsets)?;
-        for (tp, o) in offsets {
-            self.committed.insert(tp.clone(), *o);
-        }
-        self.last_commit = Instant::now();
-        Ok(())
+        checked(&self.log, offsets.to_vec())
+    }
+
+    /// Commits only through transactions from now on (`sendOffsets`).
+    pub fn stop_auto_commit(&mut self) {
+        self.cfg.auto_commit = None;
     }
 
     /// Positions that moved since they were last committed.

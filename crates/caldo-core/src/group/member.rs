@@ -16,7 +16,8 @@ use crate::offsets::Committed;
 use crate::storage::cursor::Position;
 use crate::storage::topic::validate_name;
 
-fn unique_id() -> String {
+/// A name no other member or producer has: time, pid and a counter.
+pub(crate) fn unique_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -218,15 +219,23 @@ impl Member {
     }
 
     /// Takes the assigned partitions whose previous owner has let go, each
-    /// with the offset to start at; the others stay pending.
+    /// with the offset to start at; the others stay pending, as do those
+    /// whose offsets an open transaction is changing (it ends soon: its
+    /// producer commits, or a sweep ends it, which is tried here first).
     fn take_pending(&mut self, assigned: &mut Vec<(Tp, u64)>) -> Result<()> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let committed = self.log.offsets()?.committed(&self.group.name)?;
+        let offsets = self.log.offsets()?;
+        let mut read = offsets.committed_unstable(&self.group.name)?;
+        if self.pending.iter().any(|tp| read.1.contains(tp)) {
+            self.log.sweep_transactions()?;
+            read = offsets.committed_unstable(&self.group.name)?;
+        }
+        let (committed, unstable) = read;
         for tp in std::mem::take(&mut self.pending) {
             let file = open_lock(&self.group.owner_path(&tp))?;
-            if !try_lock(&file).ctx("locking partition owner")? {
+            if unstable.contains(&tp) || !try_lock(&file).ctx("locking partition owner")? {
                 self.pending.insert(tp);
                 continue;
             }

@@ -19,5 +19,6 @@ mod watcher;
 pub use admin::{delete_group, describe_group, list_groups, set_group_offsets, GroupInfo, ResetTo};
 pub use assignor::{Assignor, Tp};
 pub(crate) use commit::commit_held;
+pub(crate) use member::unique_id;
 pub use member::{Change, Config, Held, Member};
 pub use state::MemberInfo;

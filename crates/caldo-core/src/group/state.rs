@@ -1,7 +1,7 @@
 //! One group's directory and its `state.json`, changed only under the group lock.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -222,15 +222,7 @@ fn reassign(log: &Log, st: &mut GroupState) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn open_lock(path: &Path) -> Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .ctx(format_args!("opening {}", path.display()))
-}
+pub(super) use crate::sync::lock::open as open_lock;
 
 /// Tries to take `file`'s lock without waiting.
 pub(super) fn try_lock(file: &File) -> std::io::Result<bool> {

@@ -25,6 +25,7 @@ impl Log {
                     partition: p.id,
                     low: p.state().log_start(),
                     high: p.state().next_offset(),
+                    lso: p.state().stable_end(),
                     bytes: segs.iter().map(|s| s.bytes).sum(),
                     dirty_ratio,
                 })

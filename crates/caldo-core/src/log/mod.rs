@@ -13,10 +13,11 @@ use crate::offsets::{self, Offsets};
 use crate::record::batch::RecordIn;
 use crate::record::partitioner::partition_for_key;
 use crate::storage::cursor::{Cursor, Position};
-use crate::storage::partition::{Durability, Partition};
+use crate::storage::partition::{Durability, Partition, Write};
 use crate::storage::topic::{validate_name, Topic, TopicConfig};
 use crate::sync::unpoisoned;
 use crate::sync::wake::Wake;
+use crate::txn::{Ids, Sweeper, SWEEP_INTERVAL};
 use crate::{fsutil, layout};
 
 mod cleaner;
@@ -45,6 +46,9 @@ pub struct PartitionInfo {
     pub low: u64,
     /// The next offset to be written.
     pub high: u64,
+    /// The last stable offset: below it every transaction is decided
+    /// (`high` when none is open). Read committed consumers stop here.
+    pub lso: u64,
     /// Bytes of its segment files on disk.
     pub bytes: u64,
     /// For a compacted topic, the share of its sealed bytes not compacted yet.
@@ -78,6 +82,22 @@ pub(crate) struct Opener {
     topics: Topics,
 }
 
+impl Opener {
+    /// The log directory.
+    pub(crate) fn log_dir(&self) -> &Path {
+        self.topics_dir.parent().unwrap_or(Path::new("."))
+    }
+
+    /// True unless durability is 'none': metadata writes are then fsynced too.
+    pub(crate) fn durable(&self) -> bool {
+        self.durability != Durability::None
+    }
+
+    pub(crate) fn partition(&self, topic: &str, id: u32) -> Result<Arc<Partition>> {
+        Ok(load_topic(self, topic)?.partition(id)?.clone())
+    }
+}
+
 /// The topic, from this process's cache unless another process deleted it
 /// or altered its config since (then it is read again).
 fn load_topic(o: &Opener, name: &str) -> Result<Arc<Topic>> {
@@ -108,6 +128,8 @@ pub struct Log {
     opener: Opener,
     cleaner: Mutex<Option<Cleaner>>,
     timestamps: Arc<Mutex<Timestamps>>,
+    ids: Ids,
+    sweeper: Mutex<Option<Sweeper>>,
 }
 
 /// Internal topics (`__consumer_offsets`) are managed by caldo itself.
@@ -177,6 +199,7 @@ impl Log {
         };
         let timestamps = Arc::<Mutex<Timestamps>>::default();
         let cleaner = clean_interval.map(|i| Cleaner::spawn(opener.clone(), timestamps.clone(), i));
+        let sweeper = clean_interval.map(|i| Sweeper::spawn(opener.clone(), i.min(SWEEP_INTERVAL)));
         Ok(Log {
             dir: dir.to_path_buf(),
             durability,
@@ -188,6 +211,8 @@ impl Log {
             opener,
             cleaner: Mutex::new(cleaner),
             timestamps,
+            ids: Ids::new(dir, durability != Durability::None),
+            sweeper: Mutex::new(sweeper),
         })
     }
 
@@ -199,6 +224,21 @@ impl Log {
     /// True unless durability is 'none': metadata writes are then fsynced too.
     pub(crate) fn durable(&self) -> bool {
         self.durability != Durability::None
+    }
+
+    pub(crate) fn opener(&self) -> &Opener {
+        &self.opener
+    }
+
+    pub(crate) fn producer_ids(&self) -> &Ids {
+        &self.ids
+    }
+
+    /// Ends the transactions of dead or timed-out producers now (the
+    /// background sweep does it every second).
+    pub fn sweep_transactions(&self) -> Result<()> {
+        self.check_open()?;
+        crate::txn::sweep(&self.opener)
     }
 
     fn topics_dir(&self) -> PathBuf {
@@ -248,6 +288,20 @@ impl Log {
         records: &[Placed],
         round_robin: u32,
     ) -> Result<Vec<(u32, u64)>> {
+        self.append_with(topic, records, round_robin, &mut |p, batch| {
+            p.append(batch, None)
+        })
+    }
+
+    /// [`Log::append`], each partition's records written by `write`
+    /// (a producer's, which stamps and numbers them).
+    pub(crate) fn append_with(
+        &self,
+        topic: &str,
+        records: &[Placed],
+        round_robin: u32,
+        write: &mut Write,
+    ) -> Result<Vec<(u32, u64)>> {
         let t = self.topic(topic)?;
         let n = t.config.partitions;
         let mut placed = Vec::with_capacity(records.len());
@@ -292,7 +346,7 @@ impl Log {
                     .filter(|(_, &q)| q == p)
                     .map(|(r, _)| r.record),
             );
-            let first = t.partitions[p as usize].append(&batch)?;
+            let first = write(&t.partitions[p as usize], &batch)?;
             let idx = placed
                 .iter()
                 .enumerate()
@@ -343,6 +397,9 @@ impl Log {
         if let Some(c) = unpoisoned(&self.cleaner).take() {
             c.stop();
         }
+        if let Some(s) = unpoisoned(&self.sweeper).take() {
+            s.stop();
+        }
         let flushed = match self.durability {
             Durability::None => Ok(()),
             _ => flush_all(&self.topics),
@@ -386,6 +443,14 @@ impl Log {
         *slot = Some(o.clone());
         Ok(o)
     }
+}
+
+/// Tests only: the next `n` appends to `topic`/`partition` of the log in
+/// `dir`, by any log of this process, fail after their write and before
+/// their acknowledgement, as a failed fsync would.
+pub fn fail_after_write_for_tests(dir: &Path, topic: &str, partition: u32, n: u32) {
+    let topic = layout::topic(&layout::topics(dir), topic);
+    crate::storage::partition::fail_after_write_for_tests(&layout::partition(&topic, partition), n);
 }
 
 impl Drop for Log {

@@ -9,6 +9,10 @@
 //! 56 records: varint length, attributes, timestamp delta, offset delta,
 //!    key, value, headers (all lengths zigzag varints, -1 = null)
 //! ```
+//!
+//! Attributes are Kafka's: 0x10 transactional, 0x20 control. A batch of an
+//! idempotent producer carries its producer id, epoch and the sequence of its
+//! first record; otherwise they are -1.
 
 use crate::record::headers::{self, Header};
 use crate::record::varint;
@@ -40,8 +44,31 @@ impl RecordIn<'_> {
     }
 }
 
+/// Kafka's batch attribute bits.
+pub const TRANSACTIONAL: u8 = 0x10;
+pub const CONTROL: u8 = 0x20;
+
+/// Who wrote a batch: Kafka's producer fields and attribute bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    pub producer_id: i64,
+    pub epoch: i16,
+    pub base_sequence: i32,
+    pub attributes: u8,
+}
+
+impl Stamp {
+    /// A batch of no producer: ids -1, no attributes.
+    pub const NONE: Stamp = Stamp {
+        producer_id: -1,
+        epoch: -1,
+        base_sequence: -1,
+        attributes: 0,
+    };
+}
+
 /// Appends one batch holding `records` (at least one) at `base_offset`.
-pub fn encode(out: &mut Vec<u8>, base_offset: u64, records: &[RecordIn]) {
+pub fn encode(out: &mut Vec<u8>, base_offset: u64, records: &[RecordIn], stamp: &Stamp) {
     debug_assert!(!records.is_empty());
     let start = out.len();
     let first_ts = records[0].timestamp;
@@ -53,15 +80,15 @@ pub fn encode(out: &mut Vec<u8>, base_offset: u64, records: &[RecordIn]) {
     out.extend_from_slice(&base_offset.to_le_bytes());
     out.extend_from_slice(&[0; 4]); // length, patched below
     out.push(MAGIC);
-    out.push(0); // attributes: no compression, not transactional, not control
+    out.push(stamp.attributes); // never compressed
     out.extend_from_slice(&[0; 4]); // crc, patched below
     out.extend_from_slice(&(records.len() as u32).to_le_bytes());
     out.extend_from_slice(&((records.len() - 1) as u32).to_le_bytes());
     out.extend_from_slice(&first_ts.to_le_bytes());
     out.extend_from_slice(&max_ts.to_le_bytes());
-    out.extend_from_slice(&(-1i64).to_le_bytes());
-    out.extend_from_slice(&(-1i16).to_le_bytes());
-    out.extend_from_slice(&(-1i32).to_le_bytes());
+    out.extend_from_slice(&stamp.producer_id.to_le_bytes());
+    out.extend_from_slice(&stamp.epoch.to_le_bytes());
+    out.extend_from_slice(&stamp.base_sequence.to_le_bytes());
     let mut body = Vec::with_capacity(64);
     for (delta, r) in records.iter().enumerate() {
         body.clear();
@@ -143,9 +170,16 @@ pub struct BatchHeader {
     pub last_offset_delta: u32,
     pub first_timestamp: i64,
     pub max_timestamp: i64,
+    pub stamp: Stamp,
 }
 
 impl BatchHeader {
+    pub fn transactional(&self) -> bool {
+        self.stamp.attributes & TRANSACTIONAL != 0
+    }
+    pub fn control(&self) -> bool {
+        self.stamp.attributes & CONTROL != 0
+    }
     pub fn last_offset(&self) -> u64 {
         self.base_offset + u64::from(self.last_offset_delta)
     }
@@ -189,6 +223,12 @@ pub fn parse_header(buf: &[u8]) -> Option<BatchHeader> {
         last_offset_delta,
         first_timestamp: u64_at(buf, 26) as i64,
         max_timestamp: u64_at(buf, 34) as i64,
+        stamp: Stamp {
+            producer_id: u64_at(buf, 42) as i64,
+            epoch: i16::from_le_bytes([buf[50], buf[51]]),
+            base_sequence: u32_at(buf, 52) as i32,
+            attributes: buf[13],
+        },
     })
 }
 
@@ -207,6 +247,8 @@ pub struct RecordRef<'a> {
     pub header_count: u32,
     /// Encoded headers; walk them with [`headers::headers`].
     pub headers: &'a [u8],
+    /// Its batch's producer and attributes.
+    pub stamp: Stamp,
 }
 
 /// Decodes the records of a CRC-checked batch until `visit` returns false;
@@ -238,6 +280,7 @@ pub fn decode<'a>(
             value,
             header_count,
             headers,
+            stamp: h.stamp,
         });
         pos = end;
         if !more {
@@ -283,11 +326,12 @@ mod tests {
             rec(Some(b""), Some(&[7; 300]), &[], 2000),
         ];
         let mut buf = Vec::new();
-        encode(&mut buf, 42, &records);
+        encode(&mut buf, 42, &records, &Stamp::NONE);
         let h = parse_header(&buf).unwrap();
         assert_eq!(h.size, buf.len());
         assert_eq!((h.base_offset, h.count, h.last_offset()), (42, 3, 44));
         assert_eq!((h.first_timestamp, h.max_timestamp), (1000, 2000));
+        assert_eq!(h.stamp, Stamp::NONE);
         assert!(crc_ok(&buf));
         let mut out = Vec::new();
         decode(&buf, &h, |r| {
@@ -318,9 +362,33 @@ mod tests {
     }
 
     #[test]
+    fn producer_fields_sit_where_kafka_puts_them() {
+        let stamp = Stamp {
+            producer_id: 0x0102_0304_0506_0708,
+            epoch: 7,
+            base_sequence: 42,
+            attributes: TRANSACTIONAL,
+        };
+        let mut buf = Vec::new();
+        encode(&mut buf, 0, &[rec(None, Some(b"v"), &[], 1)], &stamp);
+        assert_eq!(buf[13], 0x10);
+        assert_eq!(buf[42..50], 0x0102_0304_0506_0708i64.to_le_bytes());
+        assert_eq!(buf[50..52], 7i16.to_le_bytes());
+        assert_eq!(buf[52..56], 42i32.to_le_bytes());
+        let h = parse_header(&buf).unwrap();
+        assert_eq!(h.stamp, stamp);
+        assert!(h.transactional() && !h.control());
+    }
+
+    #[test]
     fn any_flipped_bit_fails_the_crc() {
         let mut buf = Vec::new();
-        encode(&mut buf, 0, &[rec(Some(b"key"), Some(b"value"), &[], 1)]);
+        encode(
+            &mut buf,
+            0,
+            &[rec(Some(b"key"), Some(b"value"), &[], 1)],
+            &Stamp::NONE,
+        );
         for i in CRC_START * 8..buf.len() * 8 {
             let mut bad = buf.clone();
             bad[i / 8] ^= 1 << (i % 8);
@@ -338,11 +406,12 @@ mod tests {
     #[test]
     fn a_base_offset_that_would_overflow_is_not_a_batch() {
         let mut buf = Vec::new();
-        encode(&mut buf, u64::MAX - 1, &[rec(None, Some(b"a"), &[], 0)]);
+        let one = [rec(None, Some(b"a"), &[], 0)];
+        encode(&mut buf, u64::MAX - 1, &one, &Stamp::NONE);
         assert_eq!(parse_header(&buf).unwrap().next_offset(), u64::MAX);
         buf.clear();
         let two = [rec(None, Some(b"a"), &[], 0), rec(None, Some(b"b"), &[], 0)];
-        encode(&mut buf, u64::MAX - 1, &two);
+        encode(&mut buf, u64::MAX - 1, &two, &Stamp::NONE);
         assert_eq!(parse_header(&buf), None);
     }
 
@@ -354,7 +423,7 @@ mod tests {
             rec(Some(b"c"), None, &[], 11),
         ];
         let mut buf = Vec::new();
-        encode(&mut buf, 100, &records);
+        encode(&mut buf, 100, &records, &Stamp::NONE);
         let h = parse_header(&buf).unwrap();
         let mut all = Vec::new();
         decode(&buf, &h, |r| {

@@ -1,6 +1,11 @@
 //! A reader's position in one partition. Reads only below the published next
 //! offset, checks every batch's CRC, and keeps one segment open at a time, so
 //! its memory does not grow with the log.
+//!
+//! What it returns depends on its isolation, as in Kafka's fetch: read
+//! committed stops at the last stable offset and skips the batches of
+//! aborted transactions (found in the `.txnindex` files); neither returns
+//! control records, whose offsets are gaps the position moves past.
 
 use std::fs::File;
 use std::io;
@@ -13,6 +18,40 @@ use crate::record::batch::{self, RecordRef};
 use crate::storage::index;
 use crate::storage::partition::Partition;
 use crate::storage::segment::{self, Step, Walk};
+use crate::storage::txnindex::{self, AbortedTxn};
+
+/// Which records a cursor returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isolation {
+    /// Up to the last stable offset; no aborted or control records.
+    ReadCommitted,
+    /// Every data record up to the high watermark; no control records.
+    ReadUncommitted,
+    /// Everything, control records too (the offsets store reads markers).
+    Raw,
+}
+
+impl Isolation {
+    pub fn parse(s: &str) -> Result<Isolation> {
+        match s {
+            "read_committed" => Ok(Isolation::ReadCommitted),
+            "read_uncommitted" => Ok(Isolation::ReadUncommitted),
+            _ => Err(Error::new(
+                Code::InvalidArg,
+                format!("isolation must be 'read_committed' or 'read_uncommitted', got {s:?}"),
+            )),
+        }
+    }
+}
+
+/// Aborted transactions at or after the cursor, as of a stable end.
+#[derive(Default)]
+struct Aborted {
+    list: Vec<AbortedTxn>,
+    /// The stable end when `list` was read: every transaction aborted below
+    /// it is in the list.
+    upto: u64,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Position {
@@ -41,6 +80,8 @@ pub struct Cursor {
     reader: segment::Reader,
     /// (from, to) when the position fell below the log start and moved to it.
     reset: Option<(u64, u64)>,
+    isolation: Isolation,
+    aborted: Aborted,
 }
 
 impl Cursor {
@@ -51,9 +92,37 @@ impl Cursor {
             seg: None,
             reader: segment::Reader::default(),
             reset: None,
+            isolation: Isolation::ReadUncommitted,
+            aborted: Aborted::default(),
         };
         c.seek(at);
         c
+    }
+
+    pub fn set_isolation(&mut self, isolation: Isolation) {
+        self.isolation = isolation;
+    }
+
+    /// Where reading stops now: the last stable offset when read committed,
+    /// else the high watermark.
+    pub fn end(&self) -> u64 {
+        match self.isolation {
+            Isolation::ReadCommitted => self.part.state().stable_end(),
+            _ => self.high_watermark(),
+        }
+    }
+
+    /// True when a transactional batch of `pid` at `offset` was aborted.
+    /// Reads the transaction indexes again only when the stable end moved
+    /// past what they were read for.
+    fn is_aborted(&mut self, pid: i64, offset: u64, end: u64) -> Result<bool> {
+        let covered = |a: &Aborted| a.list.iter().any(|t| t.covers(pid, offset));
+        if covered(&self.aborted) || self.aborted.upto >= end {
+            return Ok(covered(&self.aborted));
+        }
+        let list = txnindex::read_after(self.part.dir(), offset)?;
+        self.aborted = Aborted { list, upto: end };
+        Ok(covered(&self.aborted))
     }
 
     pub fn partition(&self) -> &Arc<Partition> {
@@ -75,6 +144,8 @@ impl Cursor {
         };
         self.seg = None;
         self.reader.clear();
+        // Read for positions after this one: aborted transactions before it may be missing.
+        self.aborted = Aborted::default();
     }
 
     /// Where the position fell below the log start and moved to it since
@@ -102,6 +173,7 @@ impl Cursor {
         self.next
     }
 
+    /// The partition's next offset.
     pub fn high_watermark(&self) -> u64 {
         self.part.state().next_offset()
     }
@@ -168,7 +240,8 @@ impl Cursor {
     }
 
     /// Hands records from the current position to `visit` until it returns
-    /// false, `max` records were handed out, or the published end is reached.
+    /// false, `max` records were handed out, or the end is reached (the
+    /// published end, or the last stable offset when read committed).
     /// Never waits. Returns how many records were handed out.
     pub fn fetch(
         &mut self,
@@ -183,7 +256,8 @@ impl Cursor {
             }
             self.below_start();
             let hw = self.high_watermark();
-            if self.next >= hw {
+            let end = self.end().min(hw);
+            if self.next >= end {
                 break;
             }
             if self.seg.is_none() {
@@ -197,8 +271,8 @@ impl Cursor {
             }
             let seg = self.seg.as_mut().unwrap();
             let next = self.next;
-            let (h, bytes) = match seg.walk.next(&mut self.reader, &seg.file, hw, next)? {
-                Step::Batch(h, bytes) => (h, bytes),
+            let h = match seg.walk.next(&mut self.reader, &seg.file, hw, next)? {
+                Step::Batch(h, _) => h,
                 Step::BadCrc(h) => {
                     return Err(self.corrupt(h.base_offset, "batch fails its CRC check"))
                 }
@@ -213,6 +287,21 @@ impl Cursor {
                 }
             };
             moves = 0;
+            let skip = match self.isolation {
+                Isolation::Raw => false,
+                _ if h.control() => true,
+                Isolation::ReadCommitted if h.transactional() => {
+                    self.is_aborted(h.stamp.producer_id, h.base_offset, end)?
+                }
+                _ => false,
+            };
+            let seg = self.seg.as_mut().unwrap();
+            if skip {
+                self.next = h.next_offset();
+                seg.walk.advance(&h);
+                continue;
+            }
+            let bytes = seg.walk.bytes(&self.reader, &h);
             let mut stopped = false;
             let mut last = next;
             let ok = batch::decode(bytes, &h, |r| {

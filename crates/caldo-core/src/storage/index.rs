@@ -6,7 +6,6 @@
 //! and the position (u32), little-endian. Callers see absolute offsets only.
 
 use std::fs::File;
-use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -54,15 +53,7 @@ pub fn decode(bytes: &[u8], base: u64) -> Vec<Entry> {
 
 /// All entries of the index file of segment `base`; a missing file is an empty index.
 pub fn read(path: &Path, base: u64) -> Result<Vec<Entry>> {
-    let mut bytes = Vec::new();
-    match File::open(path) {
-        Ok(mut f) => {
-            f.read_to_end(&mut bytes)
-                .ctx(format_args!("reading {}", path.display()))?;
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).ctx(format_args!("opening {}", path.display())),
-    }
+    let bytes = crate::fsutil::read_or_empty(path)?;
     Ok(decode(&bytes, base))
 }
 

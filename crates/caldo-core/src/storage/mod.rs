@@ -11,3 +11,4 @@ pub mod time;
 pub mod timeindex;
 pub mod topic;
 pub mod topic_config;
+pub mod txnindex;

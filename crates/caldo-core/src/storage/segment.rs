@@ -215,6 +215,12 @@ impl Walk {
         }
     }
 
+    /// The bytes of batch `h`, which the last [`Walk::next`] returned from
+    /// `reader` (still buffered there).
+    pub fn bytes<'r>(&self, reader: &'r Reader, h: &BatchHeader) -> &'r [u8] {
+        reader.slice(self.pos, h.size)
+    }
+
     /// Past batch `h`, the one this walk is at.
     pub fn advance(&mut self, h: &BatchHeader) {
         self.pos += h.size as u64;
@@ -255,7 +261,7 @@ mod tests {
                 headers: &[],
                 timestamp: 0,
             }];
-            batch::encode(&mut bytes, i, &r);
+            batch::encode(&mut bytes, i, &r, &batch::Stamp::NONE);
         }
         bytes.extend_from_slice(&[0u8; 300]);
         std::fs::write(&path, &bytes).unwrap();
@@ -294,7 +300,7 @@ mod tests {
             headers: &[],
             timestamp: 0,
         }];
-        batch::encode(&mut bytes, 0, &r);
+        batch::encode(&mut bytes, 0, &r, &batch::Stamp::NONE);
         bytes[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
         std::fs::write(&path, &bytes).unwrap();
         let file = File::open(&path).unwrap();

@@ -42,6 +42,14 @@ const AT_SEGMENT_SINCE: usize = 120;
 /// after a power loss only if it verifies (u32).
 const AT_START_SUM: usize = 128;
 const START_TAG: &[u8; 4] = b"CLDS";
+/// The first offset of the oldest open transaction, plus one (0: none).
+/// With `AT_NEXT` it gives the last stable offset that readers see.
+const AT_OPEN_FIRST: usize = 136;
+/// The producer table: one entry per producer id that appended here lately
+/// (see [`Producer`]); only the lock holder reads or writes it.
+const AT_PRODUCERS: usize = 320;
+const PRODUCER_ENTRY: usize = 48;
+pub const PRODUCER_SLOTS: usize = (SIZE as usize - AT_PRODUCERS) / PRODUCER_ENTRY;
 /// Compaction's first dirty offset: below it the log was compacted. Only a
 /// hint (a lost value re-cleans), so it has no checksum.
 const AT_CLEANED_TO: usize = 256;
@@ -76,6 +84,31 @@ impl Durable {
             h.update(&f.to_le_bytes());
         }
         h.finalize()
+    }
+}
+
+/// What the partition knows of one producer id: its last append (for
+/// dropping a retried duplicate) and its open transaction, if any (for the
+/// last stable offset and the aborted-transaction index).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Producer {
+    pub pid: i64,
+    pub epoch: i16,
+    /// Sequences of the first and last record of its last append (-1: unknown).
+    pub first_seq: i32,
+    pub last_seq: i32,
+    /// The first offset of its last append.
+    pub offset: u64,
+    /// The first offset of its current or last transaction here.
+    pub txn_first: Option<u64>,
+    /// Where that transaction's marker is, once one was written.
+    pub txn_end: Option<u64>,
+}
+
+impl Producer {
+    /// An open transaction: data written, no marker yet.
+    pub fn open(&self) -> Option<u64> {
+        self.txn_first.filter(|_| self.txn_end.is_none())
     }
 }
 
@@ -173,6 +206,105 @@ impl State {
         self.u64(AT_SEGMENT_SINCE)
             .store(ms as u64, Ordering::Release);
     }
+    /// The last stable offset: below it every transaction is decided. Read
+    /// committed readers stop here; it is the next offset when none is open.
+    pub fn stable_end(&self) -> u64 {
+        let next = self.next_offset();
+        match self.u64(AT_OPEN_FIRST).load(Ordering::Acquire) {
+            0 => next,
+            first => next.min(first - 1),
+        }
+    }
+
+    /// Producer table slot `i`, `None` when free.
+    pub fn producer(&self, i: usize) -> Option<Producer> {
+        let at = AT_PRODUCERS + i * PRODUCER_ENTRY;
+        let load = |o: usize| self.u64(at + o).load(Ordering::Relaxed);
+        let pid = load(0);
+        let opt = |v: u64| v.checked_sub(1);
+        let seqs = load(32);
+        (pid != 0).then(|| Producer {
+            pid: (pid - 1) as i64,
+            offset: load(8),
+            txn_first: opt(load(16)),
+            txn_end: opt(load(24)),
+            first_seq: seqs as u32 as i32,
+            last_seq: (seqs >> 32) as u32 as i32,
+            epoch: load(40) as u16 as i16,
+        })
+    }
+
+    /// Writes slot `i` (`None` frees it); only the lock holder calls this.
+    pub fn set_producer(&self, i: usize, p: Option<&Producer>) {
+        let at = AT_PRODUCERS + i * PRODUCER_ENTRY;
+        let opt = |v: Option<u64>| v.map_or(0, |v| v + 1);
+        let fields = p.map_or([0; 6], |p| {
+            [
+                p.pid as u64 + 1,
+                p.offset,
+                opt(p.txn_first),
+                opt(p.txn_end),
+                u64::from(p.first_seq as u32) | u64::from(p.last_seq as u32) << 32,
+                u64::from(p.epoch as u16),
+            ]
+        });
+        for (k, f) in fields.into_iter().enumerate() {
+            self.u64(at + 8 * k).store(f, Ordering::Relaxed);
+        }
+    }
+
+    /// The slot of `pid`, or `None`.
+    pub fn find_producer(&self, pid: i64) -> Option<(usize, Producer)> {
+        (0..PRODUCER_SLOTS).find_map(|i| self.producer(i).filter(|p| p.pid == pid).map(|p| (i, p)))
+    }
+
+    /// A slot for a new producer: a free one, else the one that appended
+    /// longest ago and has no open transaction; `None` if every slot has one.
+    pub fn free_producer_slot(&self) -> Option<usize> {
+        let mut best: Option<(usize, u64)> = None;
+        for i in 0..PRODUCER_SLOTS {
+            match self.producer(i) {
+                None => return Some(i),
+                Some(p) if p.open().is_none() && best.is_none_or(|(_, o)| p.offset < o) => {
+                    best = Some((i, p.offset))
+                }
+                _ => {}
+            }
+        }
+        best.map(|(i, _)| i)
+    }
+
+    /// Stores the oldest open transaction's first offset (lock holder only,
+    /// before publishing the append that changed the table).
+    pub fn refresh_open_first(&self) {
+        let first = (0..PRODUCER_SLOTS)
+            .filter_map(|i| self.producer(i)?.open())
+            .min();
+        self.u64(AT_OPEN_FIRST)
+            .store(first.map_or(0, |f| f + 1), Ordering::Release);
+    }
+
+    /// After recovery cut the log at `next`: forgets appends past it, and
+    /// reopens a transaction whose marker was cut.
+    pub fn cut_producers(&self, next: u64) {
+        for i in 0..PRODUCER_SLOTS {
+            let Some(mut p) = self.producer(i) else {
+                continue;
+            };
+            if p.offset >= next {
+                (p.first_seq, p.last_seq) = (-1, -1);
+            }
+            if p.txn_first.is_some_and(|f| f >= next) {
+                (p.txn_first, p.txn_end) = (None, None);
+            }
+            if p.txn_end.is_some_and(|e| e >= next) {
+                p.txn_end = None;
+            }
+            self.set_producer(i, Some(&p));
+        }
+        self.refresh_open_first();
+    }
+
     /// Where compaction stopped last: records from here on are dirty.
     pub fn cleaned_to(&self) -> u64 {
         self.u64(AT_CLEANED_TO).load(Ordering::Acquire)
@@ -306,5 +438,77 @@ mod tests {
         s.set_durable(Some(d));
         s.set_durable(None);
         assert_eq!(s.durable(), None);
+    }
+
+    #[test]
+    fn the_producer_table_round_trips_and_sets_the_stable_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = State::open(&dir.path().join("state")).unwrap();
+        s.reset(0, 0, 0, 100);
+        assert_eq!(
+            s.stable_end(),
+            100,
+            "older state files have no open transaction"
+        );
+        assert_eq!(PRODUCER_SLOTS, 78);
+        let p = Producer {
+            pid: 0,
+            epoch: -1,
+            first_seq: i32::MAX,
+            last_seq: -1,
+            offset: 90,
+            txn_first: Some(40),
+            txn_end: None,
+        };
+        s.set_producer(3, Some(&p));
+        assert_eq!(s.producer(3), Some(p));
+        assert_eq!(s.find_producer(0), Some((3, p)));
+        s.refresh_open_first();
+        assert_eq!(s.stable_end(), 40);
+        s.cut_producers(95);
+        assert_eq!(s.stable_end(), 40);
+        s.set_producer(
+            3,
+            Some(&Producer {
+                txn_end: Some(96),
+                ..p
+            }),
+        );
+        s.refresh_open_first();
+        assert_eq!(s.stable_end(), 100);
+        s.cut_producers(96);
+        assert_eq!(
+            s.stable_end(),
+            40,
+            "a marker cut by recovery reopens its transaction"
+        );
+        s.cut_producers(40);
+        assert_eq!(s.stable_end(), 100, "so does data: nothing of it is left");
+        let q = s.producer(3).unwrap();
+        assert_eq!((q.first_seq, q.last_seq, q.txn_first), (-1, -1, None));
+        s.set_producer(3, None);
+        assert_eq!(s.producer(3), None);
+        for i in 0..PRODUCER_SLOTS {
+            let open = Producer {
+                pid: i as i64,
+                txn_first: Some(i as u64),
+                ..p
+            };
+            s.set_producer(i, Some(&open));
+        }
+        assert_eq!(
+            s.free_producer_slot(),
+            None,
+            "every slot has an open transaction"
+        );
+        s.set_producer(
+            7,
+            Some(&Producer {
+                pid: 7,
+                offset: 1,
+                ..Default::default()
+            }),
+        );
+        assert_eq!(s.free_producer_slot(), Some(7));
     }
 }

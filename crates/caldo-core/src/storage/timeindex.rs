@@ -194,6 +194,7 @@ mod tests {
             last_offset_delta: 0,
             first_timestamp: max_timestamp,
             max_timestamp,
+            stamp: crate::record::batch::Stamp::NONE,
         };
         let mut t = Tracker::after(&[e(50, 1)]);
         t.saw(&h(40));

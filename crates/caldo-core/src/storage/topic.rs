@@ -18,7 +18,8 @@ pub use super::topic_config::{CleanupPolicy, TopicChanges, TopicConfig, MAX_MESS
 pub fn validate_name(kind: &str, name: &str) -> Result<()> {
     let code = match kind {
         "group" => Code::InvalidGroup,
-        _ => Code::InvalidTopic,
+        "topic" => Code::InvalidTopic,
+        _ => Code::InvalidArg,
     };
     let ok = !name.is_empty()
         && name.len() <= 249

@@ -1,8 +1,9 @@
 //! Cross-process exclusive locks: `flock`, released by the kernel when the
 //! holder dies. Never taken over by timeout.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io;
+use std::path::Path;
 
 use rustix::fs::{flock, FlockOperation};
 
@@ -36,6 +37,18 @@ impl Drop for Guard<'_> {
     fn drop(&mut self) {
         let _ = take(self.0, FlockOperation::Unlock);
     }
+}
+
+/// Opens (creating if missing) a file used as a lock.
+pub(crate) fn open(path: &Path) -> crate::Result<File> {
+    use crate::error::IoContext;
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .ctx(format_args!("opening {}", path.display()))
 }
 
 /// Takes the lock for as long as `file` stays open (a member's lifetime).

@@ -133,7 +133,7 @@ pub fn known_batches(base: u64, n: u64, salt: u64) -> (Vec<u8>, Vec<Rec>) {
                 timestamp: 1_000 + r.0 as i64,
             })
             .collect();
-        batch::encode(&mut out, o, &ins);
+        batch::encode(&mut out, o, &ins, &batch::Stamp::NONE);
         recs.extend(owned);
         o += k;
     }

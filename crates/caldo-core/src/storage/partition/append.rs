@@ -1,83 +1,285 @@
 //! The append path: batches encoded, written and indexed under the lock,
-//! then published; segments rolled when full.
+//! then published; segments rolled when full. Appends of a producer are
+//! checked against the partition's producer table first: a retried
+//! duplicate of its last append is not written again, and a transactional
+//! producer that was fenced writes nothing.
 
+use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::Ordering;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::sync::Mutex;
 
 use super::{open_rw, Active, Durability, Partition, Writer};
-use crate::error::{IoContext, Result};
+use crate::error::{Code, Error, IoContext, Result};
 use crate::fsutil::sync_dir;
 use crate::layout;
-use crate::record::batch::{self, RecordIn};
+use crate::record::batch::{self, RecordIn, Stamp, TRANSACTIONAL};
+use crate::record::control::Marker;
 use crate::storage::index::{self, Entry};
-use crate::storage::state::Durable;
+use crate::storage::state::{Durable, Producer};
+use crate::storage::txnindex::{self, AbortedTxn};
+use crate::sync::unpoisoned;
 
 /// Appends are cut into batches of about this size.
 const MAX_BATCH_BYTES: usize = 1 << 20;
 
+/// Who appends: an idempotent or transactional producer.
+pub struct Producing<'a> {
+    pub pid: i64,
+    pub epoch: i16,
+    /// The sequence of the append's first record.
+    pub seq: i32,
+    pub transactional: bool,
+    /// For a transactional producer: false once it was fenced. Checked under
+    /// the partition lock, so a fence and its abort markers come after any
+    /// batch that passed it.
+    pub current: &'a dyn Fn() -> Result<()>,
+}
+
+/// Tests only: partition directories whose next appends fail after their
+/// write, with how many; `FAILS_ARMED` keeps the look off the append path.
+static FAILS: Mutex<Vec<(PathBuf, u32)>> = Mutex::new(Vec::new());
+static FAILS_ARMED: AtomicBool = AtomicBool::new(false);
+
+/// Tests only: the next `n` appends to the partition in `dir`, by any log
+/// of this process, fail after they were written and published, before
+/// they are acknowledged, as a failed fsync would.
+pub fn fail_after_write_for_tests(dir: &Path, n: u32) {
+    let mut fails = unpoisoned(&FAILS);
+    fails.retain(|(d, _)| d != dir);
+    fails.push((dir.to_path_buf(), n));
+    FAILS_ARMED.store(true, Ordering::Release);
+}
+
+fn injected_failure(dir: &Path) -> bool {
+    let mut fails = unpoisoned(&FAILS);
+    let Some((_, n)) = fails.iter_mut().find(|(d, n)| d == dir && *n > 0) else {
+        return false;
+    };
+    *n -= 1;
+    true
+}
+
+/// Writes one partition's share of an append: plain, or as a producer.
+pub type Write<'w> = dyn FnMut(&Arc<Partition>, &[RecordIn]) -> Result<u64> + 'w;
+
+/// What the producer table says about an append, under the lock.
+enum Check {
+    /// A retry of the last append: it is at this offset already.
+    Duplicate(u64),
+    /// Write it; into this table slot.
+    Write(usize),
+}
+
 impl Partition {
-    /// Appends `records` (non-empty) as one contiguous run of offsets; returns the first.
-    pub fn append(&self, records: &[RecordIn]) -> Result<u64> {
+    fn check_producer(&self, p: &Producing, n: usize) -> Result<Check> {
+        (p.current)()?;
+        let last_seq = p.seq.wrapping_add(n as i32 - 1);
+        if let Some((slot, e)) = self.state.find_producer(p.pid) {
+            if e.epoch == p.epoch && e.first_seq == p.seq && e.last_seq == last_seq {
+                return Ok(Check::Duplicate(e.offset));
+            }
+            return Ok(Check::Write(slot));
+        }
+        match self.state.free_producer_slot() {
+            Some(slot) => {
+                self.state.set_producer(slot, None);
+                Ok(Check::Write(slot))
+            }
+            None => Err(Error::new(
+                Code::InvalidTxnState,
+                format!(
+                    "{}/{} has {} open transactions, as many as it can track; commit or abort some first",
+                    self.topic,
+                    self.id,
+                    crate::storage::state::PRODUCER_SLOTS
+                ),
+            )),
+        }
+    }
+
+    /// Appends `records` (non-empty) as one contiguous run of offsets; returns
+    /// the first. With `producer`, a retry of its last append returns where
+    /// that was written instead of writing it again.
+    pub fn append(&self, records: &[RecordIn], producer: Option<&Producing>) -> Result<u64> {
         let (first, synced) = self.with_lock(|w| {
             let next = self.state.next_offset();
-            let (mut base, mut end) = self.state.active();
+            let slot = match producer.map(|p| self.check_producer(p, records.len())) {
+                Some(Ok(Check::Duplicate(at))) => return Ok((at, None)),
+                Some(Ok(Check::Write(slot))) => Some(slot),
+                Some(Err(e)) => return Err(e),
+                None => None,
+            };
             w.buf.clear();
             w.batches.clear();
             let mut offset = next;
             for chunk in chunks(records) {
                 w.batches.push((w.buf.len(), offset));
-                batch::encode(&mut w.buf, offset, chunk);
+                let stamp = producer.map_or(Stamp::NONE, |p| Stamp {
+                    producer_id: p.pid,
+                    epoch: p.epoch,
+                    base_sequence: p.seq.wrapping_add((offset - next) as i32),
+                    attributes: if p.transactional { TRANSACTIONAL } else { 0 },
+                });
+                batch::encode(&mut w.buf, offset, chunk, &stamp);
                 offset += chunk.len() as u64;
             }
-            self.state.begin();
-            let full = end + w.buf.len() as u64 > self.segment_bytes;
-            let aged = self.segment_aged();
-            if end > 0 && (full || aged) {
-                self.roll(w, base, end, next)?;
-                (base, end) = (next, 0);
-            }
-            let buf = std::mem::take(&mut w.buf);
-            let batches = std::mem::take(&mut w.batches);
-            let a = self.active(w, base)?;
-            let written = a.log.write_all_at(&buf, end).ctx("appending to segment");
-            let indexed = written.and_then(|()| {
-                let mut run = self.run_max(a, end)?;
-                for &(at, off) in &batches {
-                    let pos = end + at as u64;
-                    if pos - a.last_indexed >= index::INTERVAL {
-                        // The time entry goes first: an offset entry on disk
-                        // always has its time entry before it.
-                        self.add_time(a, off, run)?;
-                        run = i64::MIN;
-                        let e = Entry { offset: off, pos };
-                        a.index
-                            .write_all_at(&e.encode(base), a.index_len)
-                            .ctx("writing index")?;
-                        a.index_len += index::ENTRY;
-                        a.last_indexed = pos;
-                    }
-                    run = run
-                        .max(batch::parse_header(&buf[at..]).map_or(i64::MAX, |h| h.max_timestamp));
-                }
-                a.run = (a.last_indexed, end + buf.len() as u64, run);
-                Ok(())
-            });
-            let new_end = end + buf.len() as u64;
-            let log = a.log.clone();
-            w.buf = buf;
-            w.batches = batches;
-            // On error `appending` stays set: the next holder cuts the partial write.
-            indexed?;
-            self.state.publish(base, new_end, offset);
-            Ok((next, (base, new_end, log)))
+            let mut note = |_: u64| match (producer, slot) {
+                (Some(p), Some(slot)) => self.note_producer(slot, p, records.len(), next),
+                _ => Ok(()),
+            };
+            let written = self.write_encoded(w, next, offset, &mut note)?;
+            Ok((next, Some(written)))
         })?;
+        if let Some((base, end, log)) = synced {
+            self.wake.notify();
+            self.dirty.store(true, Ordering::Release);
+            if self.durability == Durability::Always {
+                self.sync_to(base, end, &log)?;
+            }
+        } else if self.durability == Durability::Always {
+            // A retried duplicate: make sure the first attempt's sync happened.
+            self.sync_published()?;
+        }
+        if FAILS_ARMED.load(Ordering::Acquire) && injected_failure(&self.dir) {
+            return Err(Error::new(
+                Code::Io,
+                "injected failure after the write (tests)",
+            ));
+        }
+        Ok(first)
+    }
+
+    /// Records `p`'s append of `n` records at `next` in table slot `slot`,
+    /// before the append is published; a transaction's first append here
+    /// opens it, which holds the last stable offset back.
+    fn note_producer(&self, slot: usize, p: &Producing, n: usize, next: u64) -> Result<()> {
+        let mut e = self.state.producer(slot).unwrap_or(Producer {
+            pid: p.pid,
+            ..Producer::default()
+        });
+        e.epoch = p.epoch;
+        e.first_seq = p.seq;
+        e.last_seq = p.seq.wrapping_add(n as i32 - 1);
+        e.offset = next;
+        let opens = p.transactional && e.open().is_none();
+        if opens {
+            (e.txn_first, e.txn_end) = (Some(next), None);
+        }
+        self.state.set_producer(slot, Some(&e));
+        if opens {
+            self.state.refresh_open_first();
+            // After a power loss the table must still know the transaction
+            // is open, or its records would read as committed.
+            if self.durability != Durability::None {
+                self.state.sync()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends `pid`'s open transaction here, if it has one: writes the commit
+    /// or abort marker (and, for an abort, the aborted-transaction index
+    /// entry), then lets the last stable offset pass it. Returns false when
+    /// no transaction of `pid` was open (already ended, or nothing written).
+    pub fn end_txn(&self, pid: i64, epoch: i16, marker: Marker) -> Result<bool> {
+        let synced = self.with_lock(|w| {
+            let Some((slot, mut e)) = self.state.find_producer(pid) else {
+                return Ok(None);
+            };
+            let Some(first) = e.open() else {
+                return Ok(None);
+            };
+            let at = self.state.next_offset();
+            w.buf.clear();
+            w.batches.clear();
+            w.batches.push((0, at));
+            marker.encode(&mut w.buf, at, pid, epoch, super::now_ms());
+            let mut note = |base: u64| {
+                e.txn_end = Some(at);
+                e.epoch = epoch;
+                self.state.set_producer(slot, Some(&e));
+                self.state.refresh_open_first();
+                if marker.commit {
+                    return Ok(());
+                }
+                let entry = AbortedTxn {
+                    producer_id: pid,
+                    first_offset: first,
+                    last_offset: at,
+                    last_stable_offset: self.state.stable_end().max(at + 1),
+                };
+                txnindex::append(&layout::segment_txn_index(&self.dir, base), &entry)
+            };
+            self.write_encoded(w, at, at + 1, &mut note).map(Some)
+        })?;
+        let Some((base, end, log)) = synced else {
+            return Ok(false);
+        };
         self.wake.notify();
         self.dirty.store(true, Ordering::Release);
         if self.durability == Durability::Always {
-            let (base, end, log) = synced;
             self.sync_to(base, end, &log)?;
         }
-        Ok(first)
+        Ok(true)
+    }
+
+    /// Writes the batches encoded in `w` (offsets `next..after`) at the
+    /// published end, rolling first if the segment is full or old, indexes
+    /// them, runs `before_publish` with the segment base, and publishes.
+    /// Returns (segment base, new end, segment file) for a sync.
+    fn write_encoded(
+        &self,
+        w: &mut Writer,
+        next: u64,
+        after: u64,
+        before_publish: &mut dyn FnMut(u64) -> Result<()>,
+    ) -> Result<(u64, u64, Arc<File>)> {
+        let (mut base, mut end) = self.state.active();
+        self.state.begin();
+        let full = end + w.buf.len() as u64 > self.segment_bytes;
+        let aged = self.segment_aged();
+        if end > 0 && (full || aged) {
+            self.roll(w, base, end, next)?;
+            (base, end) = (next, 0);
+        }
+        let buf = std::mem::take(&mut w.buf);
+        let batches = std::mem::take(&mut w.batches);
+        let a = self.active(w, base)?;
+        let written = a.log.write_all_at(&buf, end).ctx("appending to segment");
+        let indexed = written.and_then(|()| {
+            let mut run = self.run_max(a, end)?;
+            for &(at, off) in &batches {
+                let pos = end + at as u64;
+                if pos - a.last_indexed >= index::INTERVAL {
+                    // The time entry goes first: an offset entry on disk
+                    // always has its time entry before it.
+                    self.add_time(a, off, run)?;
+                    run = i64::MIN;
+                    let e = Entry { offset: off, pos };
+                    a.index
+                        .write_all_at(&e.encode(base), a.index_len)
+                        .ctx("writing index")?;
+                    a.index_len += index::ENTRY;
+                    a.last_indexed = pos;
+                }
+                run =
+                    run.max(batch::parse_header(&buf[at..]).map_or(i64::MAX, |h| h.max_timestamp));
+            }
+            a.run = (a.last_indexed, end + buf.len() as u64, run);
+            Ok(())
+        });
+        let new_end = end + buf.len() as u64;
+        let log = a.log.clone();
+        w.buf = buf;
+        w.batches = batches;
+        // On error `appending` stays set: the next holder cuts the partial write.
+        indexed?;
+        before_publish(base)?;
+        self.state.publish(base, new_end, after);
+        Ok((base, new_end, log))
     }
 
     /// Seals the active segment (which ends at `end`) and starts one at `next`.

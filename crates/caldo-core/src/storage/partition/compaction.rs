@@ -14,11 +14,17 @@
 //! stretched to the group's end, so batches still follow one another with no
 //! gap between them and the segments' bases do not change.
 //!
+//! Transactions, as Kafka's cleaner treats them: nothing at or past the last
+//! stable offset is cleaned (an open transaction's outcome is not known);
+//! the batches of aborted transactions are dropped and never enter the key
+//! map; a commit or abort marker stays while a record of its transaction is
+//! kept before it, or until `deleteRetentionMs` has passed, as a tombstone.
+//!
 //! Readers in other processes hold segment files open: an unlinked or
 //! replaced file stays readable for them, and a cursor that reaches the end
 //! of a file looks up which file holds its next offset now (`cursor.rs`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::io::{BufWriter, Write};
@@ -36,6 +42,7 @@ use crate::record::batch::{self, BatchHeader, RecordRef};
 use crate::storage::index::{self, Entry};
 use crate::storage::segment::{self, Step, Walk};
 use crate::storage::timeindex::Tracker;
+use crate::storage::txnindex;
 
 /// At most this many keys are mapped per clean; the dirty part beyond the
 /// segment where it is reached waits for the next clean (Kafka's dedupe buffer).
@@ -408,9 +415,21 @@ impl Partition {
                 }
             }
         }
+        // Never at or past the last stable offset.
+        let stable = self.state.stable_end();
+        while cleanable > 0 && segs[cleanable].base > stable {
+            cleanable -= 1;
+        }
         if cleanable == 0 {
             return Ok(done);
         }
+        let aborted = txnindex::read_after(&self.dir, segs[0].base)?;
+        let is_aborted = |h: &BatchHeader| {
+            h.transactional()
+                && aborted
+                    .iter()
+                    .any(|t| t.covers(h.stamp.producer_id, h.base_offset))
+        };
         let first_dirty = self.state.cleaned_to();
         let ratio = dirty_ratio(&segs[..=cleanable], first_dirty);
         if ratio == 0.0 || (!force && ratio < c.min_dirty_ratio) {
@@ -429,6 +448,9 @@ impl Partition {
                 break;
             }
             each_batch(&self.dir, s.base, next, &mut |h, bytes| {
+                if h.control() || is_aborted(h) {
+                    return Ok(());
+                }
                 let ok = batch::decode(bytes, h, |r| {
                     if let Some(k) = r.key {
                         map.put(k, r.offset);
@@ -450,6 +472,8 @@ impl Partition {
             .iter()
             .position(|s| s.base == end)
             .expect("end is a segment's base");
+        // Producers with a record of their transaction kept since their last marker.
+        let mut kept_txn = HashSet::new();
         for group in groups(&segs[..=upto], c.segment_bytes) {
             let n = group.len() - 1;
             let (first, group_end, members) = (group[0].base, group[n].base, &group[..n]);
@@ -457,15 +481,27 @@ impl Partition {
             for (i, s) in members.iter().enumerate() {
                 done.bytes_before += s.bytes;
                 each_batch(&self.dir, s.base, group[i + 1].base, &mut |h, bytes| {
+                    let pid = h.stamp.producer_id;
+                    // A marker or an aborted batch goes or stays whole.
+                    let whole = match () {
+                        _ if h.control() => {
+                            Some(kept_txn.remove(&pid) || h.max_timestamp >= delete_horizon)
+                        }
+                        _ if is_aborted(h) => Some(false),
+                        _ => None,
+                    };
                     let mut kept = Vec::with_capacity(h.count as usize);
                     let ok = batch::decode(bytes, h, |r| {
-                        if retain(&r, h) {
+                        if whole.unwrap_or_else(|| retain(&r, h)) {
                             kept.push(r);
                         }
                         true
                     });
                     ok.ok_or_else(|| self.malformed(h))?;
                     done.records_removed += u64::from(h.count) - kept.len() as u64;
+                    if h.transactional() && !h.control() && !kept.is_empty() {
+                        kept_txn.insert(pid);
+                    }
                     match kept.is_empty() {
                         true => out.drop_batch(h),
                         false => out.keep(h, bytes, &kept, kept.len() == h.count as usize)?,

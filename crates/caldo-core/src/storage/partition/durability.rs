@@ -62,6 +62,14 @@ impl Partition {
         Ok(())
     }
 
+    /// fdatasync up to what is published now.
+    pub(super) fn sync_published(&self) -> Result<()> {
+        match self.published()? {
+            Some(now) => self.sync_to(now.durable.base, now.durable.pos, &now.log),
+            None => Ok(()),
+        }
+    }
+
     /// What is published now, read under the lock so that the fields agree,
     /// with the active segment's files; `None` while a crashed writer's append
     /// is pending (the next append recovers it) or once the topic is deleted.

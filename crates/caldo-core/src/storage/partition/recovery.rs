@@ -9,7 +9,8 @@ use crate::error::{IoContext, Result};
 use crate::layout;
 use crate::storage::index::{self, Entry};
 use crate::storage::segment::{self, Step, Walk};
-use crate::storage::state::Durable;
+use crate::storage::state::{Durable, PRODUCER_SLOTS};
+use crate::storage::txnindex;
 
 /// Where [`Partition::rebuild`] starts walking a segment.
 #[derive(Clone, Copy)]
@@ -73,11 +74,52 @@ impl Partition {
         if holds != self.state.durable() {
             self.state.set_durable(holds);
         }
+        txnindex::cut(&layout::segment_txn_index(&self.dir, base), next)?;
+        self.state.cut_producers(next);
+        if !trusted {
+            self.close_ended_txns(&bases, next)?;
+        }
         // The log start survives (moved by retention or deleteRecords) if it
         // verifies; the first remaining segment is its floor.
         let kept = self.state.verified_log_start().unwrap_or(0);
         let start = kept.max(bases[0]).min(next.max(bases[0]));
         self.state.reset(start, base, end, next);
+        Ok(())
+    }
+
+    /// After a power loss the producer table is as last written back: a
+    /// transaction it shows open may have its marker on disk. Walks the log
+    /// from the oldest open transaction's first offset and closes those
+    /// whose marker is there.
+    fn close_ended_txns(&self, bases: &[u64], next: u64) -> Result<()> {
+        let open: Vec<(usize, u64)> = (0..PRODUCER_SLOTS)
+            .filter_map(|i| Some((i, self.state.producer(i)?.open()?)))
+            .collect();
+        let Some(from) = open.iter().map(|(_, f)| *f).min() else {
+            return Ok(());
+        };
+        let mut reader = segment::Reader::default();
+        for &b in bases
+            .iter()
+            .filter(|&&b| segment::floor(bases, from) <= Some(b))
+        {
+            let log = open_rw(&layout::segment_log(&self.dir, b), false)?;
+            let mut walk = Walk::start(b);
+            while let Step::Batch(h, _) = walk.next(&mut reader, &log, next, from)? {
+                for &(i, first) in &open {
+                    let Some(mut e) = self.state.producer(i) else {
+                        continue;
+                    };
+                    if h.control() && e.pid == h.stamp.producer_id && h.base_offset >= first {
+                        e.txn_end = Some(h.base_offset);
+                        self.state.set_producer(i, Some(&e));
+                    }
+                }
+                walk.advance(&h);
+            }
+            reader.clear();
+        }
+        self.state.refresh_open_first();
         Ok(())
     }
 
@@ -208,12 +250,13 @@ fn durable_start(
     Ok(Some((entries, walk)))
 }
 
-/// Removes a segment's log, index and time index (those that exist).
+/// Removes a segment's log and indexes (those that exist).
 pub(super) fn remove_segment(dir: &Path, base: u64) -> Result<()> {
     for path in [
         layout::segment_log(dir, base),
         layout::segment_index(dir, base),
         layout::segment_time_index(dir, base),
+        layout::segment_txn_index(dir, base),
     ] {
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
