@@ -89,17 +89,7 @@ impl Model {
 }
 
 fn read_all(c: &mut Cursor) -> Vec<Read> {
-    let mut out = Vec::new();
-    c.fetch(usize::MAX, &mut |r| {
-        out.push((
-            r.offset,
-            r.key.unwrap().to_vec(),
-            r.value.map(<[u8]>::to_vec),
-        ));
-        true
-    })
-    .unwrap();
-    out
+    read_all_some(c, usize::MAX)
 }
 
 /// What every read of a compacted partition must satisfy.

@@ -77,18 +77,21 @@ pub fn encode(out: &mut Vec<u8>, base_offset: u64, records: &[RecordIn], stamp: 
         .map(|r| r.timestamp)
         .max()
         .unwrap_or(first_ts);
-    out.extend_from_slice(&base_offset.to_le_bytes());
-    out.extend_from_slice(&[0; 4]); // length, patched below
-    out.push(MAGIC);
-    out.push(stamp.attributes); // never compressed
-    out.extend_from_slice(&[0; 4]); // crc, patched below
-    out.extend_from_slice(&(records.len() as u32).to_le_bytes());
-    out.extend_from_slice(&((records.len() - 1) as u32).to_le_bytes());
-    out.extend_from_slice(&first_ts.to_le_bytes());
-    out.extend_from_slice(&max_ts.to_le_bytes());
-    out.extend_from_slice(&stamp.producer_id.to_le_bytes());
-    out.extend_from_slice(&stamp.epoch.to_le_bytes());
-    out.extend_from_slice(&stamp.base_sequence.to_le_bytes());
+    let mut producer = [0u8; HEADER_LEN - 42];
+    producer[..8].copy_from_slice(&stamp.producer_id.to_le_bytes());
+    producer[8..10].copy_from_slice(&stamp.epoch.to_le_bytes());
+    producer[10..].copy_from_slice(&stamp.base_sequence.to_le_bytes());
+    let n = records.len() as u32;
+    // Never compressed: the attributes are the stamp's.
+    let times = (first_ts, max_ts);
+    put_header(
+        out,
+        base_offset,
+        stamp.attributes,
+        (n, n - 1),
+        times,
+        &producer,
+    );
     let mut body = Vec::with_capacity(64);
     for (delta, r) in records.iter().enumerate() {
         body.clear();
@@ -101,10 +104,37 @@ pub fn encode(out: &mut Vec<u8>, base_offset: u64, records: &[RecordIn], stamp: 
         varint::put_i64(out, body.len() as i64);
         out.extend_from_slice(&body);
     }
-    let len = (out.len() - start - PREFIX_LEN) as u32;
-    out[start + 8..start + 12].copy_from_slice(&len.to_le_bytes());
-    let crc = crc32fast::hash(&out[start + CRC_START..]);
-    out[start + 14..start + 18].copy_from_slice(&crc.to_le_bytes());
+    seal(&mut out[start..]);
+}
+
+/// Writes a batch header (count and last offset delta in `counts`, first
+/// and max timestamp in `times`) whose length and CRC [`seal`] fills in.
+fn put_header(
+    out: &mut Vec<u8>,
+    base: u64,
+    attributes: u8,
+    counts: (u32, u32),
+    times: (i64, i64),
+    producer: &[u8],
+) {
+    out.extend_from_slice(&base.to_le_bytes());
+    out.extend_from_slice(&[0; 4]); // length
+    out.push(MAGIC);
+    out.push(attributes);
+    out.extend_from_slice(&[0; 4]); // crc
+    out.extend_from_slice(&counts.0.to_le_bytes());
+    out.extend_from_slice(&counts.1.to_le_bytes());
+    out.extend_from_slice(&times.0.to_le_bytes());
+    out.extend_from_slice(&times.1.to_le_bytes());
+    out.extend_from_slice(producer);
+}
+
+/// Fills in the length and CRC of the whole batch in `batch`.
+fn seal(batch: &mut [u8]) {
+    let len = (batch.len() - PREFIX_LEN) as u32;
+    batch[8..12].copy_from_slice(&len.to_le_bytes());
+    let crc = crc32fast::hash(&batch[CRC_START..]);
+    batch[14..18].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// Re-encodes the records of a batch that compaction keeps, as one batch at
@@ -121,16 +151,16 @@ pub fn encode_kept(
 ) {
     let start = out.len();
     let first_ts = records.first().map_or(max_timestamp, |r| r.timestamp);
-    out.extend_from_slice(&base.to_le_bytes());
-    out.extend_from_slice(&[0; 4]);
-    out.push(MAGIC);
-    out.push(template[13]);
-    out.extend_from_slice(&[0; 4]);
-    out.extend_from_slice(&(records.len() as u32).to_le_bytes());
-    out.extend_from_slice(&((last - base) as u32).to_le_bytes());
-    out.extend_from_slice(&first_ts.to_le_bytes());
-    out.extend_from_slice(&max_timestamp.to_le_bytes());
-    out.extend_from_slice(&template[42..HEADER_LEN]);
+    let counts = (records.len() as u32, (last - base) as u32);
+    let times = (first_ts, max_timestamp);
+    put_header(
+        out,
+        base,
+        template[13],
+        counts,
+        times,
+        &template[42..HEADER_LEN],
+    );
     let mut body = Vec::with_capacity(64);
     for r in records {
         body.clear();
@@ -144,10 +174,7 @@ pub fn encode_kept(
         varint::put_i64(out, body.len() as i64);
         out.extend_from_slice(&body);
     }
-    let len = (out.len() - start - PREFIX_LEN) as u32;
-    out[start + 8..start + 12].copy_from_slice(&len.to_le_bytes());
-    let crc = crc32fast::hash(&out[start + CRC_START..]);
-    out[start + 14..start + 18].copy_from_slice(&crc.to_le_bytes());
+    seal(&mut out[start..]);
 }
 
 /// Makes the whole batch in `batch` end at offset `last` with largest
@@ -156,8 +183,7 @@ pub fn stretch(batch: &mut [u8], last: u64, max_timestamp: i64) {
     let base = u64_at(batch, 0);
     batch[22..26].copy_from_slice(&((last - base) as u32).to_le_bytes());
     batch[34..42].copy_from_slice(&max_timestamp.to_le_bytes());
-    let crc = crc32fast::hash(&batch[CRC_START..]);
-    batch[14..18].copy_from_slice(&crc.to_le_bytes());
+    seal(batch);
 }
 
 /// The fixed part of a batch, read before its body.
