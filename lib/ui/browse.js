@@ -174,15 +174,19 @@ const TAIL_GAP_MS = 250
 const MAX_BEHIND = 10_000
 
 /**
- * Follows `topic` from its end (q as for page: partition, key, keyMatch, value) and
- * emits ('records', { records, skipped }) as matching records arrive; `skipped` counts
- * those left out to keep up. Sleeps on the log's wake word in between. Returns stop().
+ * Follows `topic` from the ends it had when read (q as for page: partition, key,
+ * keyMatch, value): emits ('ready', { from }) once, then ('records', { records, skipped })
+ * as matching records arrive; `skipped` counts those left out to keep up. Sleeps on the
+ * log's wake word in between. Returns stop().
  */
 function tail (log, topic, q, emit) {
   const parts = topic.partitions.filter((p) => q.partition === undefined || p.partition === q.partition)
-  const c = log.consumer({ assign: parts.map((p) => ({ topic: topic.name, partition: p.partition, offset: 'latest' })) })
+  // Fixed offsets, not 'latest': a record written after the page asked must not be missed.
+  const from = parts.map((p) => ({ topic: topic.name, partition: p.partition, offset: p.high }))
+  const c = log.consumer({ assign: from })
   const match = matcher(q)
   let skipped = 0
+  emit('ready', { from: from.map(({ partition, offset }) => ({ partition, offset })) })
   ;(async () => {
     for await (const batch of c.batches({ maxMessages: 1000 })) {
       const found = batch.filter(match)

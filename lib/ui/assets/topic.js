@@ -167,8 +167,9 @@
       if (tail) { stopFollowing(); return render() }
       const q = params({})
       q.delete('limit')
-      last = { messages: [], following: true, skipped: 0 }
+      last = { messages: [], following: true, ready: false, skipped: 0 }
       tail = new EventSource(`/api/topics/${enc(name)}/tail?${q}`)
+      tail.addEventListener('ready', () => { last.ready = true; render() })
       tail.addEventListener('records', (e) => {
         const d = JSON.parse(e.data)
         last.messages.push(...d.records)
@@ -234,7 +235,7 @@
       }
       fill(results, last.messages.length
         ? table([['Partition', 'num'], ['Offset', 'num'], 'Timestamp', 'Key', 'Value', ['Headers', 'num']], rows, { id: 'messages' })
-        : h('p.muted', last.following ? 'Waiting for records…' : 'No records here.'))
+        : h('p.muted', last.following ? (last.ready ? 'Waiting for records…' : 'Connecting…') : 'No records here.'))
     }
 
     function detail (m, kf, vf) {
