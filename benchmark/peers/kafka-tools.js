@@ -7,7 +7,8 @@ const path = require('node:path')
 const { execFile } = require('node:child_process')
 const { WORK, PORTS, batchOf } = require('./drivers')
 
-const LIB = path.join(WORK, 'kafka-lib')
+// Fetched by scripts/kafka-jars.sh (kafka.sh setup).
+const LIB = path.join(__dirname, '..', '..', '.kafka', 'lib')
 
 function java (cls, args) {
   const jvm = ['-Xms256m', '-Xmx1g', `-Dlog4j.configuration=file:${path.join(WORK, 'kafka-log4j.properties')}`, '-cp', path.join(LIB, '*')]

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Single-node Apache Kafka (KRaft, no ZooKeeper) on loopback for the peer benchmark.
-#   kafka.sh setup    fetch the broker and tools jars from Maven Central (pom.xml) once
+#   kafka.sh setup    fetch the broker and tools jars from Maven Central once (scripts/kafka-jars.sh)
 #   kafka.sh start    format the data dir (once) and start the broker; waits until it listens
 #   kafka.sh stop     stop it (SIGTERM, then SIGKILL after 20 s)
 #   kafka.sh version
-# Every step is idempotent. State lives in benchmark/peers/.work/kafka-*.
+# Every step is idempotent. State lives in benchmark/peers/.work/kafka-*, the jars in .kafka/lib.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 work="$here/.work"
-lib="$work/kafka-lib"
+root="$(cd "$here/../.." && pwd)"
+lib="$root/.kafka/lib"
 data="$work/kafka-data"
 conf="$work/kafka.properties"
 pidf="$work/kafka.pid"
@@ -16,15 +17,7 @@ port="${KAFKA_PORT:-19092}"
 cport="${KAFKA_CONTROLLER_PORT:-19093}"
 mkdir -p "$work"
 
-setup () {
-  # .complete-2: the set of jars with kafka-tools (an older .complete lacks them).
-  if [ -f "$lib/.complete-2" ]; then return 0; fi
-  rm -rf "$lib"
-  command -v mvn >/dev/null || { echo "kafka.sh: maven (mvn) is not installed" >&2; return 1; }
-  (cd "$here/kafka" && mvn -q -B dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$lib") >"$work/kafka-mvn.log" 2>&1 || {
-    echo "kafka.sh: could not fetch Kafka from Maven Central (see .work/kafka-mvn.log)" >&2; return 1; }
-  touch "$lib/.complete-2"
-}
+setup () { "$root/scripts/kafka-jars.sh" >/dev/null; }
 
 running () { [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; }
 
