@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'ERR_MESSAGE_TOO_LARGE' | 'ERR_INVALID_ARG' | 'ERR_CLOSED' | 'ERR_CORRUPT' | 'ERR_IO'
   | 'ERR_DESERIALIZE' | 'ERR_INVALID_GROUP' | 'ERR_FENCED' | 'ERR_OFFSET_OUT_OF_RANGE' | 'ERR_GROUP_ACTIVE'
   | 'ERR_UNKNOWN_GROUP' | 'ERR_INVALID_TXN_STATE' | 'ERR_INTERNAL' | 'ERR_CALDO_NATIVE'
+  | 'ERR_CONNECT' | 'ERR_UNSUPPORTED' | 'ERR_KAFKA'
 
 /** Every code an error from caldo can carry. */
 export const errorCodes: readonly ErrorCode[]
@@ -23,6 +24,8 @@ export class CaldoError extends Error {
   topic?: string
   partition?: number
   offset?: number
+  /** On `ERR_UNSUPPORTED` (Kafka logs): the option or call Kafka has no meaning for. */
+  option?: string
 }
 
 export interface Serde<T> { serialize(v: T): Buffer | Uint8Array; deserialize(b: Buffer): T }
@@ -36,6 +39,26 @@ export interface OpenOptions {
   cleanIntervalMs?: number
 }
 export function open(dir: string, opts?: OpenOptions): Promise<Log>
+
+/** A Kafka cluster's client settings (open({ kafka })). */
+export interface KafkaOptions {
+  /** 'host:port' of one or more brokers (a comma-separated string works too). */
+  brokers: string[] | string
+  /** Sent to the brokers with each request; 'caldo-<pid>' by default. */
+  clientId?: string
+  /** TLS: true, or tls.connect options (ca, cert, key, servername, ...). */
+  ssl?: boolean | import('node:tls').ConnectionOptions
+  sasl?: { mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512' | 'OAUTHBEARER'; username?: string; password?: string; token?: string }
+  /** How long opening (and each request) may wait for the cluster before ERR_CONNECT (ms, default 10000). */
+  connectTimeoutMs?: number
+  /** A group member that stops heartbeating loses its partitions after this long (ms, default 10000). */
+  sessionTimeoutMs?: number
+}
+/**
+ * The same Log on an Apache Kafka cluster: 'kafka://host:port[,host:port]' or { kafka }. An
+ * unreachable cluster is ERR_CONNECT within connectTimeoutMs; a malformed URL is ERR_INVALID_ARG.
+ */
+export function open(target: `kafka://${string}` | { kafka: KafkaOptions }): Promise<Log>
 
 export interface TopicConfig {
   /** Fixed at creation (default 1). */
@@ -67,10 +90,10 @@ export interface PartitionInfo {
   high: number
   /** The last stable offset: below it every transaction is decided; read_committed consumers stop here. `high` when none is open. */
   lso: number
-  /** Bytes of its segment files on disk. */
-  bytes: number
-  /** For a compacted topic, the share of its sealed segments' bytes not compacted yet (0 otherwise). */
-  dirtyRatio: number
+  /** Bytes of its segment files on disk (null on Kafka). */
+  bytes: number | null
+  /** For a compacted topic, the share of its sealed segments' bytes not compacted yet (0 otherwise; null on Kafka). */
+  dirtyRatio: number | null
 }
 export interface TopicInfo {
   name: string
@@ -213,8 +236,10 @@ export class Consumer<K = Buffer, V = Buffer> implements AsyncIterable<Message<K
 
 export interface GroupInfo {
   groupId: string
-  generation: number
-  members: { memberId: string; pid: number; topics: string[]; assignment: TopicPartition[] }[]
+  /** null on Kafka (DescribeGroups does not say). */
+  generation: number | null
+  /** pid is null on Kafka, which knows members by session (clientId and host instead). */
+  members: { memberId: string; pid: number | null; clientId?: string; host?: string; topics: string[]; assignment: TopicPartition[] }[]
   /** committed is null where the group has committed nothing yet. */
   offsets: { topic: string; partition: number; committed: number | null; high: number; lag: number }[]
 }

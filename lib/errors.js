@@ -5,8 +5,9 @@
 const native = require('./native.js')
 
 // The engine's codes, plus those the JS layer raises itself (ERR_CALDO_NATIVE: no
-// addon could be loaded, thrown by lib/native.js before this list exists).
-const CODES = Object.freeze([...native.errorCodes(), 'ERR_DESERIALIZE', 'ERR_CALDO_NATIVE'])
+// addon could be loaded, thrown by lib/native.js before this list exists; ERR_CONNECT,
+// ERR_UNSUPPORTED and ERR_KAFKA: the Kafka backend, lib/kafka).
+const CODES = Object.freeze([...native.errorCodes(), 'ERR_DESERIALIZE', 'ERR_CALDO_NATIVE', 'ERR_CONNECT', 'ERR_UNSUPPORTED', 'ERR_KAFKA'])
 // Bad-argument codes are TypeErrors: the engine says which.
 const TYPE_CODES = new Set(native.typeErrorCodes())
 

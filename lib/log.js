@@ -174,7 +174,11 @@ class Log {
 }
 
 async function open (dir, opts) {
-  if (typeof dir !== 'string' || dir.length === 0) throw invalid(`open(dir) takes a directory path, got ${v.describe(dir)}`)
+  // A Kafka cluster: the client is loaded only then (lib/kafka).
+  if ((typeof dir === 'string' && /^kafka:/i.test(dir)) || (dir !== null && typeof dir === 'object' && !Array.isArray(dir) && 'kafka' in dir)) {
+    return require('./kafka/log.js').open(dir, opts)
+  }
+  if (typeof dir !== 'string' || dir.length === 0) throw invalid(`open(dir) takes a directory path, 'kafka://host:port', or { kafka: { brokers } }; got ${v.describe(dir)}`)
   const o = v.readingArgs('open options', () => {
     const o = v.options('open options', opts, ['durability', 'flushIntervalMs', 'cleanIntervalMs'])
     if (o.durability !== undefined) v.string('durability', o.durability)
@@ -185,4 +189,4 @@ async function open (dir, opts) {
   return new Log(native.openLog(dir, o), o.durability ?? 'interval', path.resolve(dir))
 }
 
-module.exports = { open, Log }
+module.exports = { open, Log, topicConfig }

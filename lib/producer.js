@@ -238,4 +238,4 @@ class Producer {
   [asyncDispose] () { return this.close() }
 }
 
-module.exports = { Producer }
+module.exports = { Producer, encodeRecord, txnState }

@@ -1,0 +1,318 @@
+'use strict'
+// One suite, two backends: every behaviour below is written once and runs against a
+// local log directory and against a real single-node Apache Kafka (KRaft) that this
+// file starts and stops. The Kafka half fails, never skips, when the broker cannot start.
+const { describe, test, before, after } = require('node:test')
+const assert = require('node:assert/strict')
+const { open, serde } = require('..')
+const { tmpdir, child, until } = require('./helpers')
+const { startBroker } = require('./kafka-broker')
+
+// Low session timeouts: a killed member's partitions move within seconds on Kafka.
+const SESSION_MS = 3000
+
+const BACKENDS = [
+  {
+    name: 'local',
+    async start () {},
+    async stop () {},
+    target: (t) => tmpdir(t)
+  },
+  {
+    name: 'kafka',
+    broker: null,
+    async start () { this.broker = await startBroker() },
+    async stop () { if (this.broker) await this.broker.stop() },
+    target () { return { kafka: { brokers: [this.broker.brokers], sessionTimeoutMs: SESSION_MS } } }
+  }
+]
+
+let seq = 0
+// Topic and group names unique to each test: the Kafka half shares one broker.
+const name = (what) => `${what}-${process.pid}-${++seq}`
+
+// Resolves with the first `n` messages a consumer hands out (it is closed after).
+async function take (c, n) {
+  const out = []
+  if (n === 0) return out
+  for await (const m of c) {
+    out.push(m)
+    if (out.length === n) break
+  }
+  return out
+}
+
+// Resolves once `emitter` emits `event` with a value passing `pred`.
+function when (emitter, event, pred = () => true) {
+  return new Promise((resolve) => {
+    const on = (e) => { if (pred(e)) { emitter.off(event, on); resolve(e) } }
+    emitter.on(event, on)
+  })
+}
+
+const errCode = (p) => p.then(() => null, (e) => e.code)
+
+for (const backend of BACKENDS) {
+  describe(`conformance: ${backend.name}`, () => {
+    before(() => backend.start(), { timeout: 180_000 })
+    after(() => backend.stop())
+
+    const openLog = async (t) => {
+      const log = await open(backend.target(t))
+      t.after(() => log.close())
+      return log
+    }
+
+    test('createTopic, topics, deleteTopic', async (t) => {
+      const log = await openLog(t)
+      const topic = name('t')
+      const info = await log.createTopic(topic, { partitions: 3, retentionMs: 3_600_000 })
+      assert.equal(info.name, topic)
+      assert.deepEqual(info.partitions.map((p) => [p.partition, p.low, p.high, p.lso]), [[0, 0, 0, 0], [1, 0, 0, 0], [2, 0, 0, 0]])
+      assert.equal(info.config.partitions, 3)
+      assert.equal(info.config.retentionMs, 3_600_000)
+      assert.equal(await errCode(log.createTopic(topic)), 'ERR_TOPIC_EXISTS')
+      assert.ok((await log.topics()).some((ti) => ti.name === topic))
+      await log.deleteTopic(topic)
+      assert.ok(!(await log.topics()).some((ti) => ti.name === topic))
+      assert.equal(await errCode(log.deleteTopic(topic)), 'ERR_UNKNOWN_TOPIC')
+    })
+
+    test('send and sendBatch: offsets, keys, values, headers, timestamps and serdes come back', async (t) => {
+      const log = await openLog(t)
+      const topic = name('t')
+      await log.createTopic(topic, { partitions: 2 })
+      const p = log.producer({ key: serde.string, value: serde.json })
+      const first = await p.send(topic, { key: 'a', value: { n: 0 }, partition: 1, timestamp: 1_700_000_000_000, headers: { h: 'x' } })
+      assert.deepEqual(first, { topic, partition: 1, offset: 0, timestamp: 1_700_000_000_000 })
+      const batch = await p.sendBatch(topic, [1, 2, 3].map((n) => ({ key: 'a', value: { n }, partition: 1 })))
+      assert.deepEqual(batch.map((m) => m.offset), [1, 2, 3])
+      // Sends of one tick: each resolves with its own offset.
+      const many = await Promise.all([4, 5, 6].map((n) => p.send(topic, { value: { n }, partition: 1 })))
+      assert.deepEqual(many.map((m) => m.offset), [4, 5, 6])
+      await p.send(topic, { key: 'tomb', value: null, partition: 1 })
+      await p.flush()
+      await p.close()
+      const c = log.consumer({ assign: [{ topic, partition: 1, offset: 'earliest' }], key: serde.string, value: serde.json })
+      const got = await take(c, 8)
+      assert.deepEqual(got.map((m) => m.offset), [0, 1, 2, 3, 4, 5, 6, 7])
+      assert.deepEqual(got[0].value, { n: 0 })
+      assert.equal(got[0].key, 'a')
+      assert.equal(got[0].timestamp, 1_700_000_000_000)
+      assert.equal(got[0].headers.h.toString(), 'x')
+      assert.equal(got[4].key, null)
+      assert.equal(got[7].value, null)
+      const [info] = (await log.topics()).filter((ti) => ti.name === topic)
+      assert.deepEqual(info.partitions.map((x) => x.high), [0, 8])
+    })
+
+    test('keys land on the partition Kafka\'s Java client picks: murmur2(key) & 0x7fffffff % partitions', async (t) => {
+      const log = await openLog(t)
+      const topic = name('t')
+      await log.createTopic(topic, { partitions: 7 })
+      const p = log.producer()
+      // Kafka's own murmur2 vectors (the Java client's Utils.murmur2).
+      const vectors = [['0', 971027396], ['1', -1993445489], ['128', -326012175], ['100:48069', 1009543857]]
+      const placed = await p.sendBatch(topic, vectors.map(([key]) => ({ key, value: 'v' })))
+      assert.deepEqual(placed.map((m) => m.partition), vectors.map(([, h]) => (h & 0x7fffffff) % 7))
+      await p.close()
+    })
+
+    if (backend.name === 'kafka') {
+      test('10,000 keys land on the same partitions locally and on Kafka', async (t) => {
+        const log = await openLog(t)
+        const topic = name('t')
+        await log.createTopic(topic, { partitions: 12 })
+        const keys = Array.from({ length: 10_000 }, (_, i) => `key-${i}-${(i * 2654435761) >>> 0}`)
+        const onKafka = (await log.producer().sendBatch(topic, keys.map((key) => ({ key, value: '' })))).map((m) => m.partition)
+        const local = await open(tmpdir(t))
+        await local.createTopic(topic, { partitions: 12 })
+        const here = (await local.producer().sendBatch(topic, keys.map((key) => ({ key, value: '' })))).map((m) => m.partition)
+        await local.close()
+        assert.deepEqual(onKafka, here)
+        assert.equal(new Set(here).size, 12, 'the keys spread over every partition')
+        // And the Kafka consumer reads each key back from that partition.
+        const c = log.consumer({ assign: Array.from({ length: 12 }, (_, partition) => ({ topic, partition, offset: 'earliest' })), key: serde.string })
+        const read = await take(c, keys.length)
+        const where = new Map(keys.map((k, i) => [k, here[i]]))
+        assert.ok(read.every((m) => where.get(m.key) === m.partition))
+      })
+    }
+
+    test('manual consumer: seek by offset, earliest, latest and time; pause and resume; batches', async (t) => {
+      const log = await openLog(t)
+      const topic = name('t')
+      await log.createTopic(topic, { partitions: 2 })
+      const p = log.producer({ value: serde.string })
+      for (const partition of [0, 1]) {
+        await p.sendBatch(topic, Array.from({ length: 10 }, (_, i) => ({ value: `${partition}-${i}`, partition, timestamp: 1_000_000 + i * 1000 })))
+      }
+      const c = log.consumer({ assign: [{ topic, partition: 0, offset: 5 }, { topic, partition: 1, offset: 'latest' }], value: serde.string })
+      assert.deepEqual(c.assignment(), [{ topic, partition: 0 }, { topic, partition: 1 }])
+      const it = c.batches({ maxMessages: 100, maxWaitMs: 200 })
+      let b = (await it.next()).value
+      assert.deepEqual(b.map((m) => m.value), ['0-5', '0-6', '0-7', '0-8', '0-9'])
+      b = (await it.next()).value
+      assert.deepEqual(b, [], 'idle: an empty batch after maxWaitMs')
+      c.seek({ topic, partition: 0, offset: 'earliest' })
+      c.seek({ topic, partition: 1, timestamp: 1_000_000 + 7000 })
+      const seen = []
+      while (seen.length < 13) seen.push(...(await it.next()).value)
+      assert.deepEqual(seen.filter((m) => m.partition === 0).map((m) => m.offset), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10].slice(0, 10))
+      assert.deepEqual(seen.filter((m) => m.partition === 1).map((m) => m.offset), [7, 8, 9])
+      c.pause([{ topic, partition: 0 }])
+      await p.sendBatch(topic, [{ value: '0-10', partition: 0 }, { value: '1-10', partition: 1 }])
+      b = (await it.next()).value
+      assert.deepEqual(b.map((m) => m.value), ['1-10'], 'a paused partition is not read')
+      c.resume([{ topic, partition: 0 }])
+      b = (await it.next()).value
+      assert.deepEqual(b.map((m) => m.value), ['0-10'])
+      const lag = await c.lag()
+      assert.deepEqual(lag.map((l) => [l.partition, l.offset, l.high, l.lag]), [[0, 11, 11, 0], [1, 11, 11, 0]])
+      await it.return()
+      assert.equal(await errCode(Promise.resolve().then(() => c.seek({ topic, partition: 0, offset: 0 }))), 'ERR_CLOSED')
+      await p.close()
+    })
+
+    test('an AbortSignal and Symbol.asyncDispose close consumers and producers', async (t) => {
+      const log = await openLog(t)
+      const topic = name('t')
+      await log.createTopic(topic)
+      const ac = new AbortController()
+      const c = log.consumer({ assign: [{ topic, partition: 0 }], signal: ac.signal })
+      const loop = (async () => { let n = 0; for await (const m of c) n += m ? 1 : 0; return n })()
+      ac.abort()
+      assert.equal(await loop, 0)
+      const p = log.producer()
+      await p[Symbol.asyncDispose]()
+      assert.equal(await errCode(p.send(topic, { value: 'x' })), 'ERR_CLOSED')
+    })
+
+    test('a group: rebalance events, commit, committed, lag, groups(), setGroupOffsets', async (t) => {
+      const log = await openLog(t)
+      const topic = name('t')
+      const groupId = name('g')
+      await log.createTopic(topic, { partitions: 4 })
+      const p = log.producer({ value: serde.string })
+      await p.sendBatch(topic, Array.from({ length: 40 }, (_, i) => ({ value: `v${i}`, partition: i % 4 })))
+      const a = log.consumer({ groupId, topics: [topic], startFrom: 'earliest', autoCommit: false, value: serde.string })
+      const aAll = when(a, 'rebalance', () => a.assignment().length === 4)
+      const it = a.batches({ maxMessages: 1000, maxWaitMs: 100 })
+      let got = []
+      const pull = (async () => { while (got.length < 40) got.push(...(await it.next()).value) })()
+      await aAll
+      await pull
+      assert.equal(new Set(got.map((m) => m.value)).size, 40)
+      assert.deepEqual(await a.committed(), [])
+      await a.commit()
+      assert.deepEqual((await a.committed()).map((o) => o.offset), [10, 10, 10, 10])
+      assert.deepEqual((await a.lag()).map((l) => l.lag), [0, 0, 0, 0])
+      assert.equal(await errCode(log.setGroupOffsets(groupId, 'earliest')), 'ERR_GROUP_ACTIVE')
+      // A second member: the partitions are shared, and each side hears of its change.
+      const b = log.consumer({ groupId, topics: [topic], startFrom: 'earliest', autoCommit: false })
+      const bGot = when(b, 'rebalance', (e) => e.assigned.length === 2)
+      const aLost = when(a, 'rebalance', (e) => e.revoked.length === 2)
+      const bIt = b.batches({ maxWaitMs: 100 })
+      const bPull = (async () => { while (b.assignment().length < 2) await bIt.next() })()
+      const aPull = (async () => { while (a.assignment().length > 2) await it.next() })()
+      await Promise.all([bGot, aLost, bPull, aPull])
+      const groups = (await log.groups()).filter((g) => g.groupId === groupId)
+      assert.equal(groups.length, 1)
+      assert.equal(groups[0].members.length, 2)
+      assert.deepEqual(groups[0].members.map((m) => m.assignment.length).sort(), [2, 2])
+      assert.deepEqual(groups[0].offsets.map((o) => [o.partition, o.committed, o.lag]), [[0, 10, 0], [1, 10, 0], [2, 10, 0], [3, 10, 0]])
+      await it.return()
+      await bIt.return()
+      await log.setGroupOffsets(groupId, [{ topic, partition: 0, offset: 3 }])
+      await log.setGroupOffsets(groupId, 'earliest')
+      const c = log.consumer({ groupId, topics: [topic], value: serde.string })
+      got = await take(c, 40)
+      assert.equal(new Set(got.map((m) => m.value)).size, 40, 'rewound to the start')
+      await p.close()
+    })
+
+    test('transactions: committed ones are read, aborted ones are not; offsets go with them', async (t) => {
+      const log = await openLog(t)
+      const [input, output, groupId] = [name('in'), name('out'), name('g')]
+      await log.createTopic(input)
+      await log.createTopic(output)
+      const p = log.producer({ value: serde.string })
+      await p.sendBatch(input, [{ value: 'a' }, { value: 'b' }])
+      const txp = log.producer({ transactionalId: name('tx'), value: serde.string })
+      assert.equal(await errCode(txp.send(output, { value: 'outside' })), 'ERR_INVALID_TXN_STATE')
+      const c = log.consumer({ groupId, topics: [input], startFrom: 'earliest', autoCommit: false, value: serde.string })
+      const [m] = await (async () => { const it = c.batches({ maxMessages: 1, maxWaitMs: 100 }); for (;;) { const b = (await it.next()).value; if (b.length) return b } })()
+      assert.equal(m.value, 'a')
+      await txp.transaction(async (tx) => {
+        await tx.send(output, { value: 'A' })
+        await tx.sendOffsets(c)
+      })
+      const boom = new Error('boom')
+      await assert.rejects(txp.transaction(async (tx) => {
+        await tx.send(output, { value: 'never' })
+        throw boom
+      }), boom)
+      await txp.transaction(async (tx) => { await tx.send(output, { value: 'B' }) })
+      const committed = log.consumer({ assign: [{ topic: output, partition: 0, offset: 'earliest' }], value: serde.string })
+      assert.deepEqual((await take(committed, 2)).map((x) => x.value), ['A', 'B'])
+      const all = log.consumer({ assign: [{ topic: output, partition: 0, offset: 'earliest' }], value: serde.string, isolation: 'read_uncommitted' })
+      assert.deepEqual((await take(all, 3)).map((x) => x.value), ['A', 'never', 'B'])
+      assert.deepEqual((await c.committed()).map((o) => o.offset), [1], 'the offset went with the transaction')
+      await c.close()
+      await txp.close()
+      await p.close()
+    })
+
+    test('bad input: coded errors', async (t) => {
+      const log = await openLog(t)
+      const topic = name('t')
+      await log.createTopic(topic, { partitions: 2 })
+      const p = log.producer()
+      assert.equal(await errCode(p.send(name('missing'), { value: 'x' })), 'ERR_UNKNOWN_TOPIC')
+      assert.equal(await errCode(p.send(topic, { value: 'x', partition: 5 })), 'ERR_INVALID_PARTITION')
+      assert.equal(await errCode(p.send(topic, { value: 1 })), 'ERR_INVALID_ARG')
+      assert.equal(await errCode(p.send(topic, { value: 'x', nope: 1 })), 'ERR_INVALID_ARG')
+      assert.throws(() => log.consumer({ assign: [] }), { code: 'ERR_INVALID_ARG' })
+      assert.throws(() => log.consumer({ topics: [topic] }), { code: 'ERR_INVALID_ARG' })
+      assert.equal(await errCode(log.createTopic(topic, { nope: 1 })), 'ERR_INVALID_ARG')
+      await p.close()
+      await log.close()
+      assert.equal(await errCode(log.topics()), 'ERR_CLOSED')
+    })
+
+    test('a group of 3 processes, one killed with kill -9: every record is processed, its partitions move', { timeout: 120_000 }, async (t) => {
+      const where = backend.target(t)
+      const log = await open(where)
+      t.after(() => log.close())
+      const topic = name('t')
+      const groupId = name('g')
+      await log.createTopic(topic, { partitions: 6 })
+      const target = typeof where === 'string' ? where : JSON.stringify(where)
+      const members = [0, 1, 2].map((i) => child('member.js', [target, groupId, topic, `m${i}`, JSON.stringify({ autoCommit: false, commitEach: true, batch: 20 })]))
+      const owned = (m) => { const evs = m.messages.filter((x) => x.assignment); return evs.length ? evs[evs.length - 1].assignment.length : 0 }
+      // Every member holds 2 partitions: checked on each message any of them sends.
+      await new Promise((resolve) => {
+        const check = () => { if (members.every((x) => owned(x) === 2)) resolve() }
+        for (const m of members) m.proc.on('message', check)
+        check()
+      })
+      const total = 3000
+      const p = log.producer()
+      for (let i = 0; i < total; i += 500) await p.sendBatch(topic, Array.from({ length: 500 }, (_, j) => ({ value: `v${i + j}`, partition: (i + j) % 6 })))
+      const victim = members[0]
+      await until(victim, (x) => x.progress >= 100)
+      victim.proc.kill('SIGKILL')
+      assert.equal((await victim.done).signal, 'SIGKILL')
+      const seen = new Set()
+      const count = (x) => { for (const [pt, o] of x.seen || []) seen.add(`${pt}:${o}`); return seen.size === total }
+      for (const m of members) for (const x of m.messages) count(x)
+      // The survivors take the dead member's partitions and process the rest.
+      await Promise.race(members.slice(1).map((m) => until(m, count)))
+      assert.equal(seen.size, total)
+      assert.deepEqual(members.slice(1).map(owned), [3, 3])
+      for (const m of members.slice(1)) m.proc.send('stop')
+      for (const m of members.slice(1)) assert.equal((await m.done).code, 0)
+      await p.close()
+    })
+  })
+}

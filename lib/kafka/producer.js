@@ -1,0 +1,238 @@
+'use strict'
+// The producer on Kafka: records checked and encoded as locally (lib/producer.js), placed
+// on partitions as locally (murmur2 of the key, as Kafka's Java client does; round robin
+// without a key), sends of one tick in one request. Idempotent always; with a
+// transactionalId, Kafka transactions.
+
+const { coded, invalid } = require('../errors.js')
+const serdes = require('../serde.js')
+const v = require('../validate.js')
+const { encodeRecord, txnState } = require('../producer.js')
+const { TXN_OFFSETS, asyncDispose } = require('../client.js')
+const { unsupported } = require('./errors.js')
+
+class KafkaTransaction {
+  #producer
+  #txn
+  #sends
+  #done = false
+
+  constructor (producer, txn, sends) {
+    this.#producer = producer
+    this.#txn = txn
+    this.#sends = sends
+  }
+
+  #track (send) {
+    if (this.#done) return Promise.reject(txnState('this transaction is over; send in the function given to producer.transaction()'))
+    const promise = send()
+    this.#sends.push(promise)
+    return promise
+  }
+
+  send (topic, record) { return this.#track(() => this.#producer.send(topic, record)) }
+
+  sendBatch (topic, records) { return this.#track(() => this.#producer.sendBatch(topic, records)) }
+
+  sendOffsets (consumer) { return this.#track(() => this.#producer[TXN_OFFSETS](consumer, this.#txn)) }
+
+  end () { this.#done = true }
+}
+
+class KafkaProducer {
+  #client
+  #producer
+  #key
+  #value
+  #queue = []
+  #draining = null
+  #rr = Math.floor(Math.random() * 1024)
+  #counts = new Map()
+  #closed = false
+  #transactional = false
+  #txn = null
+
+  constructor (client, opts) {
+    let transactionalId
+    v.readingArgs('producer options', () => {
+      opts = v.options('producer options', opts, ['key', 'value', 'transactionalId', 'transactionTimeoutMs'])
+      this.#key = serdes.check('key', opts.key)
+      this.#value = serdes.check('value', opts.value)
+      if (opts.transactionTimeoutMs !== undefined) throw unsupported('transactionTimeoutMs', 'the brokers\' transaction.max.timeout.ms bounds transactions on Kafka')
+      if (opts.transactionalId !== undefined) transactionalId = v.string('transactionalId', opts.transactionalId)
+    })
+    this.#client = client
+    this.#transactional = transactionalId !== undefined
+    this.#producer = new client.kafka.Producer({ ...client.conn, idempotent: true, ...(transactionalId !== undefined ? { transactionalId } : {}) })
+  }
+
+  #checkOpen () {
+    if (this.#closed) throw coded('ERR_CLOSED', 'the producer is closed; create another with log.producer()')
+    this.#client.check()
+  }
+
+  async transaction (fn) {
+    this.#checkOpen()
+    if (typeof fn !== 'function') throw invalid(`transaction(fn) takes an async function (tx) => { ... }, got ${v.describe(fn)}`)
+    if (!this.#transactional) throw txnState('transactions need a transactional producer: log.producer({ transactionalId })')
+    if (this.#txn) throw txnState('a transaction is already open on this producer: transactions do not nest; await the first one')
+    // Sends made before the transaction go out first, outside it.
+    await this.flush()
+    let txn
+    try {
+      txn = await this.#producer.beginTransaction()
+    } catch (err) {
+      throw this.#client.fail(err, 'transaction()')
+    }
+    this.#txn = txn
+    const sends = []
+    const tx = new KafkaTransaction(this, txn, sends)
+    try {
+      const result = await fn(tx)
+      tx.end()
+      for (const r of await Promise.allSettled(sends)) if (r.status === 'rejected') throw r.reason
+      await this.flush()
+      try {
+        await txn.commit()
+      } catch (err) {
+        throw this.#client.fail(err, 'transaction commit')
+      }
+      return result
+    } catch (err) {
+      tx.end()
+      await Promise.allSettled(sends)
+      if (!txn.completed) await txn.abort().catch(() => {})
+      throw err
+    } finally {
+      this.#txn = null
+    }
+  }
+
+  async [TXN_OFFSETS] (consumer, txn) {
+    this.#checkOpen()
+    if (!this.#client.has(consumer) || typeof consumer[TXN_OFFSETS] !== 'function') {
+      throw invalid('sendOffsets takes a consumer of the same log (log.consumer({ groupId, topics }))')
+    }
+    const { groupId, generationId, memberId, coordinatorId, offsets } = consumer[TXN_OFFSETS]()
+    try {
+      await txn.addConsumer({ groupId })
+      const metadata = { consumer: { groupId, generationId, memberId, coordinatorId } }
+      // addOffset commits the message's offset + 1: the next one to read.
+      for (const { topic, partition, offset } of offsets) await txn.addOffset({ topic, partition, offset: BigInt(offset - 1), metadata })
+    } catch (err) {
+      throw this.#client.fail(err, 'sendOffsets')
+    }
+  }
+
+  send (topic, record) {
+    return this.#enqueue(topic, () => [record], 'record', true)
+  }
+
+  sendBatch (topic, records) {
+    return this.#enqueue(topic, () => {
+      if (!Array.isArray(records) || records.length === 0) throw invalid('sendBatch takes a non-empty array of records')
+      return Array.from(records)
+    }, 'records', false)
+  }
+
+  #enqueue (topic, list, what, single) {
+    try {
+      this.#checkOpen()
+      if (this.#transactional && !this.#txn) throw txnState('a transactional producer sends only inside producer.transaction(fn)')
+      v.string('topic', topic, 'ERR_INVALID_TOPIC')
+      const recs = v.readingArgs(what, () => list().map((r, i) => encodeRecord(single ? what : `${what}[${i}]`, r, this.#key, this.#value)))
+      return new Promise((resolve, reject) => {
+        this.#queue.push({ topic, recs, single, resolve, reject })
+        if (!this.#draining) this.#draining = new Promise((done) => queueMicrotask(() => this.#drain().then(done)))
+      })
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  async #partitions (topic) {
+    let n = this.#counts.get(topic)
+    if (n === undefined) {
+      n = await this.#client.partitions(topic)
+      this.#counts.set(topic, n)
+    }
+    return n
+  }
+
+  async #drain () {
+    while (this.#queue.length) {
+      const items = this.#queue
+      this.#queue = []
+      await this.#send(items)
+    }
+    this.#draining = null
+  }
+
+  // The records of every queued send, in one request; each send's records get their
+  // offsets from their partition's base offset, counted in the order they were sent.
+  async #send (items) {
+    const murmur2 = this.#client.kafka.murmur2
+    const messages = []
+    const placed = []
+    try {
+      for (const it of items) {
+        const n = await this.#partitions(it.topic)
+        for (const r of it.recs) {
+          let partition = r.partition
+          if (partition >= n) throw coded('ERR_INVALID_PARTITION', `topic '${it.topic}' has partitions 0 to ${n - 1}, not ${partition}`)
+          if (partition < 0) partition = r.key ? (murmur2(r.key) & 0x7fffffff) % n : (this.#rr++ & 0x7fffffff) % n
+          placed.push(partition)
+          messages.push({
+            topic: it.topic,
+            partition,
+            key: r.key ?? undefined,
+            value: r.value ?? undefined,
+            timestamp: BigInt(r.timestamp),
+            headers: r.headers ? new Map(r.headers.map(([k, h]) => [k, h ?? undefined])) : undefined
+          })
+        }
+      }
+    } catch (err) {
+      const e = this.#client.fail(err, 'send')
+      for (const it of items) it.reject(e)
+      return
+    }
+    let res
+    try {
+      res = this.#txn ? await this.#txn.send({ messages }) : await this.#producer.send({ messages })
+    } catch (err) {
+      const e = this.#client.fail(err, 'send')
+      for (const it of items) it.reject(e)
+      return
+    }
+    const next = new Map()
+    for (const o of res.offsets ?? []) next.set(`${o.topic}:${o.partition}`, Number(o.offset))
+    let at = 0
+    for (const it of items) {
+      const out = it.recs.map((r) => {
+        const partition = placed[at++]
+        const k = `${it.topic}:${partition}`
+        const offset = next.get(k)
+        next.set(k, offset + 1)
+        return { topic: it.topic, partition, offset, timestamp: r.timestamp }
+      })
+      it.resolve(it.single ? out[0] : out)
+    }
+  }
+
+  async flush () {
+    while (this.#draining) await this.#draining
+  }
+
+  async close () {
+    if (this.#closed) return
+    this.#closed = true
+    await this.flush()
+    await this.#producer.close().catch(() => {})
+    this.#client.forget(this)
+  }
+
+  [asyncDispose] () { return this.close() }
+}
+
+module.exports = { KafkaProducer }
