@@ -280,6 +280,47 @@ for (const backend of BACKENDS) {
       assert.equal(await errCode(log.topics()), 'ERR_CLOSED')
     })
 
+    if (backend.name === 'kafka') {
+      test('Kafka: what has no meaning there fails with ERR_UNSUPPORTED naming it; Kafka\'s errors keep their cause', async (t) => {
+        const log = await openLog(t)
+        const topic = name('t')
+        await log.createTopic(topic)
+        const unsupported = (fn, option) => assert.throws(fn, (e) => e.code === 'ERR_UNSUPPORTED' && e.option === option && e.message.includes(option))
+        unsupported(() => log.producer({ transactionalId: 'x', transactionTimeoutMs: 1000 }), 'transactionTimeoutMs')
+        unsupported(() => log.consumer({ groupId: 'g', topics: [topic], maxPollIntervalMs: 1000 }), 'maxPollIntervalMs')
+        unsupported(() => log.consumer({ groupId: 'g', topics: [topic], assignor: 'range' }), "assignor 'range'")
+        unsupported(() => log.table(topic), 'log.table()')
+        await assert.rejects(log.clean(), (e) => e.code === 'ERR_UNSUPPORTED' && e.option === 'log.clean()')
+        await assert.rejects(open(`kafka://${backend.broker.brokers}`, { durability: 'always' }), (e) => e.code === 'ERR_UNSUPPORTED' && e.option === 'durability')
+        // A broker-side refusal: the caldo code, and the client's error as the cause.
+        const bad = await log.createTopic(name('t'), { retentionMs: -5 }).catch((e) => e)
+        assert.equal(bad.code, 'ERR_INVALID_ARG')
+        assert.ok(bad.cause instanceof Error && /PLT_KFK/.test(bad.cause.code), 'the client\'s error is the cause')
+      })
+
+      test('Kafka: an unreachable cluster is ERR_CONNECT within the connect timeout; a malformed URL is ERR_INVALID_ARG', async () => {
+        for (const target of ['kafka://127.0.0.1:1', { kafka: { brokers: ['10.255.255.1:9092'], connectTimeoutMs: 1000 } }]) {
+          const err = await open(target).then(() => null, (e) => e)
+          assert.equal(err?.code, 'ERR_CONNECT')
+          assert.match(err.message, /cannot reach the Kafka cluster at/)
+          assert.ok(err.cause instanceof Error)
+        }
+        for (const url of ['kafka://', 'kafka://host', 'kafka://host:0', 'kafka://a:1/x?y', 'kafka://a:1,,b:2']) {
+          await assert.rejects(open(url), { code: 'ERR_INVALID_ARG' }, url)
+        }
+        await assert.rejects(open({ kafka: {} }), { code: 'ERR_INVALID_ARG' })
+        await assert.rejects(open({ kafka: { brokers: ['a:1'], nope: 1 } }), { code: 'ERR_INVALID_ARG' })
+      })
+    } else {
+      test('a local log never loads the Kafka client', async (t) => {
+        // A fresh process: nothing else in it could have loaded lib/kafka.
+        const script = `const { open } = require(${JSON.stringify(require.resolve('..'))})
+open(${JSON.stringify(tmpdir(t))}).then(async (log) => { await log.close(); console.log(Object.keys(require.cache).filter((f) => /[\\/]lib[\\/]kafka[\\/]|@platformatic/.test(f)).length) })`
+        const out = require('node:child_process').execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })
+        assert.equal(out.trim(), '0')
+      })
+    }
+
     test('a group of 3 processes, one killed with kill -9: every record is processed, its partitions move', { timeout: 120_000 }, async (t) => {
       const where = backend.target(t)
       const log = await open(where)

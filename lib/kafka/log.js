@@ -370,7 +370,7 @@ async function open (target, opts) {
       new Promise((resolve, reject) => { timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${timeout} ms`), { code: 'PLT_KFK_NETWORK' })), timeout) })
     ])
   } catch (err) {
-    admin.close(true).catch(() => {})
+    admin.close().catch(() => {})
     throw fromKafka(err, 'open', t.brokers.join(','))
   } finally {
     clearTimeout(timer)
