@@ -176,7 +176,7 @@ class KafkaProducer {
     const placed = []
     try {
       for (const it of items) {
-        const n = await this.#partitions(it.topic)
+        const n = this.#counts.get(it.topic) ?? await this.#partitions(it.topic)
         for (const r of it.recs) {
           let partition = r.partition
           if (partition >= n) throw coded('ERR_INVALID_PARTITION', `topic '${it.topic}' has partitions 0 to ${n - 1}, not ${partition}`)

@@ -1,7 +1,7 @@
 'use strict'
-// A single-node Apache Kafka (KRaft) for the Kafka half of the conformance suite: the
-// jars from Maven Central (scripts/kafka-jars.sh), its own ports and a temporary data
-// dir, started within a bounded time and stopped by the test that started it.
+// A single-node Apache Kafka (KRaft) for the Kafka half of the conformance suite and for
+// benchmark/kafka-backend.js: the jars from Maven Central (scripts/kafka-jars.sh), its own
+// ports and a temporary data dir, started within a bounded time and stopped by its caller.
 
 const fs = require('node:fs')
 const os = require('node:os')
