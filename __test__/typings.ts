@@ -6,6 +6,13 @@ const orders = { serialize: (o: Order) => Buffer.from(JSON.stringify(o)), deseri
 
 async function main (): Promise<void> {
   const log = await open('./data', { durability: 'always' })
+  // The same Log on Kafka: a URL, or the client's settings.
+  const onKafka = await open('kafka://broker:9092')
+  await open({ kafka: { brokers: ['b1:9092', 'b2:9092'], ssl: true, sasl: { mechanism: 'SCRAM-SHA-512', username: 'u', password: 'p' }, connectTimeoutMs: 5000 } })
+  // @ts-expect-error brokers are required
+  await open({ kafka: { clientId: 'x' } })
+  const bytes: number | null = (await onKafka.topics())[0].partitions[0].bytes
+  console.log(bytes)
   await log.createTopic('orders', { partitions: 4, retentionMs: 86_400_000, cleanupPolicy: 'compact,delete' })
   const altered = await log.alterTopic('orders', { retentionBytes: 1 << 30 })
   console.log(altered.config?.retentionBytes)

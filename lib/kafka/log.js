@@ -39,8 +39,7 @@ function broker (what, s) {
 function parseTarget (target, opts) {
   return v.readingArgs('open', () => {
     if (opts !== undefined) {
-      const o = v.options('open options', opts, Object.keys(v.object('open options', opts)))
-      const first = Object.keys(o)[0]
+      const first = Object.keys(v.object('open options', opts)).find((k) => opts[k] !== undefined)
       if (first) {
         throw first === 'durability' || first === 'flushIntervalMs' || first === 'cleanIntervalMs'
           ? unsupported(first, 'the brokers decide durability (acks=all, min.insync.replicas) and run retention themselves')
@@ -77,16 +76,12 @@ function parseTarget (target, opts) {
 const partitionInfo = (partition, low, high, lso) => ({ partition, low, high, lso, bytes: null, dirtyRatio: null })
 
 class KafkaLog {
-  #kafka
-  #conn
   #admin
   #closed = false
   #clients = new Set()
   #client
 
   constructor (kafka, conn, admin) {
-    this.#kafka = kafka
-    this.#conn = conn
     this.#admin = admin
     this.#client = Object.freeze({
       kafka,
