@@ -263,6 +263,31 @@ for (const backend of BACKENDS) {
       await p.close()
     })
 
+    test('alterTopic, deleteRecords, offsetsForTimes, deleteGroup', async (t) => {
+      const log = await openLog(t)
+      const topic = name('t')
+      await log.createTopic(topic)
+      const altered = await log.alterTopic(topic, { retentionMs: 7_200_000, cleanupPolicy: 'compact,delete' })
+      assert.equal(altered.config.retentionMs, 7_200_000)
+      assert.equal(altered.config.cleanupPolicy, 'compact,delete')
+      await assert.rejects(log.alterTopic(topic, { partitions: 3 }), { code: 'ERR_INVALID_ARG' })
+      const p = log.producer()
+      await p.sendBatch(topic, Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: `v${i}`, timestamp: 5_000_000 + i * 1000 })))
+      assert.deepEqual(await log.offsetsForTimes([{ topic, partition: 0, timestamp: 5_003_500 }, { topic, partition: 0, timestamp: 9_000_000 }]),
+        [{ topic, partition: 0, offset: 4 }, { topic, partition: 0, offset: 10 }])
+      assert.deepEqual(await log.deleteRecords(topic, 0, 3), { topic, partition: 0, lowWatermark: 3 })
+      assert.equal((await log.topics()).find((ti) => ti.name === topic).partitions[0].low, 3)
+      assert.equal(await errCode(log.deleteRecords(topic, 0, 11)), 'ERR_OFFSET_OUT_OF_RANGE')
+      const groupId = name('g')
+      const c = log.consumer({ groupId, topics: [topic], startFrom: 'earliest' })
+      assert.equal((await take(c, 1))[0].offset, 3, 'a group starts at the log start')
+      assert.ok((await log.groups()).some((g) => g.groupId === groupId))
+      await log.deleteGroup(groupId)
+      assert.ok(!(await log.groups()).some((g) => g.groupId === groupId))
+      assert.equal(await errCode(log.deleteGroup(groupId)), 'ERR_UNKNOWN_GROUP')
+      await p.close()
+    })
+
     test('bad input: coded errors', async (t) => {
       const log = await openLog(t)
       const topic = name('t')

@@ -114,12 +114,14 @@ class KafkaLog {
     return md.topics.get(topic).partitionsCount
   }
 
-  // Per partition: the offset at `ts` (EARLIEST, LATEST or a time), as a Map 'topic:partition' -> number.
+  // Per partition: the offset at `ts` (EARLIEST or LATEST), or at each one's own `timestamp`; a Map 'topic:partition' -> number.
   async #offsets (tps, ts, isolation) {
     const byTopic = new Map()
     for (const { topic, partition, timestamp } of tps) {
       if (!byTopic.has(topic)) byTopic.set(topic, [])
-      byTopic.get(topic).push({ partitionIndex: partition, timestamp: timestamp === undefined ? ts : BigInt(timestamp) })
+      // Kafka refuses a request naming a partition twice.
+      const list = byTopic.get(topic)
+      if (!list.some((p) => p.partitionIndex === partition)) list.push({ partitionIndex: partition, timestamp: ts ?? BigInt(timestamp) })
     }
     if (byTopic.size === 0) return new Map()
     const res = await this.#admin.listOffsets({
@@ -254,12 +256,23 @@ class KafkaLog {
       return tp
     }))
     return this.#call('offsetsForTimes()', async () => {
-      const [at, high] = await Promise.all([this.#offsets(list), this.#ends(list, 'read_uncommitted')])
-      // No record that recent: Kafka says -1, caldo the high watermark (where a seek to that time starts).
-      return list.map(({ topic, partition }) => {
-        const k = `${topic}:${partition}`
-        return { topic, partition, offset: at.get(k) < 0 ? high.get(k) : at.get(k) }
+      // Kafka takes each partition once per request: the n-th query of a partition goes in request n.
+      const rounds = []
+      const times = new Map()
+      list.forEach((q, i) => {
+        const k = `${q.topic}:${q.partition}`
+        const n = times.get(k) ?? 0
+        times.set(k, n + 1)
+        ;(rounds[n] ??= []).push(i)
       })
+      const at = []
+      for (const round of rounds) {
+        const got = await this.#offsets(round.map((i) => list[i]))
+        for (const i of round) at[i] = got.get(`${list[i].topic}:${list[i].partition}`)
+      }
+      const high = await this.#ends(list, 'read_uncommitted')
+      // No record that recent: Kafka says -1, caldo the high watermark (where a seek to that time starts).
+      return list.map(({ topic, partition }, i) => ({ topic, partition, offset: at[i] < 0 ? high.get(`${topic}:${partition}`) : at[i] }))
     })
   }
 
