@@ -278,6 +278,11 @@ for (const backend of BACKENDS) {
       assert.deepEqual(await log.deleteRecords(topic, 0, 3), { topic, partition: 0, lowWatermark: 3 })
       assert.equal((await log.topics()).find((ti) => ti.name === topic).partitions[0].low, 3)
       assert.equal(await errCode(log.deleteRecords(topic, 0, 11)), 'ERR_OFFSET_OUT_OF_RANGE')
+      // A position below the log start moves to it, and says so.
+      const behind = log.consumer({ assign: [{ topic, partition: 0, offset: 1 }] })
+      const moved = when(behind, 'offsetOutOfRange')
+      assert.equal((await take(behind, 1))[0].offset, 3)
+      assert.deepEqual(await moved, { topic, partition: 0, from: 1, to: 3 })
       const groupId = name('g')
       const c = log.consumer({ groupId, topics: [topic], startFrom: 'earliest' })
       assert.equal((await take(c, 1))[0].offset, 3, 'a group starts at the log start')
@@ -285,6 +290,23 @@ for (const backend of BACKENDS) {
       await log.deleteGroup(groupId)
       assert.ok(!(await log.groups()).some((g) => g.groupId === groupId))
       assert.equal(await errCode(log.deleteGroup(groupId)), 'ERR_UNKNOWN_GROUP')
+      await p.close()
+    })
+
+    test('a record the serde cannot read ends the loop with ERR_DESERIALIZE, not the consumer: seek past it and go on', async (t) => {
+      const log = await openLog(t)
+      const topic = name('t')
+      await log.createTopic(topic)
+      const p = log.producer()
+      await p.sendBatch(topic, [{ value: '{"n":0}' }, { value: 'not json' }, { value: '{"n":2}' }])
+      const c = log.consumer({ assign: [{ topic, partition: 0, offset: 'earliest' }], value: serde.json })
+      const got = []
+      const err = await (async () => { for await (const m of c) got.push(m.value) })().then(() => null, (e) => e)
+      assert.deepEqual(got, [{ n: 0 }])
+      assert.equal(err.code, 'ERR_DESERIALIZE')
+      assert.deepEqual([err.topic, err.partition, err.offset], [topic, 0, 1])
+      c.seek({ topic, partition: 0, offset: 2 })
+      assert.deepEqual((await take(c, 1)).map((m) => m.value), [{ n: 2 }])
       await p.close()
     })
 
@@ -297,6 +319,14 @@ for (const backend of BACKENDS) {
       assert.equal(await errCode(p.send(topic, { value: 'x', partition: 5 })), 'ERR_INVALID_PARTITION')
       assert.equal(await errCode(p.send(topic, { value: 1 })), 'ERR_INVALID_ARG')
       assert.equal(await errCode(p.send(topic, { value: 'x', nope: 1 })), 'ERR_INVALID_ARG')
+      // A consumer of a topic that does not exist: from consumer() locally, from its first read on Kafka.
+      const firstRead = async (opts) => {
+        try {
+          for await (const m of log.consumer(opts)) return m
+        } catch (e) { return e.code }
+      }
+      assert.equal(await firstRead({ groupId: name('g'), topics: [name('missing')] }), 'ERR_UNKNOWN_TOPIC')
+      assert.equal(await firstRead({ assign: [{ topic: name('missing'), partition: 0 }] }), 'ERR_UNKNOWN_TOPIC')
       assert.throws(() => log.consumer({ assign: [] }), { code: 'ERR_INVALID_ARG' })
       assert.throws(() => log.consumer({ topics: [topic] }), { code: 'ERR_INVALID_ARG' })
       assert.equal(await errCode(log.createTopic(topic, { nope: 1 })), 'ERR_INVALID_ARG')
