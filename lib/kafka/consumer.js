@@ -223,18 +223,20 @@ class KafkaConsumer extends EventEmitter {
     return out
   }
 
+  #readable () {
+    return this.#tps.filter((t) => !this.#paused.has(key(t.topic, t.partition)) && this.#fetchAt.has(key(t.topic, t.partition)))
+  }
+
+  // Nothing to read (all paused, or no partitions yet): sleeps until a change or `ms` (Infinity: no timer).
+  #idle (ms) {
+    return new Promise((resolve) => {
+      const timer = ms === Infinity ? null : setTimeout(resolve, ms)
+      this.#wake = () => { clearTimeout(timer); resolve() }
+    })
+  }
+
   // One Fetch per leader for every readable partition; resolves with the messages in offset order per partition.
-  async #fetchOnce (waitMs) {
-    const tps = this.#tps.filter((t) => !this.#paused.has(key(t.topic, t.partition)) && this.#fetchAt.has(key(t.topic, t.partition)))
-    if (tps.length === 0) {
-      if (waitMs > 0) {
-        await new Promise((resolve) => {
-          const timer = setTimeout(resolve, waitMs)
-          this.#wake = () => { clearTimeout(timer); resolve() }
-        })
-      }
-      return []
-    }
+  async #fetchOnce (tps, waitMs) {
     const topics = [...new Set(tps.map((t) => t.topic))]
     const md = await this.#pc.metadata({ topics })
     const byLeader = new Map()
@@ -305,8 +307,16 @@ class KafkaConsumer extends EventEmitter {
         if (this.#pendingError) { const e = this.#pendingError; this.#pendingError = null; throw e }
         if (this.#closed) return false
         await this.#resolvePending()
-        const left = deadline - Date.now()
-        const got = await this.#fetchOnce(Math.max(0, Math.min(left, FETCH_WAIT_MS)))
+        const left = Math.max(0, deadline - Date.now())
+        const tps = this.#readable()
+        if (tps.length === 0) {
+          // Positions named while resolving (a new assignment, a seek) are resolved first.
+          if (this.#pending.size) continue
+          if (left === 0) return false
+          await this.#idle(left)
+          continue
+        }
+        const got = await this.#fetchOnce(tps, Math.min(left, FETCH_WAIT_MS))
         if (this.#closed) return false
         if (got.length) {
           this.#buffer = got
