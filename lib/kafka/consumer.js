@@ -138,11 +138,12 @@ class KafkaConsumer extends EventEmitter {
     const assigned = next.filter((t) => !before.has(key(t.topic, t.partition)))
     this.#generation++
     this.#tps = next.map((t) => Object.freeze(t))
+    // Offsets processed on the revoked partitions still count: commit them with this generation
+    // (the commit takes its offsets now), then forget those partitions.
+    if (revoked.length) this.#commitMap(this.#processed, revoked).catch(() => {})
     for (const t of revoked) this.#forget(t)
     for (const t of assigned) this.#pending.set(key(t.topic, t.partition), 'committed')
     if (revoked.length || assigned.length) {
-      // Offsets processed on the revoked partitions still count: commit them with this generation.
-      this.#commitMap(this.#processed, revoked).catch(() => {})
       this.emit('rebalance', { assigned: assigned.map((t) => ({ ...t })), revoked: revoked.map((t) => ({ ...t })) })
     }
     this.#poke()
@@ -155,6 +156,9 @@ class KafkaConsumer extends EventEmitter {
     this.#deliver.delete(k)
     this.#pending.delete(k)
     this.#paused.delete(k)
+    // Its next owner commits it from now on.
+    this.#processed.delete(k)
+    this.#committedSent.delete(k)
   }
 
   #check () {
@@ -346,7 +350,11 @@ class KafkaConsumer extends EventEmitter {
 
   // The next message or batch is asked for: what was in hand is processed.
   #asked () {
-    for (const m of this.#inHand) this.#processed.set(key(m.topic, m.partition), m.offset + 1)
+    for (const m of this.#inHand) {
+      const k = key(m.topic, m.partition)
+      // A partition revoked while its message was in hand is no longer this consumer's to commit.
+      if (this.#deliver.has(k)) this.#processed.set(k, m.offset + 1)
+    }
     this.#inHand = []
   }
 
