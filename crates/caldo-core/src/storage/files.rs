@@ -138,7 +138,14 @@ impl Files {
     /// Counts a slot's new descriptor, closing the least recently used
     /// beyond the budget (an eighth more at once, so that a scan is rare).
     fn opened(&self, slot: &Arc<Slot>) {
-        unpoisoned(&self.handles).push(Arc::downgrade(slot));
+        let mut handles = unpoisoned(&self.handles);
+        handles.push(Arc::downgrade(slot));
+        // Handles dropped while open leave their entries; below the budget no
+        // scan clears them, so clear them here once they are half the list.
+        if handles.len() >= 2 * self.open_count().max(64) {
+            handles.retain(|h| h.strong_count() > 0);
+        }
+        drop(handles);
         let budget = self.budget();
         if self.open.fetch_add(1, Ordering::AcqRel) + 1 > budget {
             self.evict_to(budget - budget / 8);
@@ -247,12 +254,19 @@ mod tests {
         io::Read::read_to_string(&mut &*f, &mut s).unwrap();
         assert_eq!(s, "0");
         assert!(files.open_count() <= 8);
+        assert!(unpoisoned(&files.handles).len() <= 40);
         // A descriptor in use survives eviction; dropped handles uncount theirs.
         files.evict_to(0);
         assert_eq!(files.open_count(), 0);
         assert!(f.metadata().is_ok(), "still open through its Arc");
         drop(handles);
         assert_eq!(files.open_count(), 0);
+        // Handles dropped while open leave no entries behind.
+        for i in 0..1000 {
+            let path = dir.path().join((i % 40).to_string());
+            drop(open(files, &path));
+        }
+        assert!(unpoisoned(&files.handles).len() < 200);
     }
 
     #[test]
