@@ -116,7 +116,8 @@ impl Files {
             used: AtomicU64::new(self.tick()),
             files: self,
         });
-        self.opened(&slot);
+        let open = self.open.fetch_add(1, Ordering::AcqRel) + 1;
+        self.opened(&slot, open);
         Handle(slot)
     }
 
@@ -135,9 +136,10 @@ impl Files {
         }
     }
 
-    /// Counts a slot's new descriptor, closing the least recently used
-    /// beyond the budget (an eighth more at once, so that a scan is rare).
-    fn opened(&self, slot: &Arc<Slot>) {
+    /// Lists a slot that has a new descriptor (counted, now `open` in all),
+    /// closing the least recently used beyond the budget (an eighth more at
+    /// once, so that a scan is rare).
+    fn opened(&self, slot: &Arc<Slot>, open: usize) {
         let mut handles = unpoisoned(&self.handles);
         handles.push(Arc::downgrade(slot));
         // Handles dropped while open leave their entries; below the budget no
@@ -147,7 +149,7 @@ impl Files {
         }
         drop(handles);
         let budget = self.budget();
-        if self.open.fetch_add(1, Ordering::AcqRel) + 1 > budget {
+        if open > budget {
             self.evict_to(budget - budget / 8);
         }
     }
@@ -161,8 +163,10 @@ impl Files {
             .filter_map(Weak::upgrade)
             .map(|s| (s.used.load(Ordering::Relaxed), s))
             .collect();
-        live.sort_by_key(|(used, s)| (*used, Arc::as_ptr(s)));
+        // A handle closed and opened again is listed twice.
+        live.sort_by_key(|(_, s)| Arc::as_ptr(s));
         live.dedup_by(|a, b| Arc::ptr_eq(&a.1, &b.1));
+        live.sort_by_key(|(used, _)| *used);
         let mut over = self.open_count().saturating_sub(keep);
         for (_, slot) in &live {
             if over == 0 {
@@ -195,8 +199,10 @@ impl Handle {
         }
         let f = Arc::new(slot.files.open_file(&slot.path, slot.mode)?);
         *file = Some(f.clone());
+        // Counted before an eviction can see it, so the count never goes below zero.
+        let open = slot.files.open.fetch_add(1, Ordering::AcqRel) + 1;
         drop(file);
-        slot.files.opened(slot);
+        slot.files.opened(slot, open);
         Ok((f, true))
     }
 
