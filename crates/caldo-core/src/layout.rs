@@ -144,8 +144,9 @@ pub(crate) fn group_owners(group: &Path) -> PathBuf {
     group.join("owners")
 }
 
-pub(crate) fn group_owner(group: &Path, topic: &str, partition: u32) -> PathBuf {
-    group_owners(group).join(format!("{topic}-{partition}"))
+/// A topic's owner locks: byte `p` is locked by the member reading partition `p`.
+pub(crate) fn group_owner(group: &Path, topic: &str) -> PathBuf {
+    group_owners(group).join(topic)
 }
 
 pub(crate) fn txns(dir: &Path) -> PathBuf {

@@ -39,7 +39,7 @@ pub use txn::{Producer, DEFAULT_TXN_TIMEOUT};
 #[doc(hidden)]
 pub mod internals {
     pub use crate::record::{batch, control};
-    pub use crate::storage::{index, segment, state, timeindex, txnindex};
+    pub use crate::storage::{files, index, segment, state, timeindex, txnindex};
     pub use crate::sync::lock;
 
     /// The segment file paths of [`crate::layout`].

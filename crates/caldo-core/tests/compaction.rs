@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mod rng;
-use caldo_core::internals::segment;
+use caldo_core::internals::{files, segment};
 use caldo_core::{
     CleanupPolicy, Code, Cursor, Durability, Log, Placed, Position, RecordIn, TopicChanges,
     TopicConfig,
@@ -184,6 +184,35 @@ fn keeps_the_last_record_of_each_key_at_its_offset() {
     let log = open(dir.path());
     let again = read_all(&mut log.cursor("c", 0, Position::Earliest).unwrap());
     assert_eq!(again, got);
+}
+
+#[test]
+fn a_reader_whose_file_the_cache_closed_reads_on_across_a_compaction_swap() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    compacted(&log, DAY as u64);
+    let mut rng = Rng(11);
+    let mut model = Model {
+        written: Written::new(),
+    };
+    let mut reader = log.cursor("c", 0, Position::Earliest).unwrap();
+    let mut tailed = Vec::new();
+    for round in 0..6 {
+        model.append(&log, &mut rng, 400, 50, now());
+        // Part-way through a sealed segment, then the segment is compacted
+        // (renamed over, or unlinked) while the reader holds no descriptor:
+        // it must find its offset again, not read the new file at its old place.
+        tailed.extend(read_all_some(&mut reader, 150 + round * 7));
+        let report = log.clean().unwrap();
+        assert!(report.bytes > 0, "round {round} compacted");
+        files::files().evict_to(0);
+        tailed.extend(read_all(&mut reader));
+        check(&model, &tailed, 0);
+        assert_eq!(
+            tailed.last().unwrap().0,
+            *model.written.keys().last().unwrap()
+        );
+    }
 }
 
 fn read_all_some(c: &mut Cursor, max: usize) -> Vec<Read> {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use caldo_core::internals::state::State;
-use caldo_core::internals::{layout, segment};
+use caldo_core::internals::{files, layout, segment};
 use caldo_core::{Code, Cursor, Durability, Log, Placed, Position, RecordIn, TopicConfig};
 
 fn open(dir: &Path) -> Log {
@@ -180,6 +180,17 @@ fn rejected_appends_write_nothing() {
 
 #[test]
 fn concurrent_writers_through_separate_handles_stay_dense() {
+    writers_stay_dense(false);
+}
+
+#[test]
+fn concurrent_writers_stay_dense_while_the_file_cache_closes_every_file() {
+    writers_stay_dense(true);
+}
+
+/// Four writers append pairs; with `evict`, each closes every cached file
+/// (state locks and active segments, the others' too) after each append.
+fn writers_stay_dense(evict: bool) {
     // Separate Log instances hold separate file descriptions, so they contend
     // on the flock exactly as separate processes do.
     let dir = tempfile::tempdir().unwrap();
@@ -189,9 +200,19 @@ fn concurrent_writers_through_separate_handles_stay_dense() {
             let path = dir.path().to_path_buf();
             std::thread::spawn(move || {
                 let log = open(&path);
+                let mut reader = log.cursor("t", 0, Position::Earliest).unwrap();
+                let mut read = 0;
                 for i in 0..500u32 {
                     let v = [vec![w], i.to_le_bytes().to_vec()].concat();
                     log.append("t", &[rec(&v), rec(&v)], 0).unwrap();
+                    if evict {
+                        files::files().evict_to(0);
+                        // A reader across rolls and closed files misses nothing.
+                        for (off, _) in read_all(&mut reader) {
+                            assert_eq!(off, read);
+                            read += 1;
+                        }
+                    }
                 }
             })
         })

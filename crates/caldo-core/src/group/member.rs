@@ -8,13 +8,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::assignor::{Assignor, Tp};
-use super::state::{open_lock, try_lock, GroupDir, MemberInfo};
+use super::state::{open_lock, GroupDir, MemberInfo};
 use super::watcher::Watcher;
 use crate::error::{Code, Error, IoContext, Result};
 use crate::log::Log;
 use crate::offsets::Committed;
 use crate::storage::cursor::Position;
 use crate::storage::topic::validate_name;
+use crate::sync::lock;
 
 /// A name no other member or producer has: time, pid and a counter.
 pub(crate) fn unique_id() -> String {
@@ -55,7 +56,7 @@ fn positions_of<'a>(
 }
 
 /// A partition's owner lock kept past leaving; dropping it lets the partition go.
-pub type Held = (Tp, File);
+pub type Held = (Tp, lock::Range);
 
 /// One member of a group, in this process.
 pub struct Member {
@@ -67,7 +68,10 @@ pub struct Member {
     pub(super) file: Option<File>,
     /// The generation word as last synced.
     pub(super) seen: u32,
-    pub(super) owned: BTreeMap<Tp, File>,
+    pub(super) owned: BTreeMap<Tp, lock::Range>,
+    /// Each topic's owners file, opened once per membership: the partitions'
+    /// locks are byte ranges of it.
+    owners: BTreeMap<String, Arc<File>>,
     pub(super) pending: BTreeSet<Tp>,
     pub(super) committed: BTreeMap<Tp, u64>,
     pub(super) last_commit: Instant,
@@ -102,6 +106,7 @@ impl Member {
             file: None,
             seen: 0,
             owned: BTreeMap::new(),
+            owners: BTreeMap::new(),
             pending: BTreeSet::new(),
             committed: BTreeMap::new(),
             last_commit: Instant::now(),
@@ -234,11 +239,22 @@ impl Member {
         }
         let (committed, unstable) = read;
         for tp in std::mem::take(&mut self.pending) {
-            let file = open_lock(&self.group.owner_path(&tp))?;
-            if unstable.contains(&tp) || !try_lock(&file).ctx("locking partition owner")? {
+            let owners = match self.owners.get(&tp.0) {
+                Some(f) => f.clone(),
+                None => {
+                    let f = Arc::new(open_lock(&self.group.owner_path(&tp.0))?);
+                    self.owners.insert(tp.0.clone(), f.clone());
+                    f
+                }
+            };
+            let taken = match unstable.contains(&tp) {
+                true => None,
+                false => lock::try_range(&owners, tp.1.into()).ctx("locking partition owner")?,
+            };
+            let Some(file) = taken else {
                 self.pending.insert(tp);
                 continue;
-            }
+            };
             let start = self.start(&tp, &committed)?;
             if let Some(&c) = committed.get(&tp) {
                 self.committed.insert(tp.clone(), c);
@@ -312,6 +328,9 @@ impl Member {
 
     fn exit(&mut self) -> Result<()> {
         self.watcher = None;
+        // A later membership locks through descriptions of its own, so that
+        // locks kept past this one still exclude it.
+        self.owners.clear();
         if self.file.take().is_none() {
             return Ok(());
         }

@@ -1,7 +1,8 @@
 //! Consumer groups without a broker, on the files of `<dir>/groups/<group>/`
 //! (see `layout`): a lock taken while the state changes, `state.json`
 //! (generation, members, assignment), the `gen` wake-up word bumped on every
-//! new generation, one locked file per member and one per owned partition.
+//! new generation, one locked file per member, and one owners file per topic
+//! whose byte `p` is locked by the member owning partition `p`.
 //!
 //! Liveness is the process: the kernel drops a dead member's locks. Each
 //! member's watcher thread holds a pidfd per other member's process and

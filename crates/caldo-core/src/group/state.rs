@@ -63,8 +63,8 @@ impl GroupDir {
         &self.dir
     }
 
-    pub(super) fn owner_path(&self, tp: &Tp) -> PathBuf {
-        layout::group_owner(&self.dir, &tp.0, tp.1)
+    pub(super) fn owner_path(&self, topic: &str) -> PathBuf {
+        layout::group_owner(&self.dir, topic)
     }
 
     fn member_path(&self, id: &str) -> PathBuf {

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use crate::error::{Code, Error, IoContext, Result};
 use crate::layout;
 use crate::record::batch::{self, RecordRef};
+use crate::storage::files::{files, Handle, Mode};
 use crate::storage::index;
 use crate::storage::partition::Partition;
 use crate::storage::segment::{self, Step, Walk};
@@ -62,7 +63,8 @@ pub enum Position {
 
 struct Open {
     base: u64,
-    file: File,
+    /// In the process's file cache: a cursor at rest holds no descriptor.
+    file: Handle,
     /// So that a file compaction put in its place is told from it.
     ino: u64,
     walk: Walk,
@@ -188,22 +190,49 @@ impl Cursor {
         )
     }
 
-    /// Opens segment `base`; false when it is gone (a cleaner removed it).
-    fn open(&mut self, base: u64) -> Result<bool> {
+    /// Opens segment `base`; `None` when it is gone (a cleaner removed it).
+    fn open(&mut self, base: u64) -> Result<Option<Arc<File>>> {
         let path = layout::segment_log(self.part.dir(), base);
         let file = match File::open(&path) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-            f => f.ctx(format_args!("opening {}", path.display()))?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            f => Arc::new(f.ctx(format_args!("opening {}", path.display()))?),
         };
         let ino = file.metadata().ctx("stat segment")?.ino();
         self.seg = Some(Open {
             base,
-            file,
+            file: files().adopt(&path, Mode::Read, file.clone()),
             ino,
             walk: Walk::start(base),
         });
         self.reader.clear();
-        Ok(true)
+        Ok(Some(file))
+    }
+
+    /// The open segment's file. When the cache closed it meanwhile, the one
+    /// at its path now must be the same file, and the walk must still land
+    /// on a batch there; otherwise (the file was replaced or removed, and its
+    /// inode maybe reused) the segment is closed, to be located again by offset.
+    fn segment_file(&mut self, hw: u64) -> Result<Option<Arc<File>>> {
+        let seg = self.seg.as_mut().unwrap();
+        let (file, reopened) = match seg.file.get() {
+            Ok(got) => got,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.seg = None;
+                return Ok(None);
+            }
+            Err(e) => return Err(e).ctx(format_args!("opening {}", seg.file.path().display())),
+        };
+        if !reopened {
+            return Ok(Some(file));
+        }
+        // Bytes buffered from the file before are not trusted for another.
+        self.reader.clear();
+        let same = file.metadata().ctx("stat segment")?.ino() == seg.ino;
+        if same && seg.walk.lands(&mut self.reader, &file, hw)? {
+            return Ok(Some(file));
+        }
+        self.seg = None;
+        Ok(None)
     }
 
     /// Opens the segment holding `next`, at the indexed position at or
@@ -228,12 +257,12 @@ impl Cursor {
     fn locate_in(&mut self, base: u64) -> Result<bool> {
         let entries = index::read(&layout::segment_index(self.part.dir(), base), base)?;
         let at = Walk::at(index::lookup(&entries, base, self.next));
-        if !self.open(base)? {
+        let Some(file) = self.open(base)? else {
             return Ok(false);
-        }
+        };
         let hw = self.high_watermark();
         let seg = self.seg.as_mut().unwrap();
-        if at.lands(&mut self.reader, &seg.file, hw)? {
+        if at.lands(&mut self.reader, &file, hw)? {
             seg.walk = at;
         }
         Ok(true)
@@ -269,9 +298,12 @@ impl Cursor {
                     return Err(e);
                 }
             }
+            let Some(file) = self.segment_file(hw)? else {
+                continue;
+            };
             let seg = self.seg.as_mut().unwrap();
             let next = self.next;
-            let h = match seg.walk.next(&mut self.reader, &seg.file, hw, next)? {
+            let h = match seg.walk.next(&mut self.reader, &file, hw, next)? {
                 Step::Batch(h, _) => h,
                 Step::BadCrc(h) => {
                     return Err(self.corrupt(h.base_offset, "batch fails its CRC check"))
@@ -348,7 +380,7 @@ impl Cursor {
                 *moves += 1;
                 // The next segment starts right here: no index to read.
                 let found = match base == next {
-                    true => self.open(base)?,
+                    true => self.open(base)?.is_some(),
                     false => self.locate_in(base)?,
                 };
                 if !found {

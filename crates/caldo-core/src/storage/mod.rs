@@ -2,6 +2,7 @@
 //! appends, durability, crash recovery, reading and inspection.
 
 pub mod cursor;
+pub mod files;
 pub mod index;
 pub mod inspect;
 pub mod partition;

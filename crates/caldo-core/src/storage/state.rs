@@ -9,13 +9,15 @@
 //! of what is on disk. A checksum guards it against a torn or garbage page.
 
 use std::fs::File;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use memmap2::MmapMut;
 
 use crate::error::{IoContext, Result};
+use crate::storage::files::{self, Handle, Mode};
 use crate::sync::shared;
 
 const SIZE: u64 = 4096;
@@ -145,8 +147,10 @@ pub fn peek(path: &Path) -> Result<Option<(u64, u64)>> {
 }
 
 pub struct State {
-    /// Also the partition's lock file.
-    pub file: File,
+    /// Also the partition's lock file, in the process's file cache: the
+    /// mapping outlives the descriptor.
+    file: Handle,
+    ino: u64,
     map: MmapMut,
 }
 
@@ -154,7 +158,21 @@ impl State {
     /// Opens (creating if missing) the state file at `path`.
     pub fn open(path: &Path) -> Result<State> {
         let (file, map) = shared::map(path, SIZE, "state")?;
-        Ok(State { file, map })
+        let ino = file.metadata().ctx("stat state file")?.ino();
+        let file = files::files().adopt(path, Mode::ReadWrite, Arc::new(file));
+        Ok(State { file, ino, map })
+    }
+
+    /// The state file, to lock; `None` when the file mapped is no longer at
+    /// its path (the topic was deleted, and maybe created again).
+    pub fn lock_file(&self) -> Result<Option<Arc<File>>> {
+        match self.file.get() {
+            Ok((f, false)) => Ok(Some(f)),
+            Ok((f, true)) if f.metadata().ctx("stat state file")?.ino() == self.ino => Ok(Some(f)),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).ctx(format_args!("opening {}", self.file.path().display())),
+        }
     }
 
     fn u64(&self, at: usize) -> &AtomicU64 {

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::sync::Mutex;
 
-use super::{open_rw, Active, Durability, Partition, Writer};
+use super::{cached_rw, Active, Durability, Partition, Writer};
 use crate::error::{Code, Error, IoContext, Result};
 use crate::fsutil::sync_dir;
 use crate::layout;
@@ -248,7 +248,8 @@ impl Partition {
         let buf = std::mem::take(&mut w.buf);
         let batches = std::mem::take(&mut w.batches);
         let a = self.active(w, base)?;
-        let written = a.log.write_all_at(&buf, end).ctx("appending to segment");
+        let log = a.log.file()?;
+        let written = log.write_all_at(&buf, end).ctx("appending to segment");
         let indexed = written.and_then(|()| {
             let mut run = self.run_max(a, end)?;
             for &(at, off) in &batches {
@@ -260,6 +261,7 @@ impl Partition {
                     run = i64::MIN;
                     let e = Entry { offset: off, pos };
                     a.index
+                        .file()?
                         .write_all_at(&e.encode(base), a.index_len)
                         .ctx("writing index")?;
                     a.index_len += index::ENTRY;
@@ -272,7 +274,6 @@ impl Partition {
             Ok(())
         });
         let new_end = end + buf.len() as u64;
-        let log = a.log.clone();
         w.buf = buf;
         w.batches = batches;
         // On error `appending` stays set: the next holder cuts the partial write.
@@ -291,10 +292,14 @@ impl Partition {
         let sealed = match self.durability {
             Durability::None => None,
             _ => {
-                let index_len = index::whole_len(&a.index)?;
-                a.time.sync_data().ctx("syncing sealed time index")?;
-                a.index.sync_data().ctx("syncing sealed index")?;
-                a.log.sync_data().ctx("syncing sealed segment")?;
+                let index = a.index.file()?;
+                let index_len = index::whole_len(&index)?;
+                a.time
+                    .file()?
+                    .sync_data()
+                    .ctx("syncing sealed time index")?;
+                index.sync_data().ctx("syncing sealed index")?;
+                a.log.file()?.sync_data().ctx("syncing sealed segment")?;
                 Some(Durable {
                     base,
                     pos: end,
@@ -303,9 +308,9 @@ impl Partition {
                 })
             }
         };
-        let log = open_rw(&layout::segment_log(&self.dir, next), true)?;
-        let index = open_rw(&layout::segment_index(&self.dir, next), true)?;
-        let time = open_rw(&layout::segment_time_index(&self.dir, next), true)?;
+        let log = cached_rw(&layout::segment_log(&self.dir, next), true)?;
+        let index = cached_rw(&layout::segment_index(&self.dir, next), true)?;
+        let time = cached_rw(&layout::segment_time_index(&self.dir, next), true)?;
         if let Some(d) = sealed {
             sync_dir(&self.dir)?;
             self.note_durable(d);

@@ -85,7 +85,8 @@ impl Partition {
         // entries the record covers and indexes from the record on. So it is
         // synced only once it has grown by INDEX_SYNC_ENTRIES; until then the
         // record keeps its last synced length, which stays true.
-        let len = index::whole_len(&a.index)?;
+        let index = a.index.file()?;
+        let len = index::whole_len(&index)?;
         let synced_len = self
             .state
             .durable()
@@ -100,9 +101,9 @@ impl Partition {
         };
         Ok(Some(Published {
             durable,
-            log: a.log.clone(),
-            index: a.index.clone(),
-            time: a.time.clone(),
+            log: a.log.file()?,
+            index,
+            time: a.time.file()?,
             index_dirty,
         }))
     }
@@ -136,6 +137,9 @@ impl Partition {
             .as_ref()
             .map(|a| (a.base, a.log.clone()));
         if let Some((base, log)) = current {
+            // Closed by the cache meanwhile: fdatasync through a new descriptor
+            // syncs the file's data all the same.
+            let log = log.file()?;
             let (now_base, end) = self.state.active();
             if now_base == base {
                 return self.sync_to(base, end, &log);

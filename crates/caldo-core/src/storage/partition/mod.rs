@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::{Code, Error, IoContext, Result};
 use crate::layout;
+use crate::storage::files::{files, Handle, Mode};
 use crate::storage::index;
 use crate::storage::state::State;
 use crate::sync::wake::Wake;
@@ -26,14 +27,14 @@ pub use durability::Durability;
 pub(crate) use retention::now_ms;
 pub use retention::{segment_max_timestamp, Removed, Rules, Seg};
 
-/// The active segment, as this process has it open.
+/// The active segment, as this process has it open (through the file cache).
 struct Active {
     base: u64,
-    log: Arc<File>,
-    index: Arc<File>,
+    log: Handle,
+    index: Handle,
     index_len: u64,
     last_indexed: u64,
-    time: Arc<File>,
+    time: Handle,
     /// Bytes of the time index, and its last entry's timestamp (or `i64::MIN`).
     time_len: u64,
     time_max: i64,
@@ -43,14 +44,14 @@ struct Active {
 }
 
 impl Active {
-    fn new(base: u64, log: File, index: File, time: File) -> Active {
+    fn new(base: u64, log: Handle, index: Handle, time: Handle) -> Active {
         Active {
             base,
-            log: Arc::new(log),
-            index: Arc::new(index),
+            log,
+            index,
             index_len: 0,
             last_indexed: 0,
-            time: Arc::new(time),
+            time,
             time_len: 0,
             time_max: i64::MIN,
             run: (0, 0, i64::MIN),
@@ -90,6 +91,11 @@ fn open_rw(path: &Path, truncate: bool) -> Result<File> {
         .truncate(truncate)
         .open(path)
         .ctx(format_args!("opening {}", path.display()))
+}
+
+/// [`open_rw`] into the process's file cache.
+fn cached_rw(path: &Path, truncate: bool) -> Result<Handle> {
+    Ok(files().adopt(path, Mode::ReadWrite, Arc::new(open_rw(path, truncate)?)))
 }
 
 impl Partition {
@@ -141,9 +147,12 @@ impl Partition {
     }
 
     /// This process's writer and the cross-process lock, taken in that order.
-    fn locked(&self) -> Result<(MutexGuard<'_, Writer>, lock::Guard<'_>)> {
+    fn locked(&self) -> Result<(MutexGuard<'_, Writer>, lock::Guard<Arc<File>>)> {
         let w = unpoisoned(&self.writer);
-        let guard = lock::exclusive(&self.state.file).ctx("locking partition")?;
+        let Some(file) = self.state.lock_file()? else {
+            return Err(self.unknown());
+        };
+        let guard = lock::exclusive(file).ctx("locking partition")?;
         Ok((w, guard))
     }
 
@@ -165,17 +174,18 @@ impl Partition {
     fn active<'w>(&self, w: &'w mut Writer, base: u64) -> Result<&'w mut Active> {
         let fresh = w.active.as_ref().is_none_or(|a| a.base != base);
         if fresh {
-            let log = open_rw(&layout::segment_log(&self.dir, base), false)?;
-            let index = open_rw(&layout::segment_index(&self.dir, base), false)?;
-            let time = open_rw(&layout::segment_time_index(&self.dir, base), false)?;
+            let log = cached_rw(&layout::segment_log(&self.dir, base), false)?;
+            let index = cached_rw(&layout::segment_index(&self.dir, base), false)?;
+            let time = cached_rw(&layout::segment_time_index(&self.dir, base), false)?;
             w.active = Some(Active::new(base, log, index, time));
         }
         let a = w.active.as_mut().unwrap();
         // Other processes append (and index) too: take the index's length from
         // the file, not from this process's last append.
-        let len = index::whole_len(&a.index)?;
+        let index_file = a.index.file()?;
+        let len = index::whole_len(&index_file)?;
         if fresh || len != a.index_len {
-            a.last_indexed = index::last(&a.index, len, base)?.map_or(0, |e| e.pos);
+            a.last_indexed = index::last(&index_file, len, base)?.map_or(0, |e| e.pos);
             a.index_len = len;
             // The time index moves with the offset index (one entry each), so
             // it needs a look only when that did, or when newly opened.

@@ -64,13 +64,14 @@ impl Partition {
     /// date; rebuilds the index from the log when it does not match the offset
     /// index (a segment written before time indexes existed).
     pub(super) fn sync_times(&self, a: &mut Active) -> Result<()> {
-        let len = a.time.metadata().ctx("stat time index")?.len();
+        let time = a.time.file()?;
+        let len = time.metadata().ctx("stat time index")?.len();
         let entries = a.index_len / index::ENTRY;
         if len == a.time_len && len == entries * timeindex::ENTRY {
             return Ok(());
         }
-        let (whole, last) = timeindex::last(&a.time, a.base)?;
-        let last_point = index::last(&a.index, a.index_len, a.base)?;
+        let (whole, last) = timeindex::last(&time, a.base)?;
+        let last_point = index::last(&*a.index.file()?, a.index_len, a.base)?;
         let matches = len == whole
             && whole == entries * timeindex::ENTRY
             && last.map(|e| e.offset) == last_point.map(|e| e.offset);
@@ -79,10 +80,10 @@ impl Partition {
             let end = if active == a.base { end } else { 0 };
             let points = index::read(&layout::segment_index(&self.dir, a.base), a.base)?;
             let points = &points[..(entries as usize).min(points.len())];
-            let built = build(&a.log, a.base, points, end)?;
+            let built = build(&*a.log.file()?, a.base, points, end)?;
             let bytes: Vec<u8> = built.iter().flat_map(|e| e.encode(a.base)).collect();
-            a.time.set_len(0).ctx("cutting time index")?;
-            a.time.write_all_at(&bytes, 0).ctx("writing time index")?;
+            time.set_len(0).ctx("cutting time index")?;
+            time.write_all_at(&bytes, 0).ctx("writing time index")?;
             a.time_len = bytes.len() as u64;
             a.time_max = built.last().map_or(i64::MIN, |e| e.timestamp);
             a.run = (0, 0, i64::MIN);
@@ -100,7 +101,7 @@ impl Partition {
         if from == a.last_indexed && to == end {
             return Ok(max);
         }
-        headers_max(&a.log, a.last_indexed, end)
+        headers_max(&*a.log.file()?, a.last_indexed, end)
     }
 
     /// Appends the time entry at `offset`: what came before bounds at most
@@ -111,6 +112,7 @@ impl Partition {
             offset,
         };
         a.time
+            .file()?
             .write_all_at(&e.encode(a.base), a.time_len)
             .ctx("writing time index")?;
         a.time_len += timeindex::ENTRY;
