@@ -18,28 +18,53 @@ const REFUSED_BEFORE_WRITING = new Set(['ERR_MESSAGE_TOO_LARGE', 'ERR_INVALID_PA
 const SYNC_APPEND_BYTES = 1 << 20
 const REC_KEYS = ['key', 'value', 'headers', 'partition', 'timestamp']
 
-// One record, its JS types checked, turned into bytes.
-function encodeRecord (what, r, keySerde, valueSerde) {
-  v.object(what, r)
+// The names a record's fields go by in error messages.
+function labelsOf (what) {
+  return { what, key: `${what}.key`, value: `${what}.value`, partition: `${what}.partition`, timestamp: `${what}.timestamp`, headers: `${what}.headers` }
+}
+
+// One record, its JS types checked, turned into bytes; `now` stamps it if it has no timestamp.
+function encodeRecord (l, r, keySerde, valueSerde, now) {
+  v.object(l.what, r)
   for (const k of Object.keys(r)) {
-    if (!REC_KEYS.includes(k)) throw invalid(`${what} has an unknown field '${k}'; known: ${REC_KEYS.join(', ')}`)
+    if (k !== 'value' && k !== 'key' && k !== 'headers' && k !== 'partition' && k !== 'timestamp') {
+      throw invalid(`${l.what} has an unknown field '${k}'; known: ${REC_KEYS.join(', ')}`)
+    }
   }
-  if (r.value === undefined) throw invalid(`${what}.value is required (null is a tombstone)`)
-  const key = r.key === undefined ? null : serdes.toBytes(`${what}.key`, r.key, keySerde)
-  const value = serdes.toBytes(`${what}.value`, r.value, valueSerde)
+  if (r.value === undefined) throw invalid(`${l.value} is required (null is a tombstone)`)
+  const key = r.key === undefined || r.key === null ? null : serdes.toBytes(l.key, r.key, keySerde)
+  const value = serdes.toBytes(l.value, r.value, valueSerde)
   // Lengths travel as int32: refuse what no topic takes before encoding it.
   if ((key ? key.length : 0) + (value ? value.length : 0) > MAX_RECORD_BYTES) {
-    throw coded('ERR_MESSAGE_TOO_LARGE', `${what} is over ${MAX_RECORD_BYTES} bytes; no topic takes records that large (maxMessageBytes)`)
+    throw coded('ERR_MESSAGE_TOO_LARGE', `${l.what} is over ${MAX_RECORD_BYTES} bytes; no topic takes records that large (maxMessageBytes)`)
   }
   // The partition travels as an int32; the engine checks it against the topic.
-  const partition = r.partition === undefined ? -1 : v.int(`${what}.partition`, r.partition, 0, 2 ** 31 - 1)
-  const timestamp = r.timestamp === undefined ? Date.now() : v.number(`${what}.timestamp`, r.timestamp)
+  const partition = r.partition === undefined ? -1 : v.int(l.partition, r.partition, 0, 2 ** 31 - 1)
+  const timestamp = r.timestamp === undefined ? now : v.number(l.timestamp, r.timestamp)
   let headers = null
   if (r.headers !== undefined) {
-    v.object(`${what}.headers`, r.headers)
-    headers = Object.entries(r.headers).map(([k, h]) => [Buffer.from(k, 'utf8'), serdes.toBytes(`${what}.headers.${k}`, h, null)])
+    v.object(l.headers, r.headers)
+    headers = Object.entries(r.headers).map(([k, h]) => [Buffer.from(k, 'utf8'), serdes.toBytes(`${l.headers}.${k}`, h, null)])
   }
   return { key, value, headers, partition, timestamp }
+}
+
+// A send's records, encoded with one clock read. A refused record of a batch is encoded
+// again under its own label, records[i], to say which one: labels per record cost time.
+function encodeRecords (what, list, single, keySerde, valueSerde) {
+  const now = Date.now()
+  const l = labelsOf(what)
+  const out = new Array(list.length)
+  for (let i = 0; i < list.length; i++) {
+    try {
+      out[i] = encodeRecord(l, list[i], keySerde, valueSerde, now)
+    } catch (err) {
+      if (single) throw err
+      encodeRecord(labelsOf(`${what}[${i}]`), list[i], keySerde, valueSerde, now)
+      throw err
+    }
+  }
+  return out
 }
 
 const txnState = (message) => coded('ERR_INVALID_TXN_STATE', message)
@@ -167,7 +192,7 @@ class Producer {
     try {
       this.#checkOpen()
       v.string('topic', topic, 'ERR_INVALID_TOPIC')
-      const recs = v.readingArgs(what, () => list().map((r, i) => encodeRecord(single ? what : `${what}[${i}]`, r, this.#key, this.#value)))
+      const recs = v.readingArgs(what, () => encodeRecords(what, list(), single, this.#key, this.#value))
       return new Promise((resolve, reject) => {
         this.#queue.push({ topic, recs, single, resolve, reject })
         if (!this.#draining) this.#draining = new Promise((done) => queueMicrotask(() => this.#drain().then(done)))

@@ -92,17 +92,16 @@ pub fn encode(out: &mut Vec<u8>, base_offset: u64, records: &[RecordIn], stamp: 
         times,
         &producer,
     );
-    let mut body = Vec::with_capacity(64);
     for (delta, r) in records.iter().enumerate() {
-        body.clear();
-        body.push(0); // record attributes
-        varint::put_i64(&mut body, r.timestamp.wrapping_sub(first_ts));
-        varint::put_i64(&mut body, delta as i64);
-        varint::put_bytes(&mut body, r.key);
-        varint::put_bytes(&mut body, r.value);
-        headers::encode(&mut body, r.headers);
-        varint::put_i64(out, body.len() as i64);
-        out.extend_from_slice(&body);
+        let fields = (
+            r.timestamp.wrapping_sub(first_ts),
+            delta as i64,
+            r.key,
+            r.value,
+        );
+        put_record(out, fields, headers::encoded_len(r.headers), |o| {
+            headers::encode(o, r.headers)
+        });
     }
     seal(&mut out[start..]);
 }
@@ -127,6 +126,34 @@ fn put_header(
     out.extend_from_slice(&times.0.to_le_bytes());
     out.extend_from_slice(&times.1.to_le_bytes());
     out.extend_from_slice(producer);
+}
+
+/// Appends one record: its length, then (timestamp delta, offset delta, key,
+/// value) in `fields` and the headers `put_headers` writes (`headers_len`
+/// bytes). The length is worked out first, so the value is copied once.
+fn put_record(
+    out: &mut Vec<u8>,
+    fields: (i64, i64, Option<&[u8]>, Option<&[u8]>),
+    headers_len: usize,
+    put_headers: impl FnOnce(&mut Vec<u8>),
+) {
+    let (ts_delta, offset_delta, key, value) = fields;
+    let len = 1
+        + varint::len_i64(ts_delta)
+        + varint::len_i64(offset_delta)
+        + varint::len_bytes(key)
+        + varint::len_bytes(value)
+        + headers_len;
+    varint::put_i64(out, len as i64);
+    let start = out.len();
+    out.reserve(len);
+    out.push(0); // record attributes
+    varint::put_i64(out, ts_delta);
+    varint::put_i64(out, offset_delta);
+    varint::put_bytes(out, key);
+    varint::put_bytes(out, value);
+    put_headers(out);
+    debug_assert_eq!(out.len() - start, len);
 }
 
 /// Fills in the length and CRC of the whole batch in `batch`.
@@ -161,20 +188,26 @@ pub fn encode_kept(
         times,
         &template[42..HEADER_LEN],
     );
-    let mut body = Vec::with_capacity(64);
     for r in records {
-        body.clear();
-        body.push(0);
-        varint::put_i64(&mut body, r.timestamp.wrapping_sub(first_ts));
-        varint::put_i64(&mut body, (r.offset - base) as i64);
-        varint::put_bytes(&mut body, r.key);
-        varint::put_bytes(&mut body, r.value);
-        varint::put_i64(&mut body, i64::from(r.header_count));
-        body.extend_from_slice(r.headers);
-        varint::put_i64(out, body.len() as i64);
-        out.extend_from_slice(&body);
+        let fields = (
+            r.timestamp.wrapping_sub(first_ts),
+            (r.offset - base) as i64,
+            r.key,
+            r.value,
+        );
+        let count = i64::from(r.header_count);
+        let headers_len = varint::len_i64(count) + r.headers.len();
+        put_record(out, fields, headers_len, |o| {
+            varint::put_i64(o, count);
+            o.extend_from_slice(r.headers);
+        });
     }
     seal(&mut out[start..]);
+}
+
+/// Moves the batch in `batch` to start at offset `base`; its CRC does not cover that.
+pub fn set_base_offset(batch: &mut [u8], base: u64) {
+    batch[..8].copy_from_slice(&base.to_le_bytes());
 }
 
 /// Makes the whole batch in `batch` end at offset `last` with largest

@@ -9,6 +9,15 @@ pub struct Header<'a> {
     pub value: Option<&'a [u8]>,
 }
 
+/// How many bytes [`encode`] writes for `headers`.
+pub fn encoded_len(headers: &[Header]) -> usize {
+    let each: usize = headers
+        .iter()
+        .map(|h| varint::len_bytes(Some(h.key)) + varint::len_bytes(h.value))
+        .sum();
+    varint::len_i64(headers.len() as i64) + each
+}
+
 /// Appends the header count and the headers.
 pub fn encode(out: &mut Vec<u8>, headers: &[Header]) {
     varint::put_i64(out, headers.len() as i64);

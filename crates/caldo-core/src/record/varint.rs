@@ -1,5 +1,16 @@
 //! Zigzag varints, and byte strings prefixed by one, as in Kafka's record format.
 
+/// How many bytes [`put_i64`] writes for `v`.
+pub fn len_i64(v: i64) -> usize {
+    let z = ((v << 1) ^ (v >> 63)) as u64;
+    (64 - (z | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// How many bytes [`put_bytes`] writes for `b`.
+pub fn len_bytes(b: Option<&[u8]>) -> usize {
+    b.map_or(1, |b| len_i64(b.len() as i64) + b.len())
+}
+
 pub fn put_i64(out: &mut Vec<u8>, v: i64) {
     let mut z = ((v << 1) ^ (v >> 63)) as u64;
     while z >= 0x80 {
@@ -51,12 +62,6 @@ pub fn get_bytes<'a>(buf: &'a [u8], pos: &mut usize) -> Option<Option<&'a [u8]>>
 mod tests {
     use super::*;
 
-    /// Encoded size of `v`, worked out independently of `put_i64`.
-    fn len_i64(v: i64) -> usize {
-        let z = ((v << 1) ^ (v >> 63)) as u64;
-        (64 - z.leading_zeros() as usize).max(1).div_ceil(7)
-    }
-
     #[test]
     fn round_trips_and_sizes() {
         for v in [
@@ -75,6 +80,7 @@ mod tests {
             let mut out = Vec::new();
             put_i64(&mut out, v);
             assert_eq!(out.len(), len_i64(v), "size of {v}");
+            assert_eq!(len_bytes(Some(&out)), 1 + out.len());
             let mut pos = 0;
             assert_eq!(get_i64(&out, &mut pos), Some(v));
             assert_eq!(pos, out.len());

@@ -399,8 +399,10 @@ impl State {
 
     /// Marks an append in progress; a crash before [`State::publish`] leaves it set.
     pub fn begin(&self) {
-        self.u32(AT_PID)
-            .store(std::process::id(), Ordering::Relaxed);
+        // Read once: a syscall per append otherwise, and Node never forks without exec.
+        static PID: OnceLock<u32> = OnceLock::new();
+        let pid = *PID.get_or_init(std::process::id);
+        self.u32(AT_PID).store(pid, Ordering::Relaxed);
         self.u32(AT_APPENDING).store(1, Ordering::SeqCst);
     }
 

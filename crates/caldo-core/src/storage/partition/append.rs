@@ -4,6 +4,7 @@
 //! duplicate of its last append is not written again, and a transactional
 //! producer that was fenced writes nothing.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,41 @@ use crate::sync::unpoisoned;
 
 /// Appends are cut into batches of about this size.
 const MAX_BATCH_BYTES: usize = 1 << 20;
+/// A thread's encoding buffer is kept for the next append up to this size.
+const KEPT_BUF_BYTES: usize = 4 * MAX_BATCH_BYTES;
+
+/// An append encoded before the lock: the bytes, and each batch's
+/// (position in them, first offset).
+#[derive(Default)]
+struct Encoded {
+    buf: Vec<u8>,
+    batches: Vec<(usize, u64)>,
+}
+
+impl Encoded {
+    /// Encodes `records` as batches of about `MAX_BATCH_BYTES` at offsets from 0.
+    fn encode(&mut self, records: &[RecordIn], producer: Option<&Producing>) {
+        self.buf.clear();
+        self.batches.clear();
+        let mut offset = 0;
+        for chunk in chunks(records) {
+            self.batches.push((self.buf.len(), offset));
+            let stamp = producer.map_or(Stamp::NONE, |p| Stamp {
+                producer_id: p.pid,
+                epoch: p.epoch,
+                base_sequence: p.seq.wrapping_add(offset as i32),
+                attributes: if p.transactional { TRANSACTIONAL } else { 0 },
+            });
+            batch::encode(&mut self.buf, offset, chunk, &stamp);
+            offset += chunk.len() as u64;
+        }
+    }
+}
+
+thread_local! {
+    /// This thread's encoding buffers, kept between appends.
+    static ENCODED: RefCell<Encoded> = RefCell::default();
+}
 
 /// Who appends: an idempotent or transactional producer.
 pub struct Producing<'a> {
@@ -104,33 +140,43 @@ impl Partition {
     /// the first. With `producer`, a retry of its last append returns where
     /// that was written instead of writing it again.
     pub fn append(&self, records: &[RecordIn], producer: Option<&Producing>) -> Result<u64> {
+        ENCODED.with_borrow_mut(|e| {
+            // Encoded before the lock is taken, at offsets from 0: only the base
+            // offsets depend on where the append lands, and the CRC leaves them out.
+            e.encode(records, producer);
+            let appended = self.append_encoded(&mut e.buf, &mut e.batches, records.len(), producer);
+            if e.buf.capacity() > KEPT_BUF_BYTES {
+                e.buf = Vec::new();
+            }
+            appended
+        })
+    }
+
+    fn append_encoded(
+        &self,
+        buf: &mut [u8],
+        batches: &mut [(usize, u64)],
+        n: usize,
+        producer: Option<&Producing>,
+    ) -> Result<u64> {
         let (first, synced) = self.with_lock(|w| {
             let next = self.state.next_offset();
-            let slot = match producer.map(|p| self.check_producer(p, records.len())) {
+            let slot = match producer.map(|p| self.check_producer(p, n)) {
                 Some(Ok(Check::Duplicate(at))) => return Ok((at, None)),
                 Some(Ok(Check::Write(slot))) => Some(slot),
                 Some(Err(e)) => return Err(e),
                 None => None,
             };
-            w.buf.clear();
-            w.batches.clear();
-            let mut offset = next;
-            for chunk in chunks(records) {
-                w.batches.push((w.buf.len(), offset));
-                let stamp = producer.map_or(Stamp::NONE, |p| Stamp {
-                    producer_id: p.pid,
-                    epoch: p.epoch,
-                    base_sequence: p.seq.wrapping_add((offset - next) as i32),
-                    attributes: if p.transactional { TRANSACTIONAL } else { 0 },
-                });
-                batch::encode(&mut w.buf, offset, chunk, &stamp);
-                offset += chunk.len() as u64;
+            for (at, offset) in batches.iter_mut() {
+                *offset += next;
+                batch::set_base_offset(&mut buf[*at..], *offset);
             }
             let mut note = |_: u64| match (producer, slot) {
-                (Some(p), Some(slot)) => self.note_producer(slot, p, records.len(), next),
+                (Some(p), Some(slot)) => self.note_producer(slot, p, n, next),
                 _ => Ok(()),
             };
-            let written = self.write_encoded(w, next, offset, &mut note)?;
+            let after = next + n as u64;
+            let written = self.write_encoded(w, buf, batches, next, after, &mut note)?;
             Ok((next, Some(written)))
         })?;
         if let Some((base, end, log)) = synced {
@@ -193,10 +239,8 @@ impl Partition {
                 return Ok(None);
             };
             let at = self.state.next_offset();
-            w.buf.clear();
-            w.batches.clear();
-            w.batches.push((0, at));
-            marker.encode(&mut w.buf, at, pid, epoch, super::now_ms());
+            let mut buf = Vec::with_capacity(batch::HEADER_LEN + 32);
+            marker.encode(&mut buf, at, pid, epoch, super::now_ms());
             let mut note = |base: u64| {
                 e.txn_end = Some(at);
                 e.epoch = epoch;
@@ -213,7 +257,8 @@ impl Partition {
                 };
                 txnindex::append(&layout::segment_txn_index(&self.dir, base), &entry)
             };
-            self.write_encoded(w, at, at + 1, &mut note).map(Some)
+            self.write_encoded(w, &buf, &[(0, at)], at, at + 1, &mut note)
+                .map(Some)
         })?;
         let Some((base, end, log)) = synced else {
             return Ok(false);
@@ -226,33 +271,34 @@ impl Partition {
         Ok(true)
     }
 
-    /// Writes the batches encoded in `w` (offsets `next..after`) at the
-    /// published end, rolling first if the segment is full or old, indexes
-    /// them, runs `before_publish` with the segment base, and publishes.
+    /// Writes the encoded batches in `buf` (offsets `next..after`; `batches`
+    /// has each one's position in `buf` and base offset) at the published
+    /// end, rolling first if the segment is full or old, indexes them, runs
+    /// `before_publish` with the segment base, and publishes.
     /// Returns (segment base, new end, segment file) for a sync.
     fn write_encoded(
         &self,
         w: &mut Writer,
+        buf: &[u8],
+        batches: &[(usize, u64)],
         next: u64,
         after: u64,
         before_publish: &mut dyn FnMut(u64) -> Result<()>,
     ) -> Result<(u64, u64, Arc<File>)> {
         let (mut base, mut end) = self.state.active();
         self.state.begin();
-        let full = end + w.buf.len() as u64 > self.segment_bytes;
+        let full = end + buf.len() as u64 > self.segment_bytes;
         let aged = self.segment_aged();
         if end > 0 && (full || aged) {
             self.roll(w, base, end, next)?;
             (base, end) = (next, 0);
         }
-        let buf = std::mem::take(&mut w.buf);
-        let batches = std::mem::take(&mut w.batches);
         let a = self.active(w, base)?;
         let log = a.log.file()?;
-        let written = log.write_all_at(&buf, end).ctx("appending to segment");
+        let written = log.write_all_at(buf, end).ctx("appending to segment");
         let indexed = written.and_then(|()| {
             let mut run = self.run_max(a, end)?;
-            for &(at, off) in &batches {
+            for &(at, off) in batches {
                 let pos = end + at as u64;
                 if pos - a.last_indexed >= index::INTERVAL {
                     // The time entry goes first: an offset entry on disk
@@ -274,8 +320,6 @@ impl Partition {
             Ok(())
         });
         let new_end = end + buf.len() as u64;
-        w.buf = buf;
-        w.batches = batches;
         // On error `appending` stays set: the next holder cuts the partial write.
         indexed?;
         before_publish(base)?;

@@ -62,9 +62,6 @@ impl Active {
 #[derive(Default)]
 struct Writer {
     active: Option<Active>,
-    buf: Vec<u8>,
-    /// (position in buf, base offset) of each batch being appended.
-    batches: Vec<(usize, u64)>,
 }
 
 pub struct Partition {
