@@ -1,23 +1,20 @@
 'use strict'
 // caldo's quick benchmark (`npm run bench`): prints a Markdown table and writes
 // benchmark/results/caldo.json and caldo.md, then runs the consumer-group benchmark
-// (groups.js: results/groups.json and groups.md) and the exactly-once benchmark
-// (transactions.js: results/transactions.json and .md). Node built-ins and caldo only.
+// (groups.js: results/groups.json and groups.md), the exactly-once benchmark
+// (transactions.js: results/transactions.json and .md) and the latency benchmark
+// (latency.js: results/latency.json and .md, with the raw-socket floor). Node built-ins and caldo only.
 
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { fork } = require('node:child_process')
-const { setTimeout: sleep } = require('node:timers/promises')
 const { open } = require('..')
-const { median, percentile, fmt, machine, machineLine } = require('./common')
+const { median, fmt, machine, machineLine } = require('./common')
 
 const RUNS = 5 // throughput figures are the median of this many runs
 const RECORDS = 1_000_000 // per throughput run
 const BATCH = 1000
 const VALUE_BYTES = 100
-const LATENCY_WARMUP = 500
-const LATENCY_SAMPLES = 5000
 const DURABLE_SENDERS = 64
 const DURABLE_MS = 3000
 const FDATASYNC_MS = 2000
@@ -113,31 +110,6 @@ async function batchesRun (log, topic) {
   return perSecond(n, ms)
 }
 
-async function latency (log, dir, topic) {
-  await log.createTopic(topic)
-  const total = LATENCY_WARMUP + LATENCY_SAMPLES
-  const child = fork(path.join(__dirname, 'latency-consumer.js'), [dir, topic, String(total)])
-  const message = (key) => new Promise((resolve) => child.on('message', (m) => { if (key in m) resolve(m[key]) }))
-  const ready = message('ready')
-  const result = message('latencies')
-  // A child that dies must fail the benchmark rather than leave it waiting.
-  const died = new Promise((resolve, reject) => child.on('exit', (code) => {
-    if (code !== 0) reject(new Error(`latency consumer exited with code ${code}`))
-  }))
-  await Promise.race([ready, died])
-  const producer = log.producer()
-  for (let i = 0; i < total; i++) {
-    const value = Buffer.alloc(VALUE_BYTES)
-    value.writeDoubleLE(Number(process.hrtime.bigint()) / 1000) // CLOCK_MONOTONIC: one clock for every process
-    await producer.send(topic, { value })
-    await sleep(1)
-  }
-  const latencies = await Promise.race([result, died])
-  expect('latency samples', latencies.length, total)
-  const sorted = latencies.slice(LATENCY_WARMUP).sort((a, b) => a - b)
-  return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), p999: percentile(sorted, 0.999), samples: sorted.length }
-}
-
 async function durableRun (log, topic) {
   await log.createTopic(topic)
   const producer = log.producer()
@@ -191,8 +163,6 @@ function table (m, r) {
     ['2. `send` ×1000 per tick, then `Promise.all`', tput(r.send), spread(r.send, per)],
     ['3. `for await` replay from earliest', tput(r.forAwaitReplay), spread(r.forAwaitReplay, per)],
     ['4. `batches({ maxMessages: 10000 })` replay', tput(r.batchesReplay), spread(r.batchesReplay, per)],
-    ['5. cross-process latency, p50 / p99 / p99.9', `${fmt(r.latencyUs.p50)} / ${fmt(r.latencyUs.p99)} / ${fmt(r.latencyUs.p999)} µs`,
-      `${r.latencyUs.samples} samples after ${LATENCY_WARMUP} warm-up, 1 send per ~1 ms`],
     [`6. durability 'always', ${DURABLE_SENDERS} concurrent \`send\` loops`, tput(r.durableAlways), spread(r.durableAlways, `${DURABLE_MS / 1000} s/run`)],
     ['6. raw `fdatasync` rate, same disk', `${fmt(r.fdatasyncPerSec)} syncs/s`, `write 100 B + fdatasync loop, ${FDATASYNC_MS / 1000} s`]
   ]
@@ -237,7 +207,6 @@ async function main () {
     r.forAwaitReplay = await repeat(() => iterateRun(log, replayTopic))
     r.batchesReplay = await repeat(() => batchesRun(log, replayTopic))
     await drop(replayTopic)
-    r.latencyUs = await latency(log, mainDir, 'latency')
     await log.close()
 
     r.fdatasyncPerSec = fdatasyncRate(path.join(tmp, 'fdatasync.bin'))
@@ -249,7 +218,7 @@ async function main () {
     console.log(md)
     const out = path.join(__dirname, 'results')
     fs.mkdirSync(out, { recursive: true })
-    const settings = { runs: RUNS, recordsPerRun: RECORDS, batch: BATCH, valueBytes: VALUE_BYTES, latencyWarmup: LATENCY_WARMUP, durableSenders: DURABLE_SENDERS, durableMs: DURABLE_MS, fdatasyncMs: FDATASYNC_MS }
+    const settings = { runs: RUNS, recordsPerRun: RECORDS, batch: BATCH, valueBytes: VALUE_BYTES, durableSenders: DURABLE_SENDERS, durableMs: DURABLE_MS, fdatasyncMs: FDATASYNC_MS }
     fs.writeFileSync(path.join(out, 'caldo.json'), JSON.stringify({ machine: m, settings, results: r }, null, 2) + '\n')
     fs.writeFileSync(path.join(out, 'caldo.md'), md + '\n')
   } finally {
@@ -259,6 +228,8 @@ async function main () {
   await require('./groups').main()
   console.log('\nExactly once (benchmark/transactions.js):\n')
   await require('./transactions').main()
+  console.log('\nCross-process latency and the idle consumer (benchmark/latency.js):\n')
+  await require('./latency').main()
 }
 
 main().catch((err) => {

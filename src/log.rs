@@ -50,11 +50,18 @@ impl NativeLog {
     }
 
     /// Resolves when any process appends after `seen` was read, or after `timeoutMs`.
-    #[napi]
-    pub async fn wait(&self, seen: u32, timeout_ms: u32) -> Result<Outcome<bool>> {
+    /// The thread that sleeps on the wake-up word settles the promise itself: one
+    /// hop to the JS thread, not two (through a tokio worker, as an `async fn` would).
+    #[napi(ts_return_type = "Promise<boolean>")]
+    pub fn wait<'env>(&self, env: &'env Env, seen: u32, timeout_ms: u32) -> Result<Object<'env>> {
         let log = self.inner.clone();
         let timeout = Duration::from_millis(timeout_ms.into());
-        blocking(move || Ok(log.wait(seen, timeout))).await
+        let (deferred, promise) = env.create_deferred()?;
+        napi::bindgen_prelude::spawn_blocking(move || {
+            let moved = guard(|| Ok(log.wait(seen, timeout)));
+            deferred.resolve(move |_| Ok(moved));
+        });
+        Ok(promise)
     }
 
     /// Wakes every waiter of this log, in every process.

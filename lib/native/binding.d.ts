@@ -50,8 +50,12 @@ export declare class NativeLog {
   /** `to`: `'earliest'`, `'latest'`, or exact offsets. */
   setGroupOffsets(group: string, to: string | Array<TopicPartitionOffset>): Promise<Outcome<undefined>>
   wakeSeq(): Outcome<number>
-  /** Resolves when any process appends after `seen` was read, or after `timeoutMs`. */
-  wait(seen: number, timeoutMs: number): Promise<Outcome<boolean>>
+  /**
+   * Resolves when any process appends after `seen` was read, or after `timeoutMs`.
+   * The thread that sleeps on the wake-up word settles the promise itself: one
+   * hop to the JS thread, not two (through a tokio worker, as an `async fn` would).
+   */
+  wait(seen: number, timeoutMs: number): Promise<boolean>
   /** Wakes every waiter of this log, in every process. */
   interrupt(): Outcome<undefined>
   flush(): Promise<Outcome<undefined>>
