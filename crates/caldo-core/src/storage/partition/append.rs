@@ -317,6 +317,7 @@ impl Partition {
                     run.max(batch::parse_header(&buf[at..]).map_or(i64::MAX, |h| h.max_timestamp));
             }
             a.run = (a.last_indexed, end + buf.len() as u64, run);
+            a.published = Some(after);
             Ok(())
         });
         let new_end = end + buf.len() as u64;

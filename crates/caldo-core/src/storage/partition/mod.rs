@@ -41,6 +41,8 @@ struct Active {
     /// (from, to, max): the greatest timestamp of the batches between those
     /// positions, as this process last appended them.
     run: (u64, u64, i64),
+    /// The next offset this process published with its last append here.
+    published: Option<u64>,
 }
 
 impl Active {
@@ -54,6 +56,7 @@ impl Active {
             time,
             time_len: 0,
             time_max: i64::MIN,
+            published: None,
             run: (0, 0, i64::MIN),
         }
     }
@@ -177,8 +180,13 @@ impl Partition {
             w.active = Some(Active::new(base, log, index, time));
         }
         let a = w.active.as_mut().unwrap();
-        // Other processes append (and index) too: take the index's length from
-        // the file, not from this process's last append.
+        // Other processes append (and index) too. While the next offset is the
+        // one this process published last, nobody did since (an append that
+        // failed leaves `appending` set, and recovery drops `w.active`);
+        // otherwise take the index's length from the file.
+        if a.published == Some(self.state.next_offset()) {
+            return Ok(a);
+        }
         let index_file = a.index.file()?;
         let len = index::whole_len(&index_file)?;
         if fresh || len != a.index_len {
