@@ -11,6 +11,7 @@ const { fork } = require('node:child_process')
 const { setTimeout: sleep } = require('node:timers/promises')
 const { open } = require('..')
 const { median, percentile, fmt, machine, machineLine } = require('./common')
+const { replay } = require('./consume')
 
 const RUNS = 5 // throughput figures are the median of this many runs
 const RECORDS = 1_000_000 // per throughput run
@@ -75,42 +76,6 @@ async function sendRun (log, topic) {
   await producer.close()
   expect(`records stored in ${topic}`, await stored(log, topic), RECORDS)
   return perSecond(RECORDS, ms)
-}
-
-// The signal closes the consumer (ending the loop) if records go missing, instead of hanging.
-const replayConsumer = (log, topic) =>
-  log.consumer({ assign: [{ topic, partition: 0, offset: 'earliest' }], signal: AbortSignal.timeout(60_000) })
-
-function checkMessage (m, n) {
-  if (m.offset !== n || m.value.length !== VALUE_BYTES || m.value.readUInt32LE(0) !== n) {
-    throw new Error(`replay: bad message at ${n}: offset ${m.offset}, ${m.value.length} bytes`)
-  }
-}
-
-async function iterateRun (log, topic) {
-  const consumer = replayConsumer(log, topic)
-  let n = 0
-  const t0 = performance.now()
-  for await (const m of consumer) {
-    checkMessage(m, n)
-    if (++n === RECORDS) break
-  }
-  const ms = performance.now() - t0
-  expect('for-await replay count', n, RECORDS)
-  return perSecond(n, ms)
-}
-
-async function batchesRun (log, topic) {
-  const consumer = replayConsumer(log, topic)
-  let n = 0
-  const t0 = performance.now()
-  for await (const batch of consumer.batches({ maxMessages: 10_000 })) {
-    for (const m of batch) checkMessage(m, n++)
-    if (n >= RECORDS) break
-  }
-  const ms = performance.now() - t0
-  expect('batches replay count', n, RECORDS)
-  return perSecond(n, ms)
 }
 
 async function latency (log, dir, topic) {
@@ -191,6 +156,7 @@ function table (m, r) {
     ['2. `send` ×1000 per tick, then `Promise.all`', tput(r.send), spread(r.send, per)],
     ['3. `for await` replay from earliest', tput(r.forAwaitReplay), spread(r.forAwaitReplay, per)],
     ['4. `batches({ maxMessages: 10000 })` replay', tput(r.batchesReplay), spread(r.batchesReplay, per)],
+    ['4. `batches({ maxMessages: 10000, view: true })` replay', tput(r.viewReplay), spread(r.viewReplay, per)],
     ['5. cross-process latency, p50 / p99 / p99.9', `${fmt(r.latencyUs.p50)} / ${fmt(r.latencyUs.p99)} / ${fmt(r.latencyUs.p999)} µs`,
       `${r.latencyUs.samples} samples after ${LATENCY_WARMUP} warm-up, 1 send per ~1 ms`],
     [`6. durability 'always', ${DURABLE_SENDERS} concurrent \`send\` loops`, tput(r.durableAlways), spread(r.durableAlways, `${DURABLE_MS / 1000} s/run`)],
@@ -234,8 +200,16 @@ async function main () {
       await drop(`send-${i}`)
       return rate
     })
-    r.forAwaitReplay = await repeat(() => iterateRun(log, replayTopic))
-    r.batchesReplay = await repeat(() => batchesRun(log, replayTopic))
+    // Replays alternate between the ways of reading, after one warm-up round (see consume.js).
+    const ways = { forAwaitReplay: 'iterate', batchesReplay: 'batches', viewReplay: 'view' }
+    for (const key of Object.keys(ways)) r[key] = { runs: [] }
+    for (let round = 0; round <= RUNS; round++) {
+      for (const [key, way] of Object.entries(ways)) {
+        const { rate } = await replay(log, replayTopic, way, RECORDS, VALUE_BYTES)
+        if (round > 0) r[key].runs.push(rate)
+      }
+    }
+    for (const key of Object.keys(ways)) r[key].median = median(r[key].runs)
     await drop(replayTopic)
     r.latencyUs = await latency(log, mainDir, 'latency')
     await log.close()

@@ -44,11 +44,31 @@ class MessageBatch {
     return this.#order ? this.#order[k] : k
   }
 
-  topic (i) { return this.#tps[this.#fetch.slot(this.#at(i, 'topic'))].topic }
-  partition (i) { return this.#tps[this.#fetch.slot(this.#at(i, 'partition'))].partition }
-  offset (i) { return this.#fetch.offset(this.#at(i, 'offset')) }
-  timestamp (i) { return this.#fetch.timestamp(this.#at(i, 'timestamp')) }
-  headers (i) { return this.#fetch.headers(this.#at(i, 'headers')) }
+  // (Each method checks `i` before it touches the fetch: the empty view has none.)
+  topic (i) {
+    const k = this.#at(i, 'topic')
+    return this.#tps[this.#fetch.slot(k)].topic
+  }
+
+  partition (i) {
+    const k = this.#at(i, 'partition')
+    return this.#tps[this.#fetch.slot(k)].partition
+  }
+
+  offset (i) {
+    const k = this.#at(i, 'offset')
+    return this.#fetch.offset(k)
+  }
+
+  timestamp (i) {
+    const k = this.#at(i, 'timestamp')
+    return this.#fetch.timestamp(k)
+  }
+
+  headers (i) {
+    const k = this.#at(i, 'headers')
+    return this.#fetch.headers(k)
+  }
 
   key (i) {
     const k = this.#at(i, 'key')
