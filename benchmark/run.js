@@ -165,7 +165,7 @@ function table (m, r) {
   return [
     machineLine(m),
     '',
-    `${VALUE_BYTES}-byte values; durability 'none' except scenario 6.`,
+    `${VALUE_BYTES}-byte values; durability 'none' except scenario 6. Replays (3, 4): one warm-up round, then the three ways take turns, each run reading the whole topic (benchmark/consume.js has more).`,
     '',
     '| Scenario | Result | Detail |',
     '|---|---:|---|',
