@@ -14,8 +14,13 @@ const { parseArgs } = require('node:util')
 const { open } = require('..')
 const { median, fmt, machine, machineLine } = require('./common')
 
-// Records per run by value size: about 250 MB and 500 MB read per run.
-const RECORDS = { 100: 2_000_000, 1024: 500_000 }
+// Records per run by value size: about 600 MB and 1 GB read per run, long enough that
+// a garbage collection more or less does not move a run's figure.
+const RECORDS = { 100: 5_000_000, 1024: 1_000_000 }
+// Each run starts from a collected heap, whatever the run before left (Node's documented
+// way to reach gc() without the command-line flag).
+require('node:v8').setFlagsFromString('--expose-gc')
+const gc = require('node:vm').runInNewContext('gc')
 const MAX_MESSAGES = 10_000
 
 function check (offset, value, n, bytes) {
@@ -64,6 +69,8 @@ const LABELS = {
 async function replay (log, topic, way, total, bytes) {
   // The signal closes the consumer (ending the loop) if records go missing, instead of hanging.
   const c = log.consumer({ assign: [{ topic, partition: 0, offset: 'earliest' }], signal: AbortSignal.timeout(120_000) })
+  gc()
+  await new Promise((resolve) => setImmediate(resolve))
   const cpu0 = process.cpuUsage()
   const t0 = performance.now()
   const n = await WAYS[way](c, total, bytes)
@@ -88,6 +95,8 @@ async function fill (log, topic, total, bytes) {
   await p.close()
 }
 
+// How far the run furthest from the median is from it, as a fraction of the median.
+const farthest = (runs) => Math.max(...runs.map((x) => Math.abs(x / median(runs) - 1)))
 const spread = (runs) => `median of ${runs.length} (${fmt(Math.min(...runs))}–${fmt(Math.max(...runs))})`
 
 async function main () {
@@ -102,6 +111,8 @@ async function main () {
   const results = []
   try {
     const m = machine(tmp)
+    // Other work on a shared machine moves these figures: say how busy it was.
+    const load = [os.loadavg()[0]]
     const log = await open(tmp, { durability: 'none' })
     for (const bytes of sizes) {
       const total = opt.quick ? RECORDS[bytes] / 4 : RECORDS[bytes]
@@ -123,19 +134,22 @@ async function main () {
       await log.deleteTopic(topic)
     }
     await log.close()
+    load.push(os.loadavg()[0])
     const md = [
       machineLine(m),
       '',
-      'One partition replayed from earliest; each message\'s offset and value checked. Runs of each way alternate; a warm-up round first, not counted. Spread: max/min − 1 of the runs. Per CPU-second: records over the process\'s user + system CPU time, which other work on a shared machine moves less than wall time.',
+      `Load average (1 min) at the start and the end: ${load.map((x) => x.toFixed(1)).join(', ')} on ${m.cpus} cores.`,
+      '',
+      'One partition replayed from earliest; each message\'s offset and value checked. Runs of each way alternate; a warm-up round first, not counted. Spread: how far the furthest run is from the median. Per CPU-second: records over the process\'s user + system CPU time, which other work on a shared machine moves less than wall time.',
       '',
       '| Value | Way | Result | Detail | Spread | Per CPU-second |',
       '|---:|---|---:|---|---:|---|',
-      ...results.map((r) => `| ${r.bytes === 1024 ? '1 KiB' : r.bytes + ' B'} | ${LABELS[r.way]} | ${fmt(r.median)} rec/s | ${spread(r.runs)}, ${r.records.toLocaleString('en-US')} records/run | ${Math.round((Math.max(...r.runs) / Math.min(...r.runs) - 1) * 100)} % | ${fmt(r.cpuMedian)} (${fmt(Math.min(...r.cpuRuns))}–${fmt(Math.max(...r.cpuRuns))}) |`)
+      ...results.map((r) => `| ${r.bytes === 1024 ? '1 KiB' : r.bytes + ' B'} | ${LABELS[r.way]} | ${fmt(r.median)} rec/s | ${spread(r.runs)}, ${r.records.toLocaleString('en-US')} records/run | ${Math.round(farthest(r.runs) * 100)} % | ${fmt(r.cpuMedian)} (${fmt(Math.min(...r.cpuRuns))}–${fmt(Math.max(...r.cpuRuns))}) |`)
     ].join('\n')
     console.log(md)
     const out = opt.out ?? path.join(__dirname, 'results')
     fs.mkdirSync(out, { recursive: true })
-    fs.writeFileSync(path.join(out, 'consume.json'), JSON.stringify({ machine: m, settings: { runs, maxMessages: MAX_MESSAGES }, results }, null, 2) + '\n')
+    fs.writeFileSync(path.join(out, 'consume.json'), JSON.stringify({ machine: m, settings: { runs, maxMessages: MAX_MESSAGES }, load, results }, null, 2) + '\n')
     fs.writeFileSync(path.join(out, 'consume.md'), md + '\n')
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true })
