@@ -206,6 +206,7 @@ export class Consumer<K = Buffer, V = Buffer> implements AsyncIterable<Message<K
   batches(opts?: { maxMessages?: number; maxWaitMs?: number; view?: false }): AsyncIterable<Message<K, V>[]>
   /** With `view: true`, MessageBatch views that read each field when asked, from the fetch's one buffer. */
   batches(opts: { maxMessages?: number; maxWaitMs?: number; view: true }): AsyncIterable<MessageBatch<K, V>>
+  batches(opts: { maxMessages?: number; maxWaitMs?: number; view?: boolean }): AsyncIterable<Message<K, V>[] | MessageBatch<K, V>>
   /**
    * Offsets outside the log are clamped to its ends (below the log start: with an
    * 'offsetOutOfRange' event). With `timestamp` (ms since the epoch):

@@ -11,10 +11,11 @@ const { fork } = require('node:child_process')
 const { setTimeout: sleep } = require('node:timers/promises')
 const { open } = require('..')
 const { median, percentile, fmt, machine, machineLine } = require('./common')
-const { replay } = require('./consume')
+const { replay, fill } = require('./consume')
 
 const RUNS = 5 // throughput figures are the median of this many runs
 const RECORDS = 1_000_000 // per throughput run
+const REPLAY_RECORDS = 5_000_000 // per replay run: a second or more, so one GC more or less does not move it
 const BATCH = 1000
 const VALUE_BYTES = 100
 const LATENCY_WARMUP = 500
@@ -150,13 +151,14 @@ function table (m, r) {
   const tput = (x) => `${fmt(x.median)} rec/s`
   const spread = (x, extra) => `median of ${x.runs.length} (${fmt(Math.min(...x.runs))}–${fmt(Math.max(...x.runs))})${extra ? ', ' + extra : ''}`
   const per = `${RECORDS.toLocaleString('en-US')} records/run`
+  const perReplay = `${REPLAY_RECORDS.toLocaleString('en-US')} records/run`
   const rows = [
     ['1. `sendBatch` ×1000, 1 partition', tput(r.sendBatch1p), spread(r.sendBatch1p, per)],
     ['1. `sendBatch` ×1000, 4 partitions, keyed', tput(r.sendBatch4pKeyed), spread(r.sendBatch4pKeyed, per)],
     ['2. `send` ×1000 per tick, then `Promise.all`', tput(r.send), spread(r.send, per)],
-    ['3. `for await` replay from earliest', tput(r.forAwaitReplay), spread(r.forAwaitReplay, per)],
-    ['4. `batches({ maxMessages: 10000 })` replay', tput(r.batchesReplay), spread(r.batchesReplay, per)],
-    ['4. `batches({ maxMessages: 10000, view: true })` replay', tput(r.viewReplay), spread(r.viewReplay, per)],
+    ['3. `for await` replay from earliest', tput(r.forAwaitReplay), spread(r.forAwaitReplay, perReplay)],
+    ['4. `batches({ maxMessages: 10000 })` replay', tput(r.batchesReplay), spread(r.batchesReplay, perReplay)],
+    ['4. `batches({ maxMessages: 10000, view: true })` replay', tput(r.viewReplay), spread(r.viewReplay, perReplay)],
     ['5. cross-process latency, p50 / p99 / p99.9', `${fmt(r.latencyUs.p50)} / ${fmt(r.latencyUs.p99)} / ${fmt(r.latencyUs.p999)} µs`,
       `${r.latencyUs.samples} samples after ${LATENCY_WARMUP} warm-up, 1 send per ~1 ms`],
     [`6. durability 'always', ${DURABLE_SENDERS} concurrent \`send\` loops`, tput(r.durableAlways), spread(r.durableAlways, `${DURABLE_MS / 1000} s/run`)],
@@ -183,13 +185,11 @@ async function main () {
     const keys = Array.from({ length: 1000 }, (_, i) => Buffer.from(`key-${i}`))
     const drop = (topic) => log.deleteTopic(topic)
 
-    // The last 1-partition topic is kept for the replays.
     r.sendBatch1p = await repeat(async (i) => {
       const rate = await sendBatchRun(log, `batch-1p-${i}`, 1)
-      if (i < RUNS - 1) await drop(`batch-1p-${i}`)
+      await drop(`batch-1p-${i}`)
       return rate
     })
-    const replayTopic = `batch-1p-${RUNS - 1}`
     r.sendBatch4pKeyed = await repeat(async (i) => {
       const rate = await sendBatchRun(log, `batch-4p-${i}`, 4, keys)
       await drop(`batch-4p-${i}`)
@@ -201,11 +201,13 @@ async function main () {
       return rate
     })
     // Replays alternate between the ways of reading, after one warm-up round (see consume.js).
+    const replayTopic = 'replay'
+    await fill(log, replayTopic, REPLAY_RECORDS, VALUE_BYTES)
     const ways = { forAwaitReplay: 'iterate', batchesReplay: 'batches', viewReplay: 'view' }
     for (const key of Object.keys(ways)) r[key] = { runs: [] }
     for (let round = 0; round <= RUNS; round++) {
       for (const [key, way] of Object.entries(ways)) {
-        const { rate } = await replay(log, replayTopic, way, RECORDS, VALUE_BYTES)
+        const { rate } = await replay(log, replayTopic, way, REPLAY_RECORDS, VALUE_BYTES)
         if (round > 0) r[key].runs.push(rate)
       }
     }
@@ -223,7 +225,7 @@ async function main () {
     console.log(md)
     const out = path.join(__dirname, 'results')
     fs.mkdirSync(out, { recursive: true })
-    const settings = { runs: RUNS, recordsPerRun: RECORDS, batch: BATCH, valueBytes: VALUE_BYTES, latencyWarmup: LATENCY_WARMUP, durableSenders: DURABLE_SENDERS, durableMs: DURABLE_MS, fdatasyncMs: FDATASYNC_MS }
+    const settings = { runs: RUNS, recordsPerRun: RECORDS, replayRecordsPerRun: REPLAY_RECORDS, batch: BATCH, valueBytes: VALUE_BYTES, latencyWarmup: LATENCY_WARMUP, durableSenders: DURABLE_SENDERS, durableMs: DURABLE_MS, fdatasyncMs: FDATASYNC_MS }
     fs.writeFileSync(path.join(out, 'caldo.json'), JSON.stringify({ machine: m, settings, results: r }, null, 2) + '\n')
     fs.writeFileSync(path.join(out, 'caldo.md'), md + '\n')
   } finally {
