@@ -160,6 +160,26 @@ export interface Message<K, V> {
   headers: Record<string, Buffer | null>
 }
 
+/**
+ * A batch of messages read lazily from one buffer (`batches({ view: true })`): nothing is
+ * built per message until asked for. `i` is an index from 0 to length - 1 (else
+ * ERR_INVALID_ARG). key(i) and value(i) go through the consumer's serdes; one that cannot
+ * read a record throws ERR_DESERIALIZE there (the whole batch counts as handed out).
+ * Buffers it returns share the batch's memory, which lives as long as any of them.
+ */
+export interface MessageBatch<K = Buffer, V = Buffer> extends Iterable<Message<K, V>> {
+  readonly length: number
+  topic(i: number): string
+  partition(i: number): number
+  offset(i: number): number
+  timestamp(i: number): number
+  key(i: number): K | null
+  value(i: number): V | null
+  headers(i: number): Record<string, Buffer | null>
+  /** Message `i` as an object, as batches() without `view` gives it. */
+  message(i: number): Message<K, V>
+}
+
 export type StartOffset = number | 'earliest' | 'latest'
 
 interface CommonConsumerOptions<K, V> {
@@ -206,7 +226,10 @@ export class Consumer<K = Buffer, V = Buffer> implements AsyncIterable<Message<K
   /** Leaving the loop (break, return, throw) closes the consumer; the message in hand is not counted as processed. */
   [Symbol.asyncIterator](): AsyncIterator<Message<K, V>>
   /** Arrays of messages as they arrive; with maxWaitMs, an empty array after that long with nothing. */
-  batches(opts?: { maxMessages?: number; maxWaitMs?: number }): AsyncIterable<Message<K, V>[]>
+  batches(opts?: { maxMessages?: number; maxWaitMs?: number; view?: false }): AsyncIterable<Message<K, V>[]>
+  /** With `view: true`, MessageBatch views that read each field when asked, from the fetch's one buffer. */
+  batches(opts: { maxMessages?: number; maxWaitMs?: number; view: true }): AsyncIterable<MessageBatch<K, V>>
+  batches(opts: { maxMessages?: number; maxWaitMs?: number; view?: boolean }): AsyncIterable<Message<K, V>[] | MessageBatch<K, V>>
   /**
    * Offsets outside the log are clamped to its ends (below the log start: with an
    * 'offsetOutOfRange' event). With `timestamp` (ms since the epoch):

@@ -9,7 +9,7 @@ const { tmpdir, child } = require('./helpers')
 const RECORDS = 1_100_000 // of 1 KiB: about 1.1 GB
 const BOUND = 600 * 2 ** 20
 
-test('replaying more than 1 GB keeps the RSS bounded, with batches() and for await', async (t) => {
+test('replaying more than 1 GB keeps the RSS bounded, with batches(), batch views and for await', async (t) => {
   const dir = tmpdir(t)
   const log = await open(dir, { durability: 'none' })
   await log.createTopic('t', { partitions: 1 })
@@ -18,7 +18,7 @@ test('replaying more than 1 GB keeps the RSS bounded, with batches() and for awa
   const batch = Array.from({ length: 1000 }, () => ({ value }))
   for (let i = 0; i < RECORDS / 1000; i++) await p.sendBatch('t', batch)
   await log.close()
-  for (const mode of ['batches', 'iterate']) {
+  for (const mode of ['batches', 'view', 'iterate']) {
     const c = child('replay-memory.js', [dir, mode])
     const { code, messages } = await c.done
     assert.equal(code, 0)

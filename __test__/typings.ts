@@ -1,5 +1,5 @@
 // Compiled with `tsc --noEmit` by `npm test`: the serde generics must flow into messages.
-import { open, serde, Message, RecordMetadata, CaldoError } from '..'
+import { open, serde, Message, MessageBatch, RecordMetadata, CaldoError } from '..'
 
 interface Order { id: number; total: number }
 const orders = { serialize: (o: Order) => Buffer.from(JSON.stringify(o)), deserialize: (b: Buffer) => JSON.parse(b.toString()) as Order }
@@ -47,6 +47,16 @@ async function main (): Promise<void> {
     const first: Message<Buffer, Buffer> | undefined = batch[0]
     const v: Buffer | null | undefined = first?.value
     console.log(v)
+    break
+  }
+  for await (const view of consumer.batches({ maxMessages: 100, view: true })) {
+    const batch: MessageBatch<string, { id: number; total: number }> = view
+    const total: number | undefined = batch.value(0)?.total
+    const key: string | null = batch.key(0)
+    const at: number = batch.offset(batch.length - 1) + batch.timestamp(0) + batch.partition(0)
+    const m: Message<string, { id: number; total: number }> = batch.message(0)
+    for (const each of batch) console.log(each.value?.id, batch.topic(0), batch.headers(0).src?.length)
+    console.log(total, key, at, m.offset)
     break
   }
   c2.seek({ topic: 'orders', partition: 1, offset: 'earliest' })

@@ -1,7 +1,7 @@
 'use strict'
 // The batch layout across the native boundary, through the public API: records of every
 // shape, sent with send and sendBatch in one tick, read back field for field with
-// `for await` and with batches().
+// `for await`, with batches() and with batches({ view: true }).
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const { open } = require('..')
@@ -69,7 +69,7 @@ function same (m, want, how) {
   }
 }
 
-test('every record shape, sent with send and sendBatch in one tick, reads back identical with for await and batches()', async (t) => {
+test('every record shape, sent with send and sendBatch in one tick, reads back identical with for await, batches() and batch views', async (t) => {
   const dir = tmpdir(t)
   const log = await open(dir)
   t.after(() => log.close())
@@ -131,6 +131,26 @@ test('every record shape, sent with send and sendBatch in one tick, reads back i
       if (viaBatches.size === total) break
     }
     assert.deepEqual([...viaBatches.keys()].sort(), [...want.keys()].sort())
+  }
+  for (const maxMessages of [1, 3, 1000]) {
+    const viaView = new Map()
+    const c3 = log.consumer({ assign })
+    for await (const view of c3.batches({ maxMessages, view: true })) {
+      assert.ok(view.length >= 1 && view.length <= maxMessages, `a view of 1 to ${maxMessages}`)
+      const iterated = [...view]
+      assert.equal(iterated.length, view.length, 'iterating a view gives its length of messages')
+      for (let i = 0; i < view.length; i++) {
+        const lazy = { topic: view.topic(i), partition: view.partition(i), offset: view.offset(i), timestamp: view.timestamp(i), key: view.key(i), value: view.value(i), headers: view.headers(i) }
+        const id = `${lazy.partition}:${lazy.offset}`
+        same(lazy, want.get(id) ?? assert.fail(`unexpected ${id}`), `view(${maxMessages}) fields`)
+        same(view.message(i), want.get(id), `view(${maxMessages}).message(i)`)
+        same(iterated[i], want.get(id), `view(${maxMessages}) iterated`)
+        assert.ok(!viaView.has(id), 'each record once')
+        viaView.set(id, lazy)
+      }
+      if (viaView.size === total) break
+    }
+    assert.deepEqual([...viaView.keys()].sort(), [...want.keys()].sort())
   }
   assert.deepEqual([...viaIterator.keys()].sort(), [...want.keys()].sort())
   // Offsets in each partition are dense from 0.

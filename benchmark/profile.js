@@ -4,6 +4,7 @@
 //   node benchmark/profile.js produce DIR N       sendBatch ×1000 of values built beforehand (BYTES=65536: ×16)
 //   node benchmark/profile.js each DIR N          for await over the topic
 //   node benchmark/profile.js batches DIR N       batches({ maxMessages: 10000 }) over the topic
+//   node benchmark/profile.js view DIR N          batches({ maxMessages: 10000, view: true }), each value read
 //   node benchmark/profile.js tail DIR N          waits at the end of topic 'lat' for N records
 //   node benchmark/profile.js paced DIR N RATE    sends N records to 'lat' at RATE/s (1 ms timer)
 // Default durability ('interval'), as in the peer benchmark. Prints the rate it reached.
@@ -46,6 +47,14 @@ const modes = {
     const c = log.consumer({ assign: [{ topic: 'p', partition: 0, offset: 'earliest' }] })
     let k = 0
     for await (const b of c.batches({ maxMessages: 10_000 })) { k += b.length; if (k >= N) break }
+  },
+  async view (log) {
+    const c = log.consumer({ assign: [{ topic: 'p', partition: 0, offset: 'earliest' }] })
+    let k = 0
+    for await (const b of c.batches({ maxMessages: 10_000, view: true })) {
+      for (let i = 0; i < b.length; i++) if (b.value(i)) k++
+      if (k >= N) break
+    }
   },
   async tail (log) {
     const c = log.consumer({ assign: [{ topic: 'lat', partition: 0, offset: 'latest' }] })

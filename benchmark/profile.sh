@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Profiles caldo's produce, consume (for await, batches()) and cross-process latency paths with
+# Profiles caldo's produce, consume (for await, batches(), batch views) and cross-process latency paths with
 # perf, and writes where the time goes to benchmark/results/profile/*.txt (see benchmark/README.md).
 #   bash benchmark/profile.sh [records]      needs perf (Debian: linux-perf) and root or perf_event_paranoid <= 1
 # Node runs with --perf-basic-prof so that JIT-compiled JS shows by function name; the addon
@@ -29,7 +29,7 @@ syscalls () { # a perf trace summary: calls per syscall over all threads, most f
 
 node "$here/profile.js" fill "$tmp/log" "$n" >/dev/null
 BYTES=65536 node "$here/profile.js" fill "$tmp/log64" 16 >/dev/null
-for mode in produce each batches; do
+for mode in produce each batches view; do
   echo "== $mode"
   perf record -F 4999 -o "$tmp/$mode.data" -- "${node[@]}" "$mode" "$tmp/log" "$n" 2>/dev/null | tee "$out/$mode.rate"
   report "$mode"

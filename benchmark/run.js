@@ -10,9 +10,11 @@ const os = require('node:os')
 const path = require('node:path')
 const { open } = require('..')
 const { median, fmt, machine, machineLine } = require('./common')
+const { replay, fill } = require('./consume')
 
 const RUNS = 5 // throughput figures are the median of this many runs
 const RECORDS = 1_000_000 // per throughput run
+const REPLAY_RECORDS = 5_000_000 // per replay run: a second or more, so one GC more or less does not move it
 const BATCH = 1000
 const VALUE_BYTES = 100
 const DURABLE_SENDERS = 64
@@ -74,42 +76,6 @@ async function sendRun (log, topic) {
   return perSecond(RECORDS, ms)
 }
 
-// The signal closes the consumer (ending the loop) if records go missing, instead of hanging.
-const replayConsumer = (log, topic) =>
-  log.consumer({ assign: [{ topic, partition: 0, offset: 'earliest' }], signal: AbortSignal.timeout(60_000) })
-
-function checkMessage (m, n) {
-  if (m.offset !== n || m.value.length !== VALUE_BYTES || m.value.readUInt32LE(0) !== n) {
-    throw new Error(`replay: bad message at ${n}: offset ${m.offset}, ${m.value.length} bytes`)
-  }
-}
-
-async function iterateRun (log, topic) {
-  const consumer = replayConsumer(log, topic)
-  let n = 0
-  const t0 = performance.now()
-  for await (const m of consumer) {
-    checkMessage(m, n)
-    if (++n === RECORDS) break
-  }
-  const ms = performance.now() - t0
-  expect('for-await replay count', n, RECORDS)
-  return perSecond(n, ms)
-}
-
-async function batchesRun (log, topic) {
-  const consumer = replayConsumer(log, topic)
-  let n = 0
-  const t0 = performance.now()
-  for await (const batch of consumer.batches({ maxMessages: 10_000 })) {
-    for (const m of batch) checkMessage(m, n++)
-    if (n >= RECORDS) break
-  }
-  const ms = performance.now() - t0
-  expect('batches replay count', n, RECORDS)
-  return perSecond(n, ms)
-}
-
 async function durableRun (log, topic) {
   await log.createTopic(topic)
   const producer = log.producer()
@@ -157,19 +123,21 @@ function table (m, r) {
   const tput = (x) => `${fmt(x.median)} rec/s`
   const spread = (x, extra) => `median of ${x.runs.length} (${fmt(Math.min(...x.runs))}–${fmt(Math.max(...x.runs))})${extra ? ', ' + extra : ''}`
   const per = `${RECORDS.toLocaleString('en-US')} records/run`
+  const perReplay = `${REPLAY_RECORDS.toLocaleString('en-US')} records/run`
   const rows = [
     ['1. `sendBatch` ×1000, 1 partition', tput(r.sendBatch1p), spread(r.sendBatch1p, per)],
     ['1. `sendBatch` ×1000, 4 partitions, keyed', tput(r.sendBatch4pKeyed), spread(r.sendBatch4pKeyed, per)],
     ['2. `send` ×1000 per tick, then `Promise.all`', tput(r.send), spread(r.send, per)],
-    ['3. `for await` replay from earliest', tput(r.forAwaitReplay), spread(r.forAwaitReplay, per)],
-    ['4. `batches({ maxMessages: 10000 })` replay', tput(r.batchesReplay), spread(r.batchesReplay, per)],
+    ['3. `for await` replay from earliest', tput(r.forAwaitReplay), spread(r.forAwaitReplay, perReplay)],
+    ['4. `batches({ maxMessages: 10000 })` replay', tput(r.batchesReplay), spread(r.batchesReplay, perReplay)],
+    ['4. `batches({ maxMessages: 10000, view: true })` replay', tput(r.viewReplay), spread(r.viewReplay, perReplay)],
     [`6. durability 'always', ${DURABLE_SENDERS} concurrent \`send\` loops`, tput(r.durableAlways), spread(r.durableAlways, `${DURABLE_MS / 1000} s/run`)],
     ['6. raw `fdatasync` rate, same disk', `${fmt(r.fdatasyncPerSec)} syncs/s`, `write 100 B + fdatasync loop, ${FDATASYNC_MS / 1000} s`]
   ]
   return [
     machineLine(m),
     '',
-    `${VALUE_BYTES}-byte values; durability 'none' except scenario 6.`,
+    `${VALUE_BYTES}-byte values; durability 'none' except scenario 6. Replays (3, 4): one warm-up round, then the three ways take turns, each run reading the whole topic (benchmark/consume.js has more).`,
     '',
     '| Scenario | Result | Detail |',
     '|---|---:|---|',
@@ -187,13 +155,11 @@ async function main () {
     const keys = Array.from({ length: 1000 }, (_, i) => Buffer.from(`key-${i}`))
     const drop = (topic) => log.deleteTopic(topic)
 
-    // The last 1-partition topic is kept for the replays.
     r.sendBatch1p = await repeat(async (i) => {
       const rate = await sendBatchRun(log, `batch-1p-${i}`, 1)
-      if (i < RUNS - 1) await drop(`batch-1p-${i}`)
+      await drop(`batch-1p-${i}`)
       return rate
     })
-    const replayTopic = `batch-1p-${RUNS - 1}`
     r.sendBatch4pKeyed = await repeat(async (i) => {
       const rate = await sendBatchRun(log, `batch-4p-${i}`, 4, keys)
       await drop(`batch-4p-${i}`)
@@ -204,8 +170,18 @@ async function main () {
       await drop(`send-${i}`)
       return rate
     })
-    r.forAwaitReplay = await repeat(() => iterateRun(log, replayTopic))
-    r.batchesReplay = await repeat(() => batchesRun(log, replayTopic))
+    // Replays alternate between the ways of reading, after one warm-up round (see consume.js).
+    const replayTopic = 'replay'
+    await fill(log, replayTopic, REPLAY_RECORDS, VALUE_BYTES)
+    const ways = { forAwaitReplay: 'iterate', batchesReplay: 'batches', viewReplay: 'view' }
+    for (const key of Object.keys(ways)) r[key] = { runs: [] }
+    for (let round = 0; round <= RUNS; round++) {
+      for (const [key, way] of Object.entries(ways)) {
+        const { rate } = await replay(log, replayTopic, way, REPLAY_RECORDS, VALUE_BYTES)
+        if (round > 0) r[key].runs.push(rate)
+      }
+    }
+    for (const key of Object.keys(ways)) r[key].median = median(r[key].runs)
     await drop(replayTopic)
     await log.close()
 
@@ -218,7 +194,7 @@ async function main () {
     console.log(md)
     const out = path.join(__dirname, 'results')
     fs.mkdirSync(out, { recursive: true })
-    const settings = { runs: RUNS, recordsPerRun: RECORDS, batch: BATCH, valueBytes: VALUE_BYTES, durableSenders: DURABLE_SENDERS, durableMs: DURABLE_MS, fdatasyncMs: FDATASYNC_MS }
+    const settings = { runs: RUNS, recordsPerRun: RECORDS, replayRecordsPerRun: REPLAY_RECORDS, batch: BATCH, valueBytes: VALUE_BYTES, durableSenders: DURABLE_SENDERS, durableMs: DURABLE_MS, fdatasyncMs: FDATASYNC_MS }
     fs.writeFileSync(path.join(out, 'caldo.json'), JSON.stringify({ machine: m, settings, results: r }, null, 2) + '\n')
     fs.writeFileSync(path.join(out, 'caldo.md'), md + '\n')
   } finally {

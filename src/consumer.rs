@@ -12,7 +12,7 @@ use crate::log::NativeLog;
 use crate::types::{
     from_tpos, position, tpos, tps, At, Rebalance, TopicPartition, TopicPartitionOffset,
 };
-use crate::wire::{FetchWriter, Fetched, OffsetReset};
+use crate::wire::{FetchSizes, FetchWriter, Fetched, OffsetReset};
 
 #[napi(object)]
 pub struct AssignOptions {
@@ -63,6 +63,8 @@ fn isolation_of(s: Option<&str>) -> caldo_core::Result<Isolation> {
 #[napi]
 pub struct NativeConsumer {
     inner: Consumer,
+    /// The last fetch's size, to size the next one's buffers.
+    last: FetchSizes,
 }
 
 /// A consumer of the given partitions (manual assignment).
@@ -86,7 +88,7 @@ pub fn assign_consumer(
             })
             .collect::<caldo_core::Result<Vec<_>>>()?;
         let inner = Consumer::assign(log.inner.clone(), list, isolation)?;
-        Ok(NativeConsumer { inner })
+        Ok(NativeConsumer::new(inner))
     })
 }
 
@@ -96,23 +98,30 @@ pub fn join_group(log: &NativeLog, opts: GroupOptions) -> Outcome<NativeConsumer
     guard(|| {
         let isolation = isolation_of(opts.isolation.as_deref())?;
         let inner = Consumer::join(log.inner.clone(), group_config(opts)?, isolation)?;
-        Ok(NativeConsumer { inner })
+        Ok(NativeConsumer::new(inner))
+    })
+}
+
+/// Runs `f` after telling the engine what JS handed out since the last
+/// call, first of all, so that no failure on the way can lose the count.
+fn reported<T>(
+    inner: &mut Consumer,
+    handed: u32,
+    in_hand: u32,
+    f: impl FnOnce(&mut Consumer) -> caldo_core::Result<T>,
+) -> Outcome<T> {
+    guard(|| {
+        inner.progress(handed as usize, in_hand as usize);
+        f(inner)
     })
 }
 
 impl NativeConsumer {
-    /// Runs `f` after telling the engine what JS handed out since the last
-    /// call, first of all, so that no failure on the way can lose the count.
-    fn reported<T>(
-        &mut self,
-        handed: u32,
-        in_hand: u32,
-        f: impl FnOnce(&mut Consumer) -> caldo_core::Result<T>,
-    ) -> Outcome<T> {
-        guard(|| {
-            self.inner.progress(handed as usize, in_hand as usize);
-            f(&mut self.inner)
-        })
+    fn new(inner: Consumer) -> NativeConsumer {
+        NativeConsumer {
+            inner,
+            last: FetchSizes::default(),
+        }
     }
 
     /// For `sendOffsets`: the group and the positions to send, after the
@@ -176,10 +185,12 @@ impl NativeConsumer {
         max_messages: u32,
         max_bytes: u32,
     ) -> Outcome<Option<Fetched>> {
-        self.reported(handed, 0, |c| {
-            let mut out = FetchWriter::default();
+        let last = &mut self.last;
+        reported(&mut self.inner, handed, 0, |c| {
+            let mut out = FetchWriter::like(*last);
             let (max, bytes) = (max_messages as usize, max_bytes as usize);
             c.fetch(max, bytes, &mut |slot, r| out.push(slot, r))?;
+            *last = out.sizes();
             let resets = c.take_resets().into_iter();
             let resets = resets.map(|((topic, partition), from, to)| OffsetReset {
                 topic,
@@ -195,7 +206,7 @@ impl NativeConsumer {
     /// Forgets what is buffered and not handed out (a new generation is coming).
     #[napi]
     pub fn put_back(&mut self, handed: u32) -> Outcome<()> {
-        self.reported(handed, 0, |c| {
+        reported(&mut self.inner, handed, 0, |c| {
             c.put_back();
             Ok(())
         })
@@ -203,7 +214,7 @@ impl NativeConsumer {
 
     #[napi]
     pub fn seek(&mut self, tp: TopicPartition, to: At, handed: u32, in_hand: u32) -> Outcome<()> {
-        self.reported(handed, in_hand, |c| {
+        reported(&mut self.inner, handed, in_hand, |c| {
             c.seek(&tp.tp()?, position("seek offset", Some(to))?)
         })
     }
@@ -217,7 +228,7 @@ impl NativeConsumer {
         handed: u32,
         in_hand: u32,
     ) -> Outcome<()> {
-        self.reported(handed, in_hand, |c| {
+        reported(&mut self.inner, handed, in_hand, |c| {
             let ts = caldo_core::options::timestamp("seek timestamp", timestamp)?;
             c.seek_to_time(&tp.tp()?, ts)
         })
@@ -231,7 +242,9 @@ impl NativeConsumer {
         handed: u32,
         in_hand: u32,
     ) -> Outcome<()> {
-        self.reported(handed, in_hand, |c| c.set_paused(&tp.tp()?, paused))
+        reported(&mut self.inner, handed, in_hand, |c| {
+            c.set_paused(&tp.tp()?, paused)
+        })
     }
 
     /// Commits `offsets`, or every partition's next offset to hand out.
@@ -242,7 +255,7 @@ impl NativeConsumer {
         handed: u32,
         in_hand: u32,
     ) -> Outcome<()> {
-        self.reported(handed, in_hand, |c| {
+        reported(&mut self.inner, handed, in_hand, |c| {
             let offsets = offsets.as_deref().map(from_tpos).transpose()?;
             c.commit(offsets)
         })
@@ -255,7 +268,7 @@ impl NativeConsumer {
 
     #[napi]
     pub fn lag(&mut self, handed: u32, in_hand: u32) -> Outcome<Vec<Lag>> {
-        self.reported(handed, in_hand, |c| {
+        reported(&mut self.inner, handed, in_hand, |c| {
             Ok(c.lag()
                 .into_iter()
                 .map(|((topic, partition), offset, high)| Lag {
@@ -279,7 +292,9 @@ impl NativeConsumer {
     /// records still in hand stay locked until `releaseHeld`.
     #[napi]
     pub fn leave(&mut self, handed: u32, in_hand: u32, hold: bool) -> Outcome<Vec<TopicPartition>> {
-        self.reported(handed, in_hand, |c| Ok(tps(c.leave(hold)?)))
+        reported(&mut self.inner, handed, in_hand, |c| {
+            Ok(tps(c.leave(hold)?))
+        })
     }
 
     #[napi]

@@ -178,7 +178,25 @@ pub struct FetchWriter {
     nums: Vec<f64>,
 }
 
+/// How much a fetch wrote: the next one starts with that much room.
+#[derive(Clone, Copy, Default)]
+pub struct FetchSizes(usize, usize, usize);
+
 impl FetchWriter {
+    /// A writer with room for a fetch of `last`'s size, so that a steady
+    /// stream of fetches neither grows (copying) nor over-allocates.
+    pub fn like(last: FetchSizes) -> FetchWriter {
+        FetchWriter {
+            data: Vec::with_capacity(last.0),
+            meta: Vec::with_capacity(last.1),
+            nums: Vec::with_capacity(last.2),
+        }
+    }
+
+    pub fn sizes(&self) -> FetchSizes {
+        FetchSizes(self.data.len(), self.meta.len(), self.nums.len())
+    }
+
     fn bytes(&mut self, b: Option<&[u8]>) {
         self.meta.push(self.data.len() as i32);
         match b {

@@ -68,15 +68,19 @@ impl Reader {
     }
 
     fn fill(&mut self, file: &File, pos: u64, need: usize, hw: u64) -> io::Result<()> {
-        // Never more than the file holds: a damaged length field may claim up
-        // to 4 GiB, which must read as "no batch here", not as an allocation.
-        let left = file.metadata()?.len().saturating_sub(pos);
-        let want = need
-            .max(READ_AHEAD)
-            .min(usize::try_from(left).unwrap_or(usize::MAX));
+        let mut want = need.max(READ_AHEAD);
+        if need > READ_AHEAD {
+            // Never more than the file holds: a damaged length field may claim
+            // up to 4 GiB, which must read as "no batch here", not as an
+            // allocation. Batches within the read-ahead need no stat.
+            let left = file.metadata()?.len().saturating_sub(pos);
+            want = want.min(usize::try_from(left).unwrap_or(usize::MAX));
+        }
         self.buf.resize(want, 0);
+        // Reads until `need` is in: the read-ahead past it is taken only as
+        // far as one call gives, so the file's end costs no second call.
         let mut got = 0;
-        while got < want {
+        while got < need {
             match file.read_at(&mut self.buf[got..], pos + got as u64) {
                 Ok(0) => break,
                 Ok(n) => got += n,
