@@ -19,14 +19,15 @@ const EMPTY_HEADERS = Object.freeze({})
 // The largest record any topic takes (the engine's limit of maxMessageBytes).
 const MAX_RECORD_BYTES = L.maxRecordBytes
 
-// recs: [{ key, value, headers: [[nameBytes, valueBytes]] | null, partition (-1: none), timestamp }]
-function encodeAppend (recs) {
+// recs: [{ key, value, headers: [[nameBytes, valueBytes]] | null, partition (-1: none), timestamp }];
+// `alloc(size)` gives the buffer the bytes go into.
+function encodeAppend (recs, alloc) {
   let size = 0
   for (const r of recs) {
     size += (r.key ? r.key.length : 0) + (r.value ? r.value.length : 0)
     if (r.headers) for (const [k, v] of r.headers) size += 8 + k.length + (v ? v.length : 0)
   }
-  const data = Buffer.allocUnsafe(size)
+  const data = alloc(size)
   const meta = new Int32Array(recs.length * A_STRIDE)
   const timestamps = new Float64Array(recs.length)
   let pos = 0

@@ -7,7 +7,7 @@
 const { coded, invalid } = require('../errors.js')
 const serdes = require('../serde.js')
 const v = require('../validate.js')
-const { encodeRecord, txnState } = require('../producer.js')
+const { encodeRecords, txnState } = require('../producer.js')
 const { TXN_OFFSETS, asyncDispose } = require('../client.js')
 const { unsupported } = require('./errors.js')
 
@@ -140,7 +140,7 @@ class KafkaProducer {
       this.#checkOpen()
       if (this.#transactional && !this.#txn) throw txnState('a transactional producer sends only inside producer.transaction(fn)')
       v.string('topic', topic, 'ERR_INVALID_TOPIC')
-      const recs = v.readingArgs(what, () => list().map((r, i) => encodeRecord(single ? what : `${what}[${i}]`, r, this.#key, this.#value)))
+      const recs = v.readingArgs(what, () => encodeRecords(what, list(), single, this.#key, this.#value))
       return new Promise((resolve, reject) => {
         this.#queue.push({ topic, recs, single, resolve, reject })
         if (!this.#draining) this.#draining = new Promise((done) => queueMicrotask(() => this.#drain().then(done)))
