@@ -52,7 +52,7 @@ async function mirrorCommand (opts) {
       from: opts.from,
       to: opts.to,
       topics: opts.topics,
-      groups: opts.groups === false ? false : opts.groups,
+      groups: opts.groups,
       follow: opts.follow === true,
       id: opts.id,
       signal: ac.signal,
