@@ -124,15 +124,12 @@ class Progress {
   }
 }
 
-// [source, target, length] runs of consecutive offsets on both sides.
-function runsOf (pairs) {
-  const runs = []
-  let cur = null
-  for (const [s, t] of pairs) {
-    if (cur && s === cur[0] + cur[2] && t === cur[1] + cur[2]) cur[2]++
-    else runs.push((cur = [s, t, 1]))
-  }
-  return runs
+// Adds source offset `s` copied to target offset `t` to [source, target, length] runs of
+// offsets consecutive on both sides.
+function extend (runs, s, t) {
+  const cur = runs[runs.length - 1]
+  if (cur && s === cur[0] + cur[2] && t === cur[1] + cur[2]) cur[2]++
+  else runs.push([s, t, 1])
 }
 
 async function openSide (s) {
@@ -312,7 +309,8 @@ async function copy (o, consumer, producer, progress, ends, summary, emit, start
 // and a state record per source partition that moved.
 async function step (o, batch, moved, producer, progress, summary) {
   const byTopic = new Map()
-  const pairs = new Map()
+  // Per target partition: the [source, target, length] runs written.
+  const copied = new Map()
   let bytes = 0
   for (const m of batch) {
     let list = byTopic.get(m.topic)
@@ -327,13 +325,15 @@ async function step (o, batch, moved, producer, progress, summary) {
     for (const [topic, offsets, md] of written) {
       for (let i = 0; i < md.length; i++) {
         const k = tpKey(topic, md[i].partition)
-        if (!pairs.has(k)) pairs.set(k, [])
-        pairs.get(k).push([offsets[i], md[i].offset])
+        let runs = copied.get(k)
+        if (!runs) copied.set(k, (runs = []))
+        extend(runs, offsets[i], md[i].offset)
       }
     }
     const states = moved.map((l) => {
-      const ps = pairs.get(tpKey(l.topic, l.partition)) ?? []
-      const rec = { next: l.offset, target: ps.length ? ps[ps.length - 1][1] + 1 : 0, runs: runsOf(ps) }
+      const runs = copied.get(tpKey(l.topic, l.partition)) ?? []
+      const last = runs.at(-1)
+      const rec = { next: l.offset, target: last ? last[1] + last[2] : 0, runs }
       return { topic: l.topic, partition: l.partition, rec }
     })
     await tx.sendBatch(STATE_TOPIC, states.map((s) => ({
