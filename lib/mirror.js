@@ -135,7 +135,7 @@ function extend (runs, s, t) {
 async function openSide (s) {
   if (s.log) return { log: s.log, close: async () => {} }
   // The backend is chosen by open(): a directory, or a kafka:// URL.
-  const log = await require('./log.js').open(s.where === undefined ? s.dir : isKafka(s.where) ? s.where : s.dir)
+  const log = await require('./log.js').open(s.kafka ? s.where : s.dir)
   return { log, close: () => log.close() }
 }
 
@@ -299,6 +299,7 @@ async function copy (o, consumer, producer, progress, ends, summary, emit, start
         lastSync = performance.now()
       }
       busy = false
+      if (o.signal?.aborted) break
     }
   } finally {
     o.signal?.removeEventListener('abort', onAbort)
