@@ -168,6 +168,8 @@ for (const middle of MIDDLES) {
     const member = await caldo.open(s.b)
     t.after(() => member.close())
     const live = member.consumer({ groupId: s.name('active'), topics: [topic] })
+    // Joined: a Kafka member joins after the constructor returns.
+    await live.committed()
     const there = await mirror(s.a, s.b, s.opts(s.a))
     assert.deepEqual(there.groups.skipped.map((x) => x.groupId), [s.name('active')])
     assert.match(there.groups.skipped[0].reason, /live members at the target/)

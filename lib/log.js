@@ -175,8 +175,6 @@ class Log {
 
 async function open (dir, opts) {
   if (typeof dir !== 'string' || dir.length === 0) throw invalid(`open(dir) takes a directory path, got ${v.describe(dir)}`)
-  // Not a directory named 'kafka:'.
-  if (/^kafka:\/\//i.test(dir)) throw invalid(`open(${v.describe(dir)}): this build has no Kafka backend yet; open a log directory`)
   const o = v.readingArgs('open options', () => {
     const o = v.options('open options', opts, ['durability', 'flushIntervalMs', 'cleanIntervalMs'])
     if (o.durability !== undefined) v.string('durability', o.durability)
