@@ -265,6 +265,21 @@ for (const middle of MIDDLES) {
   })
 }
 
+test('a second mirror of the same source into the same target fences the first, which stops with ERR_FENCED', async (t) => {
+  const a = tmpdir(t)
+  const b = tmpdir(t)
+  await withLog(a, (log) => log.createTopic('t'))
+  const first = run(t, ['mirror', '--from', a, '--to', b, '--follow', '--json'])
+  await first.line((l) => l.event === 'start')
+  assert.equal((await caldo.mirror({ from: a, to: b })).records, 0)
+  // The first one's next step finds itself fenced.
+  await withLog(a, (log) => log.producer().send('t', { value: 'x' }))
+  const { code } = await first.exit
+  assert.equal(code, 1)
+  assert.match(first.err(), /another mirror of '.*' into this target has started, so this one stops.*\(ERR_FENCED\)/)
+  assert.equal((await caldo.mirror({ from: a, to: b })).records, 1)
+})
+
 // Runs the CLI; its stdout as JSON lines.
 function run (t, args) {
   const proc = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })

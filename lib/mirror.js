@@ -343,6 +343,9 @@ async function step (o, batch, moved, producer, progress, summary) {
       partition: 0
     })))
     return states
+  }).catch((err) => {
+    if (err.code !== 'ERR_FENCED') throw err
+    throw coded('ERR_FENCED', `another mirror of '${o.id}' into this target has started, so this one stops; its last step was not written (a later run copies it)`, { cause: err })
   })
   // Committed: only now does this process count it as copied.
   for (const s of states) progress.add(s.topic, s.partition, s.rec)
@@ -356,7 +359,8 @@ async function step (o, batch, moved, producer, progress, summary) {
 async function syncGroups (o, src, dst, list, progress, topics, summary, emit) {
   if (!o.groups) return
   const mirrored = new Set(topics.map((t) => t.name))
-  const groups = (list ?? await src.groups()).filter((g) => o.groups.match(g.groupId))
+  // By default every group but internal ones ('__' names); named ones even so.
+  const groups = (list ?? await src.groups()).filter((g) => o.groups.match(g.groupId) && !(o.groups.all && g.groupId.startsWith('__')))
   for (const g of groups) {
     const offsets = []
     let pending = 0
