@@ -17,6 +17,8 @@ const v = require('./validate.js')
 const STATE_TOPIC = '_caldo_mirror'
 // A step: at most this many records (and the consumer's ~4 MiB per fetch).
 const STEP_RECORDS = 5000
+// A record's framing in a batch, over its key, value and headers (a bound for Kafka's).
+const RECORD_OVERHEAD = 32
 // While following, group offsets are copied this often (and once more on stop).
 const GROUP_SYNC_MS = 5000
 const KAFKA_URL = /^kafka:\/\/[A-Za-z0-9.[\]:_-]+(?:,[A-Za-z0-9.[\]:_-]+)*\/?$/i
@@ -139,7 +141,9 @@ async function openSide (s) {
   return { log, close: () => log.close() }
 }
 
-async function ensureTopics (dst, selected) {
+// The selected topics at the target, created as at the source when missing; `limits`
+// gets each one's maxMessageBytes there.
+async function ensureTopics (dst, selected, limits) {
   const have = new Map((await dst.topics()).map((t) => [t.name, t]))
   const out = []
   for (const t of selected) {
@@ -148,16 +152,18 @@ async function ensureTopics (dst, selected) {
       if (existing.partitions.length < t.partitions.length) {
         throw coded('ERR_INVALID_PARTITION', `target topic '${t.name}' has ${existing.partitions.length} partition(s), the source ${t.partitions.length}: delete it at the target (or create it with at least ${t.partitions.length}) and mirror again`)
       }
+      limits.set(t.name, existing.config?.maxMessageBytes ?? t.config.maxMessageBytes)
       out.push({ name: t.name, partitions: t.partitions.length, created: false })
       continue
     }
     try {
       await dst.createTopic(t.name, { ...t.config })
+      limits.set(t.name, t.config.maxMessageBytes)
       out.push({ name: t.name, partitions: t.partitions.length, created: true })
     } catch (err) {
       // Created meanwhile by someone else: check it as an existing one.
       if (err.code !== 'ERR_TOPIC_EXISTS') throw err
-      return ensureTopics(dst, selected)
+      return ensureTopics(dst, selected, limits)
     }
   }
   return out
@@ -223,7 +229,8 @@ async function run (o, src, dst, emit, started) {
   }
   const selected = all.filter((t) => o.topics.match(t.name))
   for (const t of selected.filter((t) => !t.config)) emit({ event: 'warning', message: `topic '${t.name}' is damaged at the source (${t.damage?.message}); skipped` })
-  const topics = await ensureTopics(dst, selected.filter((t) => t.config))
+  const limits = new Map()
+  const topics = await ensureTopics(dst, selected.filter((t) => t.config), limits)
   await ensureStateTopic(dst)
   // The producer first: opening it fences a killed mirror of this source and aborts its
   // open transaction, so what is read next is all there is.
@@ -258,7 +265,7 @@ async function run (o, src, dst, emit, started) {
         summary.lost += r.to - r.from
         emit({ event: 'warning', message: `${r.topic}/${r.partition}: offsets ${r.from} to ${r.to - 1} were removed at the source before they were mirrored` })
       })
-      await copy(o, consumer, producer, progress, ends, summary, emit, started, () => syncGroups(o, src, dst, null, progress, topics, summary, emit))
+      await copy(o, consumer, producer, progress, ends, limits, summary, emit, started, () => syncGroups(o, src, dst, null, progress, topics, summary, emit))
       summary.stopped = o.signal?.aborted === true
     }
     await syncGroups(o, src, dst, groupsAtStart, progress, topics, summary, emit)
@@ -271,7 +278,7 @@ async function run (o, src, dst, emit, started) {
   return result
 }
 
-async function copy (o, consumer, producer, progress, ends, summary, emit, started, sync) {
+async function copy (o, consumer, producer, progress, ends, limits, summary, emit, started, sync) {
   const done = new Set()
   let lastSync = performance.now()
   // An abort ends the wait for records at once, but never a step under way: that one
@@ -285,7 +292,7 @@ async function copy (o, consumer, producer, progress, ends, summary, emit, start
       // Where each partition is now: past this batch and the markers and aborted records after it.
       const positions = await consumer.lag()
       const moved = positions.filter((l) => l.offset > (progress.next(l.topic, l.partition) ?? 0))
-      if (batch.length || moved.length) await step(o, batch, moved, producer, progress, summary)
+      if (batch.length || moved.length) await step(o, batch, moved, producer, progress, limits, summary)
       let remaining = 0
       for (const l of positions) {
         const end = o.follow ? l.high : ends.get(tpKey(l.topic, l.partition))
@@ -308,21 +315,31 @@ async function copy (o, consumer, producer, progress, ends, summary, emit, start
 
 // One transaction at the target: the batch's records, each to its source partition,
 // and a state record per source partition that moved.
-async function step (o, batch, moved, producer, progress, summary) {
+async function step (o, batch, moved, producer, progress, limits, summary) {
   const byTopic = new Map()
   // Per target partition: the [source, target, length] runs written.
   const copied = new Map()
   let bytes = 0
+  // Sends of at most half the target's maxMessageBytes: Kafka checks a whole batch against
+  // it, and a send there is a batch per partition.
   for (const m of batch) {
-    let list = byTopic.get(m.topic)
-    if (!list) byTopic.set(m.topic, (list = { recs: [], offsets: [] }))
-    list.recs.push({ key: m.key, value: m.value, headers: m.headers, partition: m.partition, timestamp: m.timestamp })
-    list.offsets.push(m.offset)
-    bytes += (m.key ? m.key.length : 0) + (m.value ? m.value.length : 0)
-    for (const k in m.headers) bytes += k.length + (m.headers[k] ? m.headers[k].length : 0)
+    let size = RECORD_OVERHEAD + (m.key ? m.key.length : 0) + (m.value ? m.value.length : 0)
+    for (const k in m.headers) size += k.length + (m.headers[k] ? m.headers[k].length : 0)
+    let chunks = byTopic.get(m.topic)
+    if (!chunks) byTopic.set(m.topic, (chunks = []))
+    let chunk = chunks[chunks.length - 1]
+    if (!chunk || (chunk.bytes + size > limits.get(m.topic) / 2 && chunk.recs.length)) chunks.push((chunk = { recs: [], offsets: [], bytes: 0 }))
+    chunk.recs.push({ key: m.key, value: m.value, headers: m.headers, partition: m.partition, timestamp: m.timestamp })
+    chunk.offsets.push(m.offset)
+    chunk.bytes += size
+    bytes += size - RECORD_OVERHEAD
   }
   const states = await producer.transaction(async (tx) => {
-    const written = await Promise.all([...byTopic].map(([topic, l]) => tx.sendBatch(topic, l.recs).then((md) => [topic, l.offsets, md])))
+    // One after the other, so that no backend puts two of them in one request.
+    const written = []
+    for (const [topic, chunks] of byTopic) {
+      for (const c of chunks) written.push([topic, c.offsets, await tx.sendBatch(topic, c.recs)])
+    }
     for (const [topic, offsets, md] of written) {
       for (let i = 0; i < md.length; i++) {
         const k = tpKey(topic, md[i].partition)
