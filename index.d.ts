@@ -386,3 +386,52 @@ export class Log implements AsyncDisposable {
   /** A live, read-only, Map-like view of a topic (usually a compacted one): the last value per key. */
   table<K = Buffer, V = Buffer>(topic: string, opts?: TableOptions<K, V>): Table<K, V>
 }
+
+export interface MirrorOptions {
+  /** The source: a log directory, a kafka://host:port URL, or a Log opened by the caller. */
+  from: string | Log
+  /** The target: a log directory (created if missing), a kafka://host:port URL, or a Log. */
+  to: string | Log
+  /** Names or globs (* and ?); default every topic but internal ones. */
+  topics?: string[]
+  /** Groups whose offsets are copied: names or globs; default all; false: none. */
+  groups?: string[] | false
+  /** Keep copying new records until `signal` aborts; otherwise stop at the source's ends seen at start. */
+  follow?: boolean
+  /** The name the target keeps this source's progress under; default the source's path or URL (required for a Log). */
+  id?: string
+  /** Stops the mirror after the step under way commits. */
+  signal?: AbortSignal
+  onProgress?: (e: MirrorEvent) => void
+}
+
+export type MirrorEvent =
+  | { event: 'start'; id: string; topics: MirrorTopic[]; partitions: number; remaining: number }
+  | { event: 'progress'; records: number; bytes: number; remaining: number; seconds: number }
+  | { event: 'group'; groupId: string; offsets: TopicPartitionOffset[]; pending: number }
+  | { event: 'warning'; message: string }
+  | ({ event: 'done' } & MirrorSummary)
+
+export interface MirrorTopic { name: string; partitions: number; created: boolean }
+
+export interface MirrorSummary {
+  records: number
+  bytes: number
+  /** Transactions committed at the target. */
+  steps: number
+  /** Source offsets removed (retention, deleteRecords) before they were copied. */
+  lost: number
+  topics: MirrorTopic[]
+  groups: { synced: string[]; skipped: { groupId: string; reason: string }[] }
+  /** Ended by the signal. */
+  stopped: boolean
+  seconds: number
+}
+
+/**
+ * Copies topics (partitions and config), records (keys, headers, timestamps, in order per
+ * partition) and group offsets (translated to the target's offsets) from one log to another.
+ * Each step is one transaction at the target holding its records and the mirror's progress,
+ * so a mirror killed at any point resumes without copying a record twice.
+ */
+export function mirror(opts: MirrorOptions): Promise<MirrorSummary>

@@ -7,5 +7,6 @@ const { Consumer } = require('./lib/consumer.js')
 const { Table } = require('./lib/table.js')
 const { serde } = require('./lib/serde.js')
 const { CaldoError, CODES } = require('./lib/errors.js')
+const { mirror } = require('./lib/mirror.js')
 
-module.exports = { open, serde, Log, Producer, Consumer, Table, CaldoError, errorCodes: CODES }
+module.exports = { open, mirror, serde, Log, Producer, Consumer, Table, CaldoError, errorCodes: CODES }

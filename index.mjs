@@ -2,5 +2,5 @@
 // named one by one.
 import caldo from './index.js'
 
-export const { open, serde, Log, Producer, Consumer, Table, CaldoError, errorCodes } = caldo
+export const { open, mirror, serde, Log, Producer, Consumer, Table, CaldoError, errorCodes } = caldo
 export default caldo

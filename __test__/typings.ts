@@ -1,5 +1,5 @@
 // Compiled with `tsc --noEmit` by `npm test`: the serde generics must flow into messages.
-import { open, serde, Message, MessageBatch, RecordMetadata, CaldoError } from '..'
+import { open, mirror, serde, Message, MessageBatch, RecordMetadata, CaldoError } from '..'
 
 interface Order { id: number; total: number }
 const orders = { serialize: (o: Order) => Buffer.from(JSON.stringify(o)), deserialize: (b: Buffer) => JSON.parse(b.toString()) as Order }
@@ -120,6 +120,12 @@ async function main (): Promise<void> {
   // @ts-expect-error the port is a number
   await log.ui({ port: '9021' })
   await web.close()
+  const ac = new AbortController()
+  const summary = await mirror({ from: './data', to: log, id: 'data', topics: ['orders.*'], groups: false, follow: true, signal: ac.signal, onProgress: (e) => { if (e.event === 'progress') console.log(e.records, e.remaining) } })
+  const copied: number = summary.records + summary.groups.skipped.length
+  console.log(copied, summary.topics.map((t) => t.created))
+  // @ts-expect-error from and to are both required
+  await mirror({ from: './data' })
   await log.close()
 }
 void main

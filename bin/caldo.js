@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict'
-// The caldo command-line tool: topics, produce/consume like kcat, groups, offsets, dump, verify.
+// The caldo command-line tool: topics, produce/consume like kcat, groups, offsets, dump, verify, ui, mirror.
 // Exit codes: 0 success, 1 failure, 2 usage error. Errors are one line, never a stack trace.
 
 const { Command } = require('commander')
@@ -9,6 +9,7 @@ const { topics, createTopic, alterTopic, clean, deleteRecords, deleteTopic, grou
 const { produce, consume } = require('../lib/cli/records.js')
 const { dump, verify } = require('../lib/cli/inspect.js')
 const { ui } = require('../lib/cli/ui.js')
+const { mirror, list } = require('../lib/cli/mirror.js')
 
 // --- wiring -----------------------------------------------------------------
 
@@ -94,6 +95,17 @@ function program () {
     .option('--host <address>', 'the address to listen on', '127.0.0.1')
     .option('--allow-write', 'allow resetting offsets of stopped groups, deleting topics and groups, producing test records')
     .action(ui)
+  // Two logs, neither of them --dir.
+  prog.command('mirror').description('copy topics, records and group offsets from one log to another (a directory or kafka://host:port each); resumes where it stopped')
+    .requiredOption('--from <log>', 'the source: a log directory or kafka://host:port')
+    .requiredOption('--to <log>', 'the target: a log directory (created if missing) or kafka://host:port')
+    .option('--topics <names...>', 'only these topics (names or globs such as orders.*; default: all but internal ones)', list)
+    .option('--groups <names...>', 'copy the offsets of only these groups (names or globs; default: all)', list)
+    .option('--no-groups', 'copy no group offsets')
+    .option('-f, --follow', 'keep copying new records until Ctrl-C or SIGTERM')
+    .option('--id <name>', 'the name the target keeps this source\'s progress under (default: the source\'s path or URL)')
+    .option(json, 'one JSON object per line: start, progress (each second), group, warning, done')
+    .action(mirror)
   return prog
 }
 
