@@ -20,8 +20,12 @@ const REC_KEYS = ['key', 'value', 'headers', 'partition', 'timestamp']
 
 // The names a record's fields go by in error messages.
 function labelsOf (what) {
-  return { what, key: `${what}.key`, value: `${what}.value`, partition: `${what}.partition`, timestamp: `${what}.timestamp`, headers: `${what}.headers` }
+  return LABELS[what] ?? { what, key: `${what}.key`, value: `${what}.value`, partition: `${what}.partition`, timestamp: `${what}.timestamp`, headers: `${what}.headers` }
 }
+// Those of send() and sendBatch(), made once: a send of one record would pay for five strings.
+const LABELS = { __proto__: null }
+LABELS.record = labelsOf('record')
+LABELS.records = labelsOf('records')
 
 // One record, its JS types checked, turned into bytes; `now` stamps it if it has no timestamp.
 function encodeRecord (l, r, keySerde, valueSerde, now) {

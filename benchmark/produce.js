@@ -1,0 +1,120 @@
+'use strict'
+// Produce throughput, one partition, 1 and 4 writer processes, 100 B and 64 KiB values,
+// optionally against another build taken back to back:
+//   node benchmark/produce.js [--rounds N] [--baseline DIR [--baseline-name NAME]]
+// Each writer builds its values before the clock (views into one block) and sends batches
+// (1,000 records, 16 at 64 KiB) with up to 4 in flight. Each round runs every build once
+// per case, so load on the shared machine falls on all alike. Figures: median (min–max)
+// of the rounds: records/s over the wall clock, and CPU time per record (user + system of
+// the writers). Writes results/produce.{json,md}.
+
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { fork } = require('node:child_process')
+const { median, fmt, machine, machineLine } = require('./common')
+
+const CASES = [
+  { procs: 1, valueBytes: 100, records: 500_000 },
+  { procs: 4, valueBytes: 100, records: 250_000 },
+  { procs: 1, valueBytes: 65536, records: 4_000 },
+  { procs: 4, valueBytes: 65536, records: 1_000 }
+]
+
+async function writer ([repo, dir, vb, n]) {
+  const { open } = require(repo)
+  const V = Number(vb)
+  const N = Number(n)
+  const batch = V >= 65536 ? 16 : 1000
+  const log = await open(dir)
+  const p = log.producer()
+  const block = Buffer.alloc(Math.min(N * V, 64 << 20), 0x61)
+  const values = Array.from({ length: Math.min(N, Math.floor(block.length / V)) }, (_, i) => block.subarray(i * V, (i + 1) * V))
+  process.send('ready')
+  await new Promise((resolve) => process.once('message', resolve))
+  const cpu = process.cpuUsage()
+  const inflight = new Set()
+  for (let sent = 0; sent < N;) {
+    const k = Math.min(batch, N - sent)
+    const recs = new Array(k)
+    for (let j = 0; j < k; j++) recs[j] = { value: values[(sent + j) % values.length] }
+    sent += k
+    const pr = p.sendBatch('t', recs).then(() => inflight.delete(pr))
+    inflight.add(pr)
+    if (inflight.size >= 4) await Promise.race(inflight)
+  }
+  await Promise.all(inflight)
+  const used = process.cpuUsage(cpu)
+  await p.close()
+  await log.close()
+  process.send(used.user + used.system)
+}
+
+async function run (repo, c) {
+  const { open } = require(repo)
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'caldo-produce-'))
+  try {
+    const log = await open(dir)
+    await log.createTopic('t', { partitions: 1 })
+    await log.close()
+    const kids = Array.from({ length: c.procs }, () => fork(__filename, ['writer', repo, dir, String(c.valueBytes), String(c.records)]))
+    const next = (k) => new Promise((resolve, reject) => {
+      k.once('message', resolve)
+      k.once('exit', (code) => reject(new Error(`writer exited with ${code}`)))
+    })
+    await Promise.all(kids.map(next))
+    const t0 = process.hrtime.bigint()
+    for (const k of kids) k.send('go')
+    const cpus = await Promise.all(kids.map(next))
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6
+    for (const k of kids) k.kill()
+    const total = c.procs * c.records
+    return { recPerSec: total / ms * 1000, mbPerSec: total * c.valueBytes / ms / 1000, cpuNsPerRec: cpus.reduce((a, b) => a + b, 0) * 1000 / total }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+const cell = (xs, f = fmt) => `${f(median(xs))} (${f(Math.min(...xs))}–${f(Math.max(...xs))})`
+
+async function main () {
+  const argv = process.argv.slice(2)
+  const arg = (name) => { const i = argv.indexOf(name); return i < 0 ? null : argv[i + 1] }
+  const rounds = Number(arg('--rounds') ?? 5)
+  const builds = [{ name: 'this build', repo: path.join(__dirname, '..') }]
+  if (arg('--baseline')) builds.push({ name: arg('--baseline-name') ?? 'baseline', repo: path.resolve(arg('--baseline')) })
+  const res = builds.map(() => CASES.map(() => []))
+  for (let r = 0; r < rounds; r++) {
+    for (let c = 0; c < CASES.length; c++) {
+      for (let b = 0; b < builds.length; b++) res[b][c].push(await run(builds[b].repo, CASES[c]))
+    }
+    console.error(`round ${r + 1}/${rounds} done`)
+  }
+  const m = machine()
+  const rows = []
+  for (let c = 0; c < CASES.length; c++) {
+    const { procs, valueBytes } = CASES[c]
+    for (let b = 0; b < builds.length; b++) {
+      const xs = res[b][c]
+      rows.push(`| ${procs} | ${valueBytes === 100 ? '100 B' : '64 KiB'} | ${builds[b].name} | ${cell(xs.map((x) => x.recPerSec))} | ${cell(xs.map((x) => x.mbPerSec))} | ${cell(xs.map((x) => x.cpuNsPerRec))} |`)
+    }
+  }
+  const md = [
+    '# Produce, one partition, 1 and 4 writer processes',
+    '',
+    machineLine(m),
+    '',
+    `Median (min–max) of ${rounds} rounds, the builds taking turns in each. CPU: user + system time of the writers per record.`,
+    '',
+    '| Writers | Value | Build | rec/s | MB/s of values | CPU ns/record |',
+    '|---:|---|---|---:|---:|---:|',
+    ...rows
+  ].join('\n')
+  console.log(md)
+  const out = path.join(__dirname, 'results')
+  fs.writeFileSync(path.join(out, 'produce.json'), JSON.stringify({ machine: m, cases: CASES, builds: builds.map((b) => b.name), results: res }, null, 2) + '\n')
+  fs.writeFileSync(path.join(out, 'produce.md'), md + '\n')
+}
+
+if (process.argv[2] === 'writer') writer(process.argv.slice(3))
+else main().catch((err) => { console.error(err); process.exitCode = 1 })
