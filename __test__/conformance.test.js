@@ -263,6 +263,46 @@ for (const backend of BACKENDS) {
       await p.close()
     })
 
+    test('after a committed and an aborted transaction are read, the position is past their markers: lag 0, at the end', async (t) => {
+      const log = await openLog(t)
+      const topic = name('t')
+      await log.createTopic(topic)
+      const txp = log.producer({ transactionalId: name('tx'), value: serde.string })
+      await txp.transaction((tx) => tx.sendBatch(topic, [{ value: 'a' }, { value: 'b' }, { value: 'c' }]))
+      await assert.rejects(txp.transaction(async (tx) => { await tx.send(topic, { value: 'never' }); throw new Error('abort') }), /abort/)
+      await txp.close()
+      const [info] = (await log.topics()).filter((ti) => ti.name === topic)
+      // Three records, a commit marker, an aborted record and its marker.
+      assert.deepEqual([info.partitions[0].high, info.partitions[0].lso], [6, 6])
+      const c = log.consumer({ assign: [{ topic, partition: 0, offset: 'earliest' }], value: serde.string })
+      const got = []
+      let lag
+      for await (const b of c.batches({ maxWaitMs: 100 })) {
+        got.push(...b.map((m) => m.value))
+        if (got.length >= 3) { lag = await c.lag(); break }
+      }
+      assert.deepEqual(got, ['a', 'b', 'c'])
+      assert.deepEqual(lag, [{ topic, partition: 0, offset: 6, high: 6, lag: 0 }])
+    })
+
+    test('a transaction whose send failed rejects with that error and is aborted; the next one commits', async (t) => {
+      const log = await openLog(t)
+      const topic = name('t')
+      await log.createTopic(topic, { partitions: 2 })
+      const txp = log.producer({ transactionalId: name('tx'), value: serde.string })
+      // The failed send alone, and after a send that went out (so the transaction is open at the broker).
+      for (const before of [[], [{ value: 'lost', partition: 0 }]]) {
+        await assert.rejects(txp.transaction(async (tx) => {
+          for (const r of before) await tx.send(topic, r)
+          await tx.send(topic, { value: 'x', partition: 5 })
+        }), { code: 'ERR_INVALID_PARTITION' })
+        await txp.transaction((tx) => tx.send(topic, { value: 'kept', partition: 0 }))
+      }
+      await txp.close()
+      const c = log.consumer({ assign: [{ topic, partition: 0, offset: 'earliest' }], value: serde.string })
+      assert.deepEqual((await take(c, 2)).map((m) => m.value), ['kept', 'kept'])
+    })
+
     test('alterTopic, deleteRecords, offsetsForTimes, deleteGroup', async (t) => {
       const log = await openLog(t)
       const topic = name('t')

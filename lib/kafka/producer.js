@@ -51,6 +51,9 @@ class KafkaProducer {
   #closed = false
   #transactional = false
   #txn = null
+  // Whether the open transaction sent anything to the brokers.
+  #txnSent = false
+  #newClient
 
   constructor (client, opts) {
     let transactionalId
@@ -63,7 +66,8 @@ class KafkaProducer {
     })
     this.#client = client
     this.#transactional = transactionalId !== undefined
-    this.#producer = new client.kafka.Producer({ ...client.conn, idempotent: true, ...(transactionalId !== undefined ? { transactionalId } : {}) })
+    this.#newClient = () => new client.kafka.Producer({ ...client.conn, idempotent: true, ...(transactionalId !== undefined ? { transactionalId } : {}) })
+    this.#producer = this.#newClient()
   }
 
   #checkOpen () {
@@ -85,6 +89,7 @@ class KafkaProducer {
       throw this.#client.fail(err, 'transaction()')
     }
     this.#txn = txn
+    this.#txnSent = false
     const sends = []
     const tx = new KafkaTransaction(this, txn, sends)
     try {
@@ -101,10 +106,24 @@ class KafkaProducer {
     } catch (err) {
       tx.end()
       await Promise.allSettled(sends)
-      if (!txn.completed) await txn.abort().catch(() => {})
+      if (!txn.completed) await this.#abort(txn)
       throw err
     } finally {
       this.#txn = null
+    }
+  }
+
+  // The client must forget the transaction, or the next one cannot begin. Nothing sent: the
+  // brokers know nothing to abort (and refuse to). An abort that fails: a new client, whose
+  // InitProducerId with the same transactionalId aborts it at the brokers.
+  async #abort (txn) {
+    if (!this.#txnSent) return txn.cancel().catch(() => {})
+    try {
+      await txn.abort()
+    } catch {
+      const old = this.#producer
+      this.#producer = this.#newClient()
+      await old.close().catch(() => {})
     }
   }
 
@@ -114,6 +133,7 @@ class KafkaProducer {
       throw invalid('sendOffsets takes a consumer of the same log (log.consumer({ groupId, topics }))')
     }
     const { groupId, generationId, memberId, coordinatorId, offsets } = consumer[TXN_OFFSETS]()
+    this.#txnSent = true
     try {
       await txn.addConsumer({ groupId })
       const metadata = { consumer: { groupId, generationId, memberId, coordinatorId } }
@@ -198,6 +218,7 @@ class KafkaProducer {
       return
     }
     let res
+    if (this.#txn) this.#txnSent = true
     try {
       res = this.#txn ? await this.#txn.send({ messages }) : await this.#producer.send({ messages })
     } catch (err) {
