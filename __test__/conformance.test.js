@@ -106,6 +106,19 @@ for (const backend of BACKENDS) {
       assert.deepEqual(info.partitions.map((x) => x.high), [0, 8])
     })
 
+    test('timestamps years apart in one sendBatch come back as sent', async (t) => {
+      const log = await openLog(t)
+      const topic = name('t')
+      await log.createTopic(topic)
+      const p = log.producer({ value: serde.string })
+      const stamps = [1_000_000_000_000, 1_700_000_000_000, 1_700_000_000_001, 1_000_000_000_001, 1_700_000_000_002]
+      const sent = await p.sendBatch(topic, stamps.map((timestamp, i) => ({ value: `v${i}`, timestamp })))
+      assert.deepEqual(sent.map((m) => m.offset), [0, 1, 2, 3, 4])
+      await p.close()
+      const got = await take(log.consumer({ assign: [{ topic, partition: 0, offset: 'earliest' }], value: serde.string }), 5)
+      assert.deepEqual(got.map((m) => [m.offset, m.value, m.timestamp]), stamps.map((ts, i) => [i, `v${i}`, ts]))
+    })
+
     test('keys land on the partition Kafka\'s Java client picks: murmur2(key) & 0x7fffffff % partitions', async (t) => {
       const log = await openLog(t)
       const topic = name('t')
@@ -301,6 +314,30 @@ for (const backend of BACKENDS) {
       await txp.close()
       const c = log.consumer({ assign: [{ topic, partition: 0, offset: 'earliest' }], value: serde.string })
       assert.deepEqual((await take(c, 2)).map((m) => m.value), ['kept', 'kept'])
+    })
+
+    test('a producer killed with kill -9 inside a transaction: the next producer of its transactionalId aborts it and commits', async (t) => {
+      const where = backend.target(t)
+      const log = await open(where)
+      t.after(() => log.close())
+      const topic = name('t')
+      const id = name('tx')
+      await log.createTopic(topic)
+      const holder = child('txn-holder.js', [typeof where === 'string' ? where : JSON.stringify(where), id, 'dead', '3', '', topic])
+      await until(holder, (m) => m.sent)
+      holder.proc.kill('SIGKILL')
+      await holder.done
+      const txp = log.producer({ transactionalId: id, value: serde.string })
+      await txp.transaction((tx) => tx.send(topic, { value: 'after' }))
+      await txp.close()
+      const [info] = (await log.topics()).filter((ti) => ti.name === topic)
+      const c = log.consumer({ assign: [{ topic, partition: 0, offset: 'earliest' }], value: serde.string })
+      const got = []
+      for await (const b of c.batches({ maxWaitMs: 100 })) {
+        got.push(...b.map((m) => m.value))
+        if ((await c.lag())[0].offset >= info.partitions[0].lso) break
+      }
+      assert.deepEqual(got, ['after'], 'the dead one\'s records were aborted')
     })
 
     test('alterTopic, deleteRecords, offsetsForTimes, deleteGroup', async (t) => {
