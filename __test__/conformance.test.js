@@ -106,6 +106,19 @@ for (const backend of BACKENDS) {
       assert.deepEqual(info.partitions.map((x) => x.high), [0, 8])
     })
 
+    test('timestamps years apart in one sendBatch come back as sent', async (t) => {
+      const log = await openLog(t)
+      const topic = name('t')
+      await log.createTopic(topic)
+      const p = log.producer({ value: serde.string })
+      const stamps = [1_000_000_000_000, 1_700_000_000_000, 1_700_000_000_001, 1_000_000_000_001, 1_700_000_000_002]
+      const sent = await p.sendBatch(topic, stamps.map((timestamp, i) => ({ value: `v${i}`, timestamp })))
+      assert.deepEqual(sent.map((m) => m.offset), [0, 1, 2, 3, 4])
+      await p.close()
+      const got = await take(log.consumer({ assign: [{ topic, partition: 0, offset: 'earliest' }], value: serde.string }), 5)
+      assert.deepEqual(got.map((m) => [m.offset, m.value, m.timestamp]), stamps.map((ts, i) => [i, `v${i}`, ts]))
+    })
+
     test('keys land on the partition Kafka\'s Java client picks: murmur2(key) & 0x7fffffff % partitions', async (t) => {
       const log = await openLog(t)
       const topic = name('t')
@@ -261,6 +274,70 @@ for (const backend of BACKENDS) {
       await c.close()
       await txp.close()
       await p.close()
+    })
+
+    test('after a committed and an aborted transaction are read, the position is past their markers: lag 0, at the end', async (t) => {
+      const log = await openLog(t)
+      const topic = name('t')
+      await log.createTopic(topic)
+      const txp = log.producer({ transactionalId: name('tx'), value: serde.string })
+      await txp.transaction((tx) => tx.sendBatch(topic, [{ value: 'a' }, { value: 'b' }, { value: 'c' }]))
+      await assert.rejects(txp.transaction(async (tx) => { await tx.send(topic, { value: 'never' }); throw new Error('abort') }), /abort/)
+      await txp.close()
+      const [info] = (await log.topics()).filter((ti) => ti.name === topic)
+      // Three records, a commit marker, an aborted record and its marker.
+      assert.deepEqual([info.partitions[0].high, info.partitions[0].lso], [6, 6])
+      const c = log.consumer({ assign: [{ topic, partition: 0, offset: 'earliest' }], value: serde.string })
+      const got = []
+      let lag
+      for await (const b of c.batches({ maxWaitMs: 100 })) {
+        got.push(...b.map((m) => m.value))
+        if (got.length >= 3) { lag = await c.lag(); break }
+      }
+      assert.deepEqual(got, ['a', 'b', 'c'])
+      assert.deepEqual(lag, [{ topic, partition: 0, offset: 6, high: 6, lag: 0 }])
+    })
+
+    test('a transaction whose send failed rejects with that error and is aborted; the next one commits', async (t) => {
+      const log = await openLog(t)
+      const topic = name('t')
+      await log.createTopic(topic, { partitions: 2 })
+      const txp = log.producer({ transactionalId: name('tx'), value: serde.string })
+      // The failed send alone, and after a send that went out (so the transaction is open at the broker).
+      for (const before of [[], [{ value: 'lost', partition: 0 }]]) {
+        await assert.rejects(txp.transaction(async (tx) => {
+          for (const r of before) await tx.send(topic, r)
+          await tx.send(topic, { value: 'x', partition: 5 })
+        }), { code: 'ERR_INVALID_PARTITION' })
+        await txp.transaction((tx) => tx.send(topic, { value: 'kept', partition: 0 }))
+      }
+      await txp.close()
+      const c = log.consumer({ assign: [{ topic, partition: 0, offset: 'earliest' }], value: serde.string })
+      assert.deepEqual((await take(c, 2)).map((m) => m.value), ['kept', 'kept'])
+    })
+
+    test('a producer killed with kill -9 inside a transaction: the next producer of its transactionalId aborts it and commits', async (t) => {
+      const where = backend.target(t)
+      const log = await open(where)
+      t.after(() => log.close())
+      const topic = name('t')
+      const id = name('tx')
+      await log.createTopic(topic)
+      const holder = child('txn-holder.js', [typeof where === 'string' ? where : JSON.stringify(where), id, 'dead', '3', '', topic])
+      await until(holder, (m) => m.sent)
+      holder.proc.kill('SIGKILL')
+      await holder.done
+      const txp = log.producer({ transactionalId: id, value: serde.string })
+      await txp.transaction((tx) => tx.send(topic, { value: 'after' }))
+      await txp.close()
+      const [info] = (await log.topics()).filter((ti) => ti.name === topic)
+      const c = log.consumer({ assign: [{ topic, partition: 0, offset: 'earliest' }], value: serde.string })
+      const got = []
+      for await (const b of c.batches({ maxWaitMs: 100 })) {
+        got.push(...b.map((m) => m.value))
+        if ((await c.lag())[0].offset >= info.partitions[0].lso) break
+      }
+      assert.deepEqual(got, ['after'], 'the dead one\'s records were aborted')
     })
 
     test('alterTopic, deleteRecords, offsetsForTimes, deleteGroup', async (t) => {

@@ -1,8 +1,9 @@
 'use strict'
 // caldo mirror: every case copies from a local log through a middle log and back to a
-// local one, compared record by record. The middle is a local log always; with
-// CALDO_TEST_KAFKA=kafka://host:port it is also that Kafka cluster (each case keeps
-// its topics, groups and mirror id apart there with a prefix of its own).
+// local one, compared record by record. The middle is a local log, and a real
+// single-node Kafka (KRaft) that this file starts and stops (each case keeps its topics,
+// groups and mirror id apart there with a prefix of its own). The Kafka cases fail,
+// never skip, when the broker cannot start.
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const path = require('node:path')
@@ -10,11 +11,14 @@ const readline = require('node:readline')
 const { spawn, spawnSync } = require('node:child_process')
 const caldo = require('../index.js')
 const { tmpdir, rng } = require('./helpers.js')
+const { startBroker } = require('../scripts/kafka-broker.js')
 
 const BIN = path.join(__dirname, '..', 'bin', 'caldo.js')
 const env = { ...process.env, NO_COLOR: '1', CALDO_DIR: '' }
-const KAFKA = process.env.CALDO_TEST_KAFKA
-const MIDDLES = ['local', ...(KAFKA ? ['kafka'] : [])]
+const MIDDLES = ['local', 'kafka']
+let broker = null
+test.before(async () => { broker = await startBroker() }, { timeout: 180_000 })
+test.after(() => broker?.stop())
 const STATE_TOPIC = '_caldo_mirror'
 
 let seq = 0
@@ -24,11 +28,11 @@ function setup (t, middle) {
   const name = (n) => prefix + n
   return {
     a: tmpdir(t),
-    b: middle === 'kafka' ? KAFKA : tmpdir(t),
+    b: middle === 'kafka' ? broker.url : tmpdir(t),
     c: tmpdir(t),
     name,
     // The source id defaults to the source's path or URL; a shared cluster needs one per case.
-    opts: (from) => ({ topics: [prefix + '*'], groups: [prefix + '*'], id: prefix + (from === KAFKA ? 'kafka' : 'local') })
+    opts: (from) => ({ topics: [prefix + '*'], groups: [prefix + '*'], id: prefix + (broker && from === broker.url ? 'kafka' : 'local') })
   }
 }
 

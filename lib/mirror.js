@@ -141,8 +141,12 @@ async function openSide (s) {
   return { log, close: () => log.close() }
 }
 
+// The largest batch a topic takes: maxMessageBytes, or segmentBytes when smaller (Kafka
+// refuses a batch larger than a segment).
+const batchLimit = (config) => Math.min(config.maxMessageBytes, config.segmentBytes ?? Infinity)
+
 // The selected topics at the target, created as at the source when missing; `limits`
-// gets each one's maxMessageBytes there.
+// gets each one's batchLimit there.
 async function ensureTopics (dst, selected, limits) {
   const have = new Map((await dst.topics()).map((t) => [t.name, t]))
   const out = []
@@ -152,13 +156,13 @@ async function ensureTopics (dst, selected, limits) {
       if (existing.partitions.length < t.partitions.length) {
         throw coded('ERR_INVALID_PARTITION', `target topic '${t.name}' has ${existing.partitions.length} partition(s), the source ${t.partitions.length}: delete it at the target (or create it with at least ${t.partitions.length}) and mirror again`)
       }
-      limits.set(t.name, existing.config?.maxMessageBytes ?? t.config.maxMessageBytes)
+      limits.set(t.name, batchLimit(existing.config ?? t.config))
       out.push({ name: t.name, partitions: t.partitions.length, created: false })
       continue
     }
     try {
       await dst.createTopic(t.name, { ...t.config })
-      limits.set(t.name, t.config.maxMessageBytes)
+      limits.set(t.name, batchLimit(t.config))
       out.push({ name: t.name, partitions: t.partitions.length, created: true })
     } catch (err) {
       // Created meanwhile by someone else: check it as an existing one.

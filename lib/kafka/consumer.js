@@ -70,6 +70,9 @@ class KafkaConsumer extends EventEmitter {
   #processed = new Map()
   #committedSent = new Map()
   #inHand = []
+  // The last record a fetch got of a partition -> where that fetch ended, when markers or
+  // aborted records follow it: handing it out moves the position past them, as locally.
+  #skipTo = new WeakMap()
   #buffer = []
   #at = 0
   #closed = false
@@ -281,6 +284,7 @@ class KafkaConsumer extends EventEmitter {
           // Seeked, paused or revoked while the fetch was out: its records are stale.
           if (gen !== this.#generation || asked.get(k) !== this.#fetchAt.get(k) || this.#paused.has(k) || !p.records) continue
           const from = asked.get(k)
+          const got = out.length
           let next = from
           for (const batch of p.records) {
             const last = Number(batch.firstOffset) + batch.lastOffsetDelta
@@ -296,7 +300,8 @@ class KafkaConsumer extends EventEmitter {
           }
           this.#fetchAt.set(k, next)
           // Only markers or aborted records: what is handed out next moves past them too.
-          if (!out.some((m) => m.topic === topic && m.partition === p.partitionIndex)) this.#deliver.set(k, next)
+          if (out.length === got) this.#deliver.set(k, next)
+          else if (out.at(-1).offset + 1 < next) this.#skipTo.set(out.at(-1), next)
         }
       }
     }
@@ -353,13 +358,15 @@ class KafkaConsumer extends EventEmitter {
     for (const m of this.#inHand) {
       const k = key(m.topic, m.partition)
       // A partition revoked while its message was in hand is no longer this consumer's to commit.
-      if (this.#deliver.has(k)) this.#processed.set(k, m.offset + 1)
+      if (this.#deliver.has(k)) this.#processed.set(k, this.#next(m))
     }
     this.#inHand = []
   }
 
+  #next (m) { return this.#skipTo.get(m) ?? m.offset + 1 }
+
   #handOut (m) {
-    this.#deliver.set(key(m.topic, m.partition), m.offset + 1)
+    this.#deliver.set(key(m.topic, m.partition), this.#next(m))
     this.#inHand.push(m)
   }
 

@@ -9,7 +9,14 @@ const serdes = require('../serde.js')
 const v = require('../validate.js')
 const { encodeRecords, txnState } = require('../producer.js')
 const { TXN_OFFSETS, asyncDispose } = require('../client.js')
-const { unsupported } = require('./errors.js')
+const { unsupported, protocolError } = require('./errors.js')
+
+// @platformatic/kafka zigzag-encodes a record's timestamp delta (from its batch's first
+// record) with a 32-bit sign shift, so a delta of 2^31 ms (24.8 days) or more is sent changed.
+const MAX_TS_DELTA = 2 ** 31 - 1
+
+// How long a transaction waits for the brokers to abort a dead producer's open one.
+const BEGIN_WAIT_MS = 30_000
 
 class KafkaTransaction {
   #producer
@@ -51,6 +58,9 @@ class KafkaProducer {
   #closed = false
   #transactional = false
   #txn = null
+  // Whether the open transaction sent anything to the brokers.
+  #txnSent = false
+  #newClient
 
   constructor (client, opts) {
     let transactionalId
@@ -63,7 +73,10 @@ class KafkaProducer {
     })
     this.#client = client
     this.#transactional = transactionalId !== undefined
-    this.#producer = new client.kafka.Producer({ ...client.conn, idempotent: true, ...(transactionalId !== undefined ? { transactionalId } : {}) })
+    // Producer id and epoch -1: a new producer, as Kafka's Java client says (the client's default,
+    // 0, is a producer id the brokers may not know, and then fence as an old one).
+    this.#newClient = () => new client.kafka.Producer({ ...client.conn, idempotent: true, producerId: -1n, producerEpoch: -1, ...(transactionalId !== undefined ? { transactionalId } : {}) })
+    this.#producer = this.#newClient()
   }
 
   #checkOpen () {
@@ -80,11 +93,12 @@ class KafkaProducer {
     await this.flush()
     let txn
     try {
-      txn = await this.#producer.beginTransaction()
+      txn = await this.#begin()
     } catch (err) {
       throw this.#client.fail(err, 'transaction()')
     }
     this.#txn = txn
+    this.#txnSent = false
     const sends = []
     const tx = new KafkaTransaction(this, txn, sends)
     try {
@@ -101,10 +115,41 @@ class KafkaProducer {
     } catch (err) {
       tx.end()
       await Promise.allSettled(sends)
-      if (!txn.completed) await txn.abort().catch(() => {})
+      if (!txn.completed) await this.#abort(txn)
       throw err
     } finally {
       this.#txn = null
+    }
+  }
+
+  // A previous producer of this transactionalId died in a transaction: the brokers abort it
+  // and answer CONCURRENT_TRANSACTIONS until it is done, and have no way to say when, so this
+  // backs off and asks again (as Kafka's Java client does), for at most BEGIN_WAIT_MS.
+  async #begin () {
+    const deadline = Date.now() + BEGIN_WAIT_MS
+    for (let wait = 50; ; wait = Math.min(wait * 2, 1000)) {
+      try {
+        return await this.#producer.beginTransaction()
+      } catch (err) {
+        // The client keeps a transaction it could not begin: forgotten, or no other begins.
+        await this.#producer.transaction?.cancel().catch(() => {})
+        if (protocolError(err)?.apiId !== 'CONCURRENT_TRANSACTIONS' || Date.now() + wait > deadline) throw err
+        await new Promise((resolve) => setTimeout(resolve, wait))
+      }
+    }
+  }
+
+  // The client must forget the transaction, or the next one cannot begin. Nothing sent: the
+  // brokers know nothing to abort (and refuse to). An abort that fails: a new client, whose
+  // InitProducerId with the same transactionalId aborts it at the brokers.
+  async #abort (txn) {
+    if (!this.#txnSent) return txn.cancel().catch(() => {})
+    try {
+      await txn.abort()
+    } catch {
+      const old = this.#producer
+      this.#producer = this.#newClient()
+      await old.close().catch(() => {})
     }
   }
 
@@ -114,6 +159,7 @@ class KafkaProducer {
       throw invalid('sendOffsets takes a consumer of the same log (log.consumer({ groupId, topics }))')
     }
     const { groupId, generationId, memberId, coordinatorId, offsets } = consumer[TXN_OFFSETS]()
+    this.#txnSent = true
     try {
       await txn.addConsumer({ groupId })
       const metadata = { consumer: { groupId, generationId, memberId, coordinatorId } }
@@ -168,11 +214,13 @@ class KafkaProducer {
     this.#draining = null
   }
 
-  // The records of every queued send, in one request; each send's records get their
-  // offsets from their partition's base offset, counted in the order they were sent.
+  // The records of every queued send, in one request (more when timestamps lie too far apart
+  // for one batch, see MAX_TS_DELTA); each send's records get their offsets from their
+  // partition's base offset in their request, counted in the order they were sent.
   async #send (items) {
     const murmur2 = this.#client.kafka.murmur2
-    const messages = []
+    const requests = [{ messages: [], first: new Map() }]
+    // Per record: its partition and its request.
     const placed = []
     try {
       for (const it of items) {
@@ -181,8 +229,13 @@ class KafkaProducer {
           let partition = r.partition
           if (partition >= n) throw coded('ERR_INVALID_PARTITION', `topic '${it.topic}' has partitions 0 to ${n - 1}, not ${partition}`)
           if (partition < 0) partition = r.key ? (murmur2(r.key) & 0x7fffffff) % n : (this.#rr++ & 0x7fffffff) % n
-          placed.push(partition)
-          messages.push({
+          const k = `${it.topic}:${partition}`
+          let req = requests[requests.length - 1]
+          const first = req.first.get(k)
+          if (first !== undefined && Math.abs(r.timestamp - first) > MAX_TS_DELTA) requests.push((req = { messages: [], first: new Map() }))
+          if (!req.first.has(k)) req.first.set(k, r.timestamp)
+          placed.push(partition, requests.length - 1)
+          req.messages.push({
             topic: it.topic,
             partition,
             key: r.key ?? undefined,
@@ -197,20 +250,24 @@ class KafkaProducer {
       for (const it of items) it.reject(e)
       return
     }
-    let res
+    // Per request, the next offset of each partition.
+    const nexts = []
+    if (this.#txn) this.#txnSent = true
     try {
-      res = this.#txn ? await this.#txn.send({ messages }) : await this.#producer.send({ messages })
+      for (const { messages } of requests) {
+        const res = this.#txn ? await this.#txn.send({ messages }) : await this.#producer.send({ messages })
+        nexts.push(new Map((res.offsets ?? []).map((o) => [`${o.topic}:${o.partition}`, Number(o.offset)])))
+      }
     } catch (err) {
       const e = this.#client.fail(err, 'send')
       for (const it of items) it.reject(e)
       return
     }
-    const next = new Map()
-    for (const o of res.offsets ?? []) next.set(`${o.topic}:${o.partition}`, Number(o.offset))
     let at = 0
     for (const it of items) {
       const out = it.recs.map((r) => {
         const partition = placed[at++]
+        const next = nexts[placed[at++]]
         const k = `${it.topic}:${partition}`
         const offset = next.get(k)
         next.set(k, offset + 1)
