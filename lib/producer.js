@@ -74,14 +74,17 @@ function encodeRecords (what, list, single, keySerde, valueSerde) {
 const txnState = (message) => coded('ERR_INVALID_TXN_STATE', message)
 
 // The `tx` a transaction's function gets: sends that belong to that transaction only.
+// `txn` is the backend's handle of the transaction, if it has one (Kafka's).
 class Transaction {
   #producer
   #sends
+  #txn
   #done = false
 
-  constructor (producer, sends) {
+  constructor (producer, sends, txn) {
     this.#producer = producer
     this.#sends = sends
+    this.#txn = txn
   }
 
   #track (send) {
@@ -96,7 +99,7 @@ class Transaction {
   sendBatch (topic, records) { return this.#track(() => this.#producer.sendBatch(topic, records)) }
 
   /** Sends the consumer's positions (every message it handed out) with this transaction: they count once it commits. */
-  sendOffsets (consumer) { return this.#track(() => this.#producer[TXN_OFFSETS](consumer)) }
+  sendOffsets (consumer) { return this.#track(() => this.#producer[TXN_OFFSETS](consumer, this.#txn)) }
 
   end () { this.#done = true }
 }
@@ -280,4 +283,4 @@ class Producer {
   [asyncDispose] () { return this.close() }
 }
 
-module.exports = { Producer, encodeRecords, txnState }
+module.exports = { Producer, Transaction, encodeRecords, txnState }

@@ -7,7 +7,7 @@
 const { coded, invalid } = require('../errors.js')
 const serdes = require('../serde.js')
 const v = require('../validate.js')
-const { encodeRecords, txnState } = require('../producer.js')
+const { Transaction, encodeRecords, txnState } = require('../producer.js')
 const { TXN_OFFSETS, asyncDispose } = require('../client.js')
 const { unsupported, protocolError } = require('./errors.js')
 
@@ -17,34 +17,6 @@ const MAX_TS_DELTA = 2 ** 31 - 1
 
 // How long a transaction waits for the brokers to abort a dead producer's open one.
 const BEGIN_WAIT_MS = 30_000
-
-class KafkaTransaction {
-  #producer
-  #txn
-  #sends
-  #done = false
-
-  constructor (producer, txn, sends) {
-    this.#producer = producer
-    this.#txn = txn
-    this.#sends = sends
-  }
-
-  #track (send) {
-    if (this.#done) return Promise.reject(txnState('this transaction is over; send in the function given to producer.transaction()'))
-    const promise = send()
-    this.#sends.push(promise)
-    return promise
-  }
-
-  send (topic, record) { return this.#track(() => this.#producer.send(topic, record)) }
-
-  sendBatch (topic, records) { return this.#track(() => this.#producer.sendBatch(topic, records)) }
-
-  sendOffsets (consumer) { return this.#track(() => this.#producer[TXN_OFFSETS](consumer, this.#txn)) }
-
-  end () { this.#done = true }
-}
 
 class KafkaProducer {
   #client
@@ -100,7 +72,7 @@ class KafkaProducer {
     this.#txn = txn
     this.#txnSent = false
     const sends = []
-    const tx = new KafkaTransaction(this, txn, sends)
+    const tx = new Transaction(this, sends, txn)
     try {
       const result = await fn(tx)
       tx.end()
