@@ -73,6 +73,64 @@ function encodeRecords (what, list, single, keySerde, valueSerde) {
 
 const txnState = (message) => coded('ERR_INVALID_TXN_STATE', message)
 
+// A producer's sends, for either backend: those of one tick (and those made while a
+// write is in flight) go to `write(items)` together, each item a send's
+// { topic, recs, single, resolve, reject }. `check()` runs before a send is taken.
+class SendQueue {
+  #items = []
+  #draining = null
+  #check
+  #write
+  #key
+  #value
+
+  constructor ({ check, write, key, value }) {
+    this.#check = check
+    this.#write = write
+    this.#key = key
+    this.#value = value
+  }
+
+  send (topic, record) {
+    return this.#add(topic, () => [record], 'record', true)
+  }
+
+  sendBatch (topic, records) {
+    return this.#add(topic, () => {
+      if (!Array.isArray(records) || records.length === 0) throw invalid('sendBatch takes a non-empty array of records')
+      return Array.from(records)
+    }, 'records', false)
+  }
+
+  #add (topic, list, what, single) {
+    try {
+      this.#check()
+      v.string('topic', topic, 'ERR_INVALID_TOPIC')
+      const recs = v.readingArgs(what, () => encodeRecords(what, list(), single, this.#key, this.#value))
+      return new Promise((resolve, reject) => {
+        this.#items.push({ topic, recs, single, resolve, reject })
+        if (!this.#draining) this.#draining = new Promise((done) => queueMicrotask(() => this.#drain().then(done)))
+      })
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  async #drain () {
+    while (this.#items.length) {
+      const items = this.#items
+      this.#items = []
+      await this.#write(items)
+    }
+    this.#draining = null
+  }
+
+  /** Resolves once every send taken so far is written. */
+  async flush () {
+    while (this.#draining) await this.#draining
+  }
+}
+
 // The `tx` a transaction's function gets: sends that belong to that transaction only.
 // `txn` is the backend's handle of the transaction, if it has one (Kafka's).
 class Transaction {
@@ -107,10 +165,7 @@ class Transaction {
 class Producer {
   #client
   #native
-  #key
-  #value
-  #queue = []
-  #draining = null
+  #sends
   #rr = Math.floor(Math.random() * 1024)
   #closed = false
   #transactional = false
@@ -121,8 +176,12 @@ class Producer {
     if (!client || client[CLIENT] !== true) throw invalid('create producers with log.producer()')
     const o = v.readingArgs('producer options', () => {
       opts = v.options('producer options', opts, ['key', 'value', 'transactionalId', 'transactionTimeoutMs'])
-      this.#key = serdes.check('key', opts.key)
-      this.#value = serdes.check('value', opts.value)
+      this.#sends = new SendQueue({
+        check: () => this.#checkOpen(),
+        write: (items) => this.#write(items),
+        key: serdes.check('key', opts.key),
+        value: serdes.check('value', opts.value)
+      })
       if (opts.transactionTimeoutMs !== undefined && opts.transactionalId === undefined) throw invalid('transactionTimeoutMs needs a transactionalId')
       return {
         transactionalId: opts.transactionalId === undefined ? undefined : v.string('transactionalId', opts.transactionalId),
@@ -185,43 +244,18 @@ class Producer {
     this.#client.check()
   }
 
-  send (topic, record) {
-    return this.#enqueue(topic, () => [record], 'record', true)
-  }
+  send (topic, record) { return this.#sends.send(topic, record) }
 
-  sendBatch (topic, records) {
-    return this.#enqueue(topic, () => {
-      if (!Array.isArray(records) || records.length === 0) throw invalid('sendBatch takes a non-empty array of records')
-      return Array.from(records)
-    }, 'records', false)
-  }
+  sendBatch (topic, records) { return this.#sends.sendBatch(topic, records) }
 
-  #enqueue (topic, list, what, single) {
-    try {
-      this.#checkOpen()
-      v.string('topic', topic, 'ERR_INVALID_TOPIC')
-      const recs = v.readingArgs(what, () => encodeRecords(what, list(), single, this.#key, this.#value))
-      return new Promise((resolve, reject) => {
-        this.#queue.push({ topic, recs, single, resolve, reject })
-        if (!this.#draining) this.#draining = new Promise((done) => queueMicrotask(() => this.#drain().then(done)))
-      })
-    } catch (err) {
-      return Promise.reject(err)
+  // Queued sends, one native call per topic.
+  async #write (items) {
+    const byTopic = new Map()
+    for (const it of items) {
+      if (!byTopic.has(it.topic)) byTopic.set(it.topic, [])
+      byTopic.get(it.topic).push(it)
     }
-  }
-
-  async #drain () {
-    while (this.#queue.length) {
-      const items = this.#queue
-      this.#queue = []
-      const byTopic = new Map()
-      for (const it of items) {
-        if (!byTopic.has(it.topic)) byTopic.set(it.topic, [])
-        byTopic.get(it.topic).push(it)
-      }
-      for (const [topic, group] of byTopic) await this.#append(topic, group)
-    }
-    this.#draining = null
+    for (const [topic, group] of byTopic) await this.#append(topic, group)
   }
 
   // One native call for the whole group of sends. A record refused by the
@@ -269,9 +303,7 @@ class Producer {
   }
 
   /** Resolves once every record sent so far is written (and synced, as durability says). */
-  async flush () {
-    while (this.#draining) await this.#draining
-  }
+  flush () { return this.#sends.flush() }
 
   async close () {
     this.#closed = true
@@ -283,4 +315,4 @@ class Producer {
   [asyncDispose] () { return this.close() }
 }
 
-module.exports = { Producer, Transaction, encodeRecords, txnState }
+module.exports = { Producer, Transaction, SendQueue, txnState }

@@ -7,7 +7,7 @@
 const { coded, invalid } = require('../errors.js')
 const serdes = require('../serde.js')
 const v = require('../validate.js')
-const { Transaction, encodeRecords, txnState } = require('../producer.js')
+const { Transaction, SendQueue, txnState } = require('../producer.js')
 const { TXN_OFFSETS, asyncDispose } = require('../client.js')
 const { unsupported, protocolError } = require('./errors.js')
 
@@ -21,10 +21,7 @@ const BEGIN_WAIT_MS = 30_000
 class KafkaProducer {
   #client
   #producer
-  #key
-  #value
-  #queue = []
-  #draining = null
+  #sends
   #rr = Math.floor(Math.random() * 1024)
   #counts = new Map()
   #closed = false
@@ -38,8 +35,12 @@ class KafkaProducer {
     let transactionalId
     v.readingArgs('producer options', () => {
       opts = v.options('producer options', opts, ['key', 'value', 'transactionalId', 'transactionTimeoutMs'])
-      this.#key = serdes.check('key', opts.key)
-      this.#value = serdes.check('value', opts.value)
+      this.#sends = new SendQueue({
+        check: () => this.#checkSend(),
+        write: (items) => this.#send(items),
+        key: serdes.check('key', opts.key),
+        value: serdes.check('value', opts.value)
+      })
       if (opts.transactionTimeoutMs !== undefined) throw unsupported('transactionTimeoutMs', 'the brokers\' transaction.max.timeout.ms bounds transactions on Kafka')
       if (opts.transactionalId !== undefined) transactionalId = v.string('transactionalId', opts.transactionalId)
     })
@@ -142,30 +143,13 @@ class KafkaProducer {
     }
   }
 
-  send (topic, record) {
-    return this.#enqueue(topic, () => [record], 'record', true)
-  }
+  send (topic, record) { return this.#sends.send(topic, record) }
 
-  sendBatch (topic, records) {
-    return this.#enqueue(topic, () => {
-      if (!Array.isArray(records) || records.length === 0) throw invalid('sendBatch takes a non-empty array of records')
-      return Array.from(records)
-    }, 'records', false)
-  }
+  sendBatch (topic, records) { return this.#sends.sendBatch(topic, records) }
 
-  #enqueue (topic, list, what, single) {
-    try {
-      this.#checkOpen()
-      if (this.#transactional && !this.#txn) throw txnState('a transactional producer sends only inside producer.transaction(fn)')
-      v.string('topic', topic, 'ERR_INVALID_TOPIC')
-      const recs = v.readingArgs(what, () => encodeRecords(what, list(), single, this.#key, this.#value))
-      return new Promise((resolve, reject) => {
-        this.#queue.push({ topic, recs, single, resolve, reject })
-        if (!this.#draining) this.#draining = new Promise((done) => queueMicrotask(() => this.#drain().then(done)))
-      })
-    } catch (err) {
-      return Promise.reject(err)
-    }
+  #checkSend () {
+    this.#checkOpen()
+    if (this.#transactional && !this.#txn) throw txnState('a transactional producer sends only inside producer.transaction(fn)')
   }
 
   async #partitions (topic) {
@@ -175,15 +159,6 @@ class KafkaProducer {
       this.#counts.set(topic, n)
     }
     return n
-  }
-
-  async #drain () {
-    while (this.#queue.length) {
-      const items = this.#queue
-      this.#queue = []
-      await this.#send(items)
-    }
-    this.#draining = null
   }
 
   // The records of every queued send, in one request (more when timestamps lie too far apart
@@ -249,9 +224,7 @@ class KafkaProducer {
     }
   }
 
-  async flush () {
-    while (this.#draining) await this.#draining
-  }
+  flush () { return this.#sends.flush() }
 
   async close () {
     if (this.#closed) return

@@ -38,6 +38,7 @@ type Read = (u64, Vec<u8>, Option<Vec<u8>>);
 /// (key, value) written at each offset.
 type Written = BTreeMap<u64, (Vec<u8>, Option<Vec<u8>>)>;
 
+#[derive(Default)]
 struct Model {
     written: Written,
 }
@@ -126,6 +127,14 @@ fn check(model: &Model, got: &[Read], sealed_below: u64) {
     }
 }
 
+/// A fresh log with compacted topic "c" whose tombstones stay a day.
+fn compacted_log() -> (tempfile::TempDir, Log) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    compacted(&log, DAY as u64);
+    (dir, log)
+}
+
 fn compacted(log: &Log, delete_retention_ms: u64) {
     let cfg = TopicConfig {
         segment_bytes: 4096,
@@ -139,13 +148,8 @@ fn compacted(log: &Log, delete_retention_ms: u64) {
 
 #[test]
 fn keeps_the_last_record_of_each_key_at_its_offset() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = open(dir.path());
-    compacted(&log, DAY as u64);
-    let mut rng = Rng(7);
-    let mut model = Model {
-        written: Written::new(),
-    };
+    let (dir, log) = compacted_log();
+    let (mut rng, mut model) = (Rng(7), Model::default());
     let mut reader = log.cursor("c", 0, Position::Earliest).unwrap();
     let mut tailed = Vec::new();
     for round in 0..6 {
@@ -188,13 +192,8 @@ fn keeps_the_last_record_of_each_key_at_its_offset() {
 
 #[test]
 fn a_reader_whose_file_the_cache_closed_reads_on_across_a_compaction_swap() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = open(dir.path());
-    compacted(&log, DAY as u64);
-    let mut rng = Rng(11);
-    let mut model = Model {
-        written: Written::new(),
-    };
+    let (dir, log) = compacted_log();
+    let (mut rng, mut model) = (Rng(11), Model::default());
     let mut reader = log.cursor("c", 0, Position::Earliest).unwrap();
     let mut tailed = Vec::new();
     for round in 0..6 {
@@ -235,9 +234,7 @@ fn tombstones_go_only_after_delete_retention() {
         let dir = tempfile::tempdir().unwrap();
         let log = open(dir.path());
         compacted(&log, retention);
-        let mut model = Model {
-            written: Written::new(),
-        };
+        let mut model = Model::default();
         // Records and tombstones 3 days old, then new records of other keys
         // that seal their segments.
         model.append_named(&log, &mut Rng(11), "old", 300, 40, now() - 3 * DAY);
@@ -269,9 +266,7 @@ fn tombstones_go_only_after_delete_retention() {
 
 #[test]
 fn records_without_a_key_are_refused_and_leftovers_are_cleared() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = open(dir.path());
-    compacted(&log, DAY as u64);
+    let (dir, log) = compacted_log();
     let keyless = RecordIn {
         key: None,
         value: Some(b"v"),
@@ -300,9 +295,7 @@ fn records_without_a_key_are_refused_and_leftovers_are_cleared() {
         log.append("d", &[placed(record), placed(record)], 0)
             .unwrap();
     }
-    let mut model = Model {
-        written: Written::new(),
-    };
+    let mut model = Model::default();
     log.alter_topic(
         "c",
         &TopicChanges {
