@@ -63,8 +63,9 @@ log4j.appender.out.layout=org.apache.log4j.PatternLayout
 log4j.appender.out.layout.ConversionPattern=[%d] %p %m (%c)%n
 `)
   const jvm = ['-Xms256m', '-Xmx768m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Djava.awt.headless=true', `-Dlog4j.configuration=file:${log4j}`, '-cp', path.join(lib, '*')]
+  // base64url may begin with '-', which the tool's argument parser takes for an option: hence --cluster-id=.
   const clusterId = crypto.randomBytes(16).toString('base64url')
-  execFileSync('java', [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', conf], { stdio: 'pipe', timeout: START_MS })
+  execFileSync('java', [...jvm, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', conf], { stdio: 'pipe', timeout: START_MS })
   const proc = spawn('java', [...jvm, 'kafka.Kafka', conf], { stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   const exited = new Promise((resolve) => proc.on('exit', resolve))

@@ -11,4 +11,5 @@ pub mod producer;
 pub mod topics;
 pub mod types;
 pub mod v8_memory;
+mod wait;
 pub mod wire;

@@ -11,6 +11,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::error::{blocking, guard, Outcome};
+use crate::wait::Waits;
 
 #[napi(object)]
 pub struct OpenOptions {
@@ -23,6 +24,7 @@ pub struct OpenOptions {
 #[napi]
 pub struct NativeLog {
     pub(crate) inner: Arc<Log>,
+    waits: Waits,
 }
 
 /// Opens (creating if needed) the log in `dir`.
@@ -38,6 +40,7 @@ pub fn open_log(dir: String, opts: OpenOptions) -> Outcome<NativeLog> {
         let log = Log::open_with(Path::new(&dir), durability, interval, clean)?;
         Ok(NativeLog {
             inner: Arc::new(log),
+            waits: Waits::default(),
         })
     })
 }
@@ -49,19 +52,18 @@ impl NativeLog {
         guard(|| Ok(self.inner.wake_seq()))
     }
 
-    /// Resolves when any process appends after `seen` was read, or after `timeoutMs`.
-    /// The thread that sleeps on the wake-up word settles the promise itself: one
-    /// hop to the JS thread, not two (through a tokio worker, as an `async fn` would).
+    /// Resolves when any process appends after `seen` was read, or after
+    /// `timeoutMs`, to whether one did (see `wait.rs` for how it sleeps).
     #[napi(ts_return_type = "Promise<boolean>")]
-    pub fn wait<'env>(&self, env: &'env Env, seen: u32, timeout_ms: u32) -> Result<Object<'env>> {
-        let log = self.inner.clone();
+    pub fn wait<'env>(
+        &mut self,
+        env: &'env Env,
+        seen: u32,
+        timeout_ms: u32,
+    ) -> Result<Unknown<'env>> {
         let timeout = Duration::from_millis(timeout_ms.into());
-        let (deferred, promise) = env.create_deferred()?;
-        napi::bindgen_prelude::spawn_blocking(move || {
-            let moved = guard(|| Ok(log.wait(seen, timeout)));
-            deferred.resolve(move |_| Ok(moved));
-        });
-        Ok(promise)
+        let promise = self.waits.wait(env, &self.inner, seen, timeout)?;
+        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), promise) })
     }
 
     /// Wakes every waiter of this log, in every process.
@@ -79,9 +81,11 @@ impl NativeLog {
         blocking(move || log.flush()).await
     }
 
-    #[napi]
-    pub async fn close(&self) -> Result<Outcome<()>> {
+    /// Settles pending waits (as not moved), then closes the log.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn close<'env>(&mut self, env: &'env Env) -> Result<PromiseRaw<'env, Outcome<()>>> {
+        self.waits.end(env)?;
         let log = self.inner.clone();
-        blocking(move || log.close()).await
+        env.spawn_future(async move { blocking(move || log.close()).await })
     }
 }

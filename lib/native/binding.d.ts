@@ -51,15 +51,15 @@ export declare class NativeLog {
   setGroupOffsets(group: string, to: string | Array<TopicPartitionOffset>): Promise<Outcome<undefined>>
   wakeSeq(): Outcome<number>
   /**
-   * Resolves when any process appends after `seen` was read, or after `timeoutMs`.
-   * The thread that sleeps on the wake-up word settles the promise itself: one
-   * hop to the JS thread, not two (through a tokio worker, as an `async fn` would).
+   * Resolves when any process appends after `seen` was read, or after
+   * `timeoutMs`, to whether one did (see `wait.rs` for how it sleeps).
    */
   wait(seen: number, timeoutMs: number): Promise<boolean>
   /** Wakes every waiter of this log, in every process. */
   interrupt(): Outcome<undefined>
   flush(): Promise<Outcome<undefined>>
-  close(): Promise<Outcome<undefined>>
+  /** Settles pending waits (as not moved), then closes the log. */
+  close(): Promise<void>
   createTopic(name: string, cfg: TopicOptions): Promise<Outcome<TopicInfo>>
   /** Changes a topic's settings (all but `partitions`). */
   alterTopic(name: string, cfg: TopicOptions): Promise<Outcome<TopicInfo>>

@@ -32,6 +32,7 @@ pub use storage::inspect;
 pub use storage::partition::Durability;
 pub use storage::partition::{Compacted, Removed};
 pub use storage::topic::{CleanupPolicy, TopicChanges, TopicConfig, MAX_MESSAGE_BYTES};
+pub use sync::wake::Ring;
 pub use txn::{Producer, DEFAULT_TXN_TIMEOUT};
 
 /// The engine's internals, for its integration tests and fuzz targets only.

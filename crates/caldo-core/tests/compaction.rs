@@ -192,7 +192,7 @@ fn keeps_the_last_record_of_each_key_at_its_offset() {
 
 #[test]
 fn a_reader_whose_file_the_cache_closed_reads_on_across_a_compaction_swap() {
-    let (dir, log) = compacted_log();
+    let (_dir, log) = compacted_log();
     let (mut rng, mut model) = (Rng(11), Model::default());
     let mut reader = log.cursor("c", 0, Position::Earliest).unwrap();
     let mut tailed = Vec::new();

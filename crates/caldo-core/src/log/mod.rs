@@ -16,7 +16,7 @@ use crate::storage::cursor::{Cursor, Position};
 use crate::storage::partition::{Durability, Partition, Write};
 use crate::storage::topic::{validate_name, Topic, TopicConfig};
 use crate::sync::unpoisoned;
-use crate::sync::wake::Wake;
+use crate::sync::wake::{Ring, Wake};
 use crate::txn::{Ids, Sweeper, SWEEP_INTERVAL};
 use crate::{fsutil, layout};
 
@@ -373,6 +373,16 @@ impl Log {
     /// Sleeps until any process appends (or `close`/`interrupt`), at most `timeout`.
     pub fn wait(&self, seen: u32, timeout: Duration) -> bool {
         !self.closed.load(Ordering::Acquire) && self.wake.wait(seen, timeout)
+    }
+
+    /// A way to wait with no thread, where the kernel has one (see [`Ring`]).
+    pub fn ring(&self) -> Option<Ring> {
+        Ring::new(self.wake.clone())
+    }
+
+    /// Whether `close` was called: a wait would return at once.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Wakes every waiter (used when a reader is closed).

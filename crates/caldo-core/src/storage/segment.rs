@@ -49,7 +49,11 @@ pub fn floor(bases: &[u64], offset: u64) -> Option<u64> {
 /// Buffered batch reads from one segment file.
 #[derive(Default)]
 pub struct Reader {
+    /// Zeroed once as it grows, not per read: a reader at the end of the log
+    /// reads a few bytes into it at a time.
     buf: Vec<u8>,
+    /// How much of `buf` the last read filled.
+    len: usize,
     /// File position of `buf[0]`.
     start: u64,
     /// Batches below this offset were complete when `buf` was read.
@@ -58,13 +62,13 @@ pub struct Reader {
 
 impl Reader {
     pub fn clear(&mut self) {
-        self.buf.clear();
+        self.len = 0;
         self.start = 0;
         self.final_below = 0;
     }
 
     fn covers(&self, pos: u64, len: usize) -> bool {
-        pos >= self.start && pos + len as u64 <= self.start + self.buf.len() as u64
+        pos >= self.start && pos + len as u64 <= self.start + self.len as u64
     }
 
     fn fill(&mut self, file: &File, pos: u64, need: usize, hw: u64) -> io::Result<()> {
@@ -76,19 +80,21 @@ impl Reader {
             let left = file.metadata()?.len().saturating_sub(pos);
             want = want.min(usize::try_from(left).unwrap_or(usize::MAX));
         }
-        self.buf.resize(want, 0);
+        if self.buf.len() < want {
+            self.buf.resize(want, 0);
+        }
         // Reads until `need` is in: the read-ahead past it is taken only as
         // far as one call gives, so the file's end costs no second call.
         let mut got = 0;
         while got < need {
-            match file.read_at(&mut self.buf[got..], pos + got as u64) {
+            match file.read_at(&mut self.buf[got..want], pos + got as u64) {
                 Ok(0) => break,
                 Ok(n) => got += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
-        self.buf.truncate(got);
+        self.len = got;
         self.start = pos;
         self.final_below = hw;
         Ok(())
