@@ -1,6 +1,8 @@
 'use strict'
 const test = require('node:test')
 const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const os = require('node:os')
 const { open } = require('..')
 const { tmpdir, child, until } = require('./helpers')
 
@@ -32,32 +34,46 @@ test('4 producer processes x 25,000 records: dense, unique, each producer in ord
   assert.equal(seen.size, 100_000)
 })
 
-test('a consumer waiting in another process wakes on append and idles without CPU', async (t) => {
-  const dir = tmpdir(t)
-  const log = await open(dir)
-  t.after(() => log.close())
-  await log.createTopic('wake')
-  const waiter = child('waiter.js', [dir, 'wake', '50'])
-  const ready = await until(waiter, (m) => m.ready)
-  // Idle for two seconds: a sleep-and-poll loop or a spin would burn CPU here.
-  await new Promise((resolve) => setTimeout(resolve, 2000))
-  waiter.proc.send('cpu')
-  const { cpu } = await until(waiter, (m) => m.cpu && !m.ready)
-  const idleMs = (cpu.user + cpu.system - ready.cpu.user - ready.cpu.system) / 1000
-  assert.ok(idleMs < 50, `waiting consumer used ${idleMs} ms of CPU in 2 s idle`)
+// Whether this kernel lets a process wait in io_uring (FUTEX_WAIT came in Linux 6.7).
+function ioUringFutex () {
+  const [major, minor] = os.release().split('.').map(Number)
+  let disabled = '0'
+  try { disabled = fs.readFileSync('/proc/sys/kernel/io_uring_disabled', 'utf8').trim() } catch {}
+  return process.platform === 'linux' && (major > 6 || (major === 6 && minor >= 7)) && disabled === '0'
+}
 
-  const producer = log.producer()
-  for (let i = 0; i < 50; i++) {
-    await producer.send('wake', { value: String((performance.timeOrigin + performance.now()) * 1000) })
-    await new Promise((resolve) => setTimeout(resolve, 2))
-  }
-  const { code, messages } = await waiter.done
-  assert.equal(code, 0)
-  const arrivals = messages.filter((m) => m.offset !== undefined)
-  assert.deepEqual(arrivals.map((m) => m.offset), [...Array(50).keys()])
-  const sorted = arrivals.map((m) => m.latencyUs).sort((a, b) => a - b)
-  t.diagnostic(`cross-process wake-up p50 ${sorted[25].toFixed(0)} us (informational; see benchmark/)`)
-})
+// Both ways a reader sleeps: in an io_uring its event loop polls, and on a thread.
+for (const [how, env] of [['io_uring', {}], ['a thread (CALDO_IO_URING=0)', { CALDO_IO_URING: '0' }]]) {
+  test(`a consumer waiting in another process wakes on append and idles without CPU: waiting in ${how}`, async (t) => {
+    const dir = tmpdir(t)
+    const log = await open(dir)
+    t.after(() => log.close())
+    await log.createTopic('wake')
+    const waiter = child('waiter.js', [dir, 'wake', '50'], null, { ...process.env, ...env })
+    const ready = await until(waiter, (m) => m.ready)
+    // Idle for two seconds: a sleep-and-poll loop or a spin would burn CPU here.
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    waiter.proc.send('cpu')
+    const { cpu, rings } = await until(waiter, (m) => m.cpu && !m.ready)
+    const idleMs = (cpu.user + cpu.system - ready.cpu.user - ready.cpu.system) / 1000
+    assert.ok(idleMs < 50, `waiting consumer used ${idleMs} ms of CPU in 2 s idle`)
+    assert.equal(rings, env.CALDO_IO_URING === '0' || !ioUringFutex() ? 0 : 1, 'io_uring rings the waiting process holds')
+
+    const producer = log.producer()
+    for (let i = 0; i < 50; i++) {
+      await producer.send('wake', { value: String((performance.timeOrigin + performance.now()) * 1000) })
+      await new Promise((resolve) => setTimeout(resolve, 2))
+    }
+    const { code, messages } = await waiter.done
+    assert.equal(code, 0)
+    const arrivals = messages.filter((m) => m.offset !== undefined)
+    assert.deepEqual(arrivals.map((m) => m.offset), [...Array(50).keys()])
+    const sorted = arrivals.map((m) => m.latencyUs).sort((a, b) => a - b)
+    t.diagnostic(`cross-process wake-up p50 ${sorted[25].toFixed(0)} us (informational; see benchmark/)`)
+    // Closing the log let the ring go: the waiter exited by itself, with nothing left to wait for.
+    assert.equal(messages.at(-1).ringsAfterClose, 0)
+  })
+}
 
 test('a producer killed with SIGKILL mid-stream loses no acknowledged record', async (t) => {
   const dir = tmpdir(t)

@@ -91,8 +91,12 @@ pub struct Ring {
 
 impl Ring {
     /// `None` where io_uring or its futex wait is not available (older
-    /// kernels, or io_uring disabled by sysctl or seccomp): wait on a thread.
+    /// kernels, or io_uring disabled by sysctl or seccomp), or where the
+    /// environment says `CALDO_IO_URING=0`: wait on a thread.
     pub fn new(wake: Arc<Wake>) -> Option<Ring> {
+        if std::env::var_os("CALDO_IO_URING").is_some_and(|v| v == "0") {
+            return None;
+        }
         let ring = IoUring::new(64).ok()?;
         let mut probe = Probe::new();
         ring.submitter().register_probe(&mut probe).ok()?;
