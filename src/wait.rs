@@ -68,14 +68,18 @@ fn check(status: sys::napi_status) -> Result<()> {
     }
 }
 
-/// A promise already settled with `value`.
-fn settled(env: sys::napi_env, value: bool) -> Result<sys::napi_value> {
+unsafe fn resolve(env: sys::napi_env, deferred: sys::napi_deferred, moved: bool) -> Result<()> {
+    let mut v = ptr::null_mut();
+    check(sys::napi_get_boolean(env, moved, &mut v))?;
+    check(sys::napi_resolve_deferred(env, deferred, v))
+}
+
+/// A promise already settled with `moved`.
+fn settled(env: sys::napi_env, moved: bool) -> Result<sys::napi_value> {
     let (mut deferred, mut promise) = (ptr::null_mut(), ptr::null_mut());
     unsafe {
         check(sys::napi_create_promise(env, &mut deferred, &mut promise))?;
-        let mut v = ptr::null_mut();
-        check(sys::napi_get_boolean(env, value, &mut v))?;
-        check(sys::napi_resolve_deferred(env, deferred, v))?;
+        resolve(env, deferred, moved)?;
     }
     Ok(promise)
 }
@@ -95,9 +99,10 @@ impl Waits {
             return settled(raw, false);
         }
         if let Waits::Unmade = self {
-            *self = match log.ring() {
-                Some(ring) => Waits::Polled(Polled::start(raw, ring)?),
-                None => Waits::Unavailable,
+            // A ring libuv cannot poll is no use: wait on a thread then.
+            *self = match log.ring().map(|ring| Polled::start(raw, ring)) {
+                Some(Ok(p)) => Waits::Polled(p),
+                _ => Waits::Unavailable,
             };
         }
         if let Waits::Polled(p) = *self {
@@ -129,11 +134,7 @@ impl Waits {
         let pending = std::mem::take(unsafe { &mut (*p).pending });
         unsafe { Polled::close(p) };
         for (_, deferred) in pending {
-            let mut v = ptr::null_mut();
-            unsafe {
-                check(sys::napi_get_boolean(env.raw(), false, &mut v))?;
-                check(sys::napi_resolve_deferred(env.raw(), deferred, v))?;
-            }
+            unsafe { resolve(env.raw(), deferred, false)? };
         }
         Ok(())
     }
@@ -192,12 +193,17 @@ impl Polled {
         unsafe {
             let fd = (*polled).ring.fd();
             if uv_poll_init(uv_loop, handle, fd) != 0 {
+                sys::napi_async_destroy(env, context);
+                sys::napi_delete_reference(env, resource);
                 drop(Box::from_raw(polled));
                 free_handle(handle);
                 return Err(Error::from_reason("libuv refused to poll the wait ring"));
             }
             *handle.cast::<*mut Polled>() = polled;
-            uv_poll_start(handle, UV_READABLE, on_ready);
+            if uv_poll_start(handle, UV_READABLE, on_ready) != 0 {
+                Polled::close(polled);
+                return Err(Error::from_reason("libuv refused to poll the wait ring"));
+            }
             // Only pending waits keep the process alive.
             uv_unref(handle);
         }
@@ -253,9 +259,8 @@ unsafe extern "C" fn on_ready(handle: *mut c_void, _status: c_int, _events: c_in
     let mut callback = ptr::null_mut();
     sys::napi_open_callback_scope(env, object, context, &mut callback);
     for (deferred, moved) in done {
-        let mut v = ptr::null_mut();
-        sys::napi_get_boolean(env, moved, &mut v);
-        sys::napi_resolve_deferred(env, deferred, v);
+        // Fails only as the environment shuts down, when no one awaits it.
+        let _ = resolve(env, deferred, moved);
     }
     sys::napi_close_callback_scope(env, callback);
     sys::napi_close_handle_scope(env, scope);
