@@ -71,6 +71,25 @@ function encodeRecords (what, list, single, keySerde, valueSerde) {
   return out
 }
 
+// The buffers appends are encoded into, reused: fresh memory for each large append
+// costs page faults that are most of a 64 KiB record's copy. An append holds its buffer
+// until the engine is done with it (several may be in flight); a few are kept, none huge.
+class Buffers {
+  static KEEP = 4
+  static MAX_BYTES = 16 << 20
+  #free = []
+
+  take (size) {
+    const i = this.#free.findIndex((b) => b.length >= size)
+    if (i >= 0) return this.#free.splice(i, 1)[0]
+    return Buffer.allocUnsafeSlow(Math.max(size, 64 << 10))
+  }
+
+  give (buffer) {
+    if (buffer && buffer.length <= Buffers.MAX_BYTES && this.#free.length < Buffers.KEEP) this.#free.push(buffer)
+  }
+}
+
 const txnState = (message) => coded('ERR_INVALID_TXN_STATE', message)
 
 // A producer's sends, for either backend: those of one tick (and those made while a
@@ -170,7 +189,7 @@ class Producer {
   #closed = false
   #transactional = false
   #inTxn = false
-  #scratch = null
+  #buffers = new Buffers()
 
   constructor (client, opts) {
     if (!client || client[CLIENT] !== true) throw invalid('create producers with log.producer()')
@@ -265,12 +284,13 @@ class Producer {
   async #append (topic, group) {
     const recs = group.length === 1 ? group[0].recs : group.flatMap((it) => it.recs)
     // A small append without fsync is a page-cache write: doing it here is faster
-    // than a hop to a worker thread and back. The engine is done with the bytes of
-    // such an append when the call returns, so they go into one reused buffer.
+    // than a hop to a worker thread and back.
     let now = false
+    let buffer = null
     const { data, meta, timestamps } = encodeAppend(recs, (size) => {
       now = this.#client.durability !== 'always' && size <= SYNC_APPEND_BYTES
-      return now ? this.#scratchOf(size) : Buffer.allocUnsafe(size)
+      buffer = this.#buffers.take(size)
+      return buffer.subarray(0, size)
     })
     const producer = this.#native
     let placed
@@ -283,6 +303,9 @@ class Producer {
         for (const it of group) await this.#append(topic, [it])
       } else for (const it of group) it.reject(err)
       return
+    } finally {
+      // The engine is done with the bytes once the call returned or settled.
+      this.#buffers.give(buffer)
     }
     let at = 0
     for (const it of group) {
@@ -293,13 +316,6 @@ class Producer {
       })
       it.resolve(it.single ? out[0] : out)
     }
-  }
-
-  // The reused buffer of synchronous appends (at most SYNC_APPEND_BYTES): fresh memory
-  // for each large append costs page faults that are most of a 64 KiB record's copy.
-  #scratchOf (size) {
-    if (!this.#scratch || this.#scratch.length < size) this.#scratch = Buffer.allocUnsafeSlow(Math.max(size, 64 << 10))
-    return this.#scratch.subarray(0, size)
   }
 
   /** Resolves once every record sent so far is written (and synced, as durability says). */

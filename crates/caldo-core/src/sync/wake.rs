@@ -168,11 +168,6 @@ impl Ring {
         }
         done
     }
-
-    /// How many waits are armed.
-    pub fn armed(&self) -> usize {
-        self.armed.len()
-    }
 }
 
 impl Drop for Ring {
