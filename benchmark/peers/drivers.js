@@ -590,9 +590,16 @@ const hypercore = {
     fs.renameSync(path.join(HC_DIR, topic), gone)
     setTimeout(() => fs.rm(gone, { recursive: true, force: true, maxRetries: 10, retryDelay: 500 }, () => {}), 5000).unref()
   },
+  // One writer core per topic and process (its storage is locked while open): the
+  // warm-up's produce opens it, the measured one appends to it.
   async produce (c, { topic, values }) {
-    const core = await hypercore.open(topic, 'writer')
-    c.cores.push(core)
+    c.writers ??= new Map()
+    let core = c.writers.get(topic)
+    if (!core) {
+      core = await hypercore.open(topic, 'writer')
+      c.cores.push(core)
+      c.writers.set(topic, core)
+    }
     await eachBatch(values, (vs) => core.append(vs))
   },
   async sendNow (c, state, topic, values) { c.core.append(values).catch((e) => { state.error = e }) },
