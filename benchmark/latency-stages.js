@@ -95,13 +95,13 @@ async function child (spec) {
   process.disconnect()
 }
 
+// The child's first message carrying `key`; rejects if it exits first.
 function spawn (spec) {
   const c = fork(__filename, ['--child', JSON.stringify(spec)])
-  const message = (key) => new Promise((resolve, reject) => {
+  return (key) => new Promise((resolve, reject) => {
     c.on('message', (m) => { if (key in m) resolve(m[key]) })
     c.on('exit', (code) => reject(new Error(`${spec.role} exited with code ${code} before '${key}'`)))
   })
-  return { ready: message('ready'), times: message('times') }
 }
 
 const STAGES = ['stamp → native append', 'native append', 'append end → wait resolved', 'wait resolved → fetch', 'fetch', 'fetch end → in the loop', 'total']
@@ -115,9 +115,10 @@ async function main (argv) {
     await log.close()
     const spec = { module: o.module, dir, count: o.count, rate: o.rate }
     const rx = spawn({ ...spec, role: 'receiver' })
-    await rx.ready
+    const received = rx('times')
+    await rx('ready')
     const tx = spawn({ ...spec, role: 'sender' })
-    const [sent, got] = await Promise.all([tx.times, rx.times])
+    const [sent, got] = await Promise.all([tx('times'), received])
     const rows = STAGES.map(() => [])
     for (let i = WARMUP; i < o.count; i++) {
       // A record the receiver found without waiting (it came with an earlier one) has no wake-up stage.
