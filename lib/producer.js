@@ -76,7 +76,7 @@ function encodeRecords (what, list, single, keySerde, valueSerde) {
 // until the engine is done with it (several may be in flight); a few are kept, none huge.
 class Buffers {
   static KEEP = 4
-  static MAX_BYTES = 16 << 20
+  static MAX_BYTES = 4 << 20
   #free = []
 
   take (size) {
