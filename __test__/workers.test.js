@@ -107,3 +107,49 @@ const { open } = require(workerData.index)
   const topics = await log.topics()
   assert.ok(topics[0].partitions.reduce((s, p) => s + p.high, 0) >= 8 * 21)
 })
+
+// A worker whose consumer waits at the end of the log holds a pending wait (an io_uring
+// polled by its own event loop where the kernel has one): ending the worker mid-wait, by
+// terminate(), by process.exit() or by closing its consumer, must neither crash the
+// process nor stop the main thread's own waits.
+test('workers that end while their consumer waits: terminate(), process.exit() and close(); the main thread still waits and wakes', { timeout: 60_000 }, async (t) => {
+  const dir = tmpdir(t)
+  const log = await open(dir, { durability: 'none' })
+  t.after(() => log.close())
+  await log.createTopic('w')
+  const code = `
+const { parentPort, workerData } = require('node:worker_threads')
+const { open } = require(workerData.index)
+;(async () => {
+  const log = await open(workerData.dir, { durability: 'none' })
+  const c = log.consumer({ assign: [{ topic: 'w', partition: 0, offset: 'latest' }] })
+  const next = c[Symbol.asyncIterator]().next()
+  setTimeout(() => {
+    parentPort.postMessage('waiting')
+    if (workerData.how === 'exit') process.exit(3)
+    if (workerData.how === 'close') c.close()
+  }, 100)
+  const { done } = await next
+  parentPort.postMessage({ done })
+})()
+`
+  const exits = {}
+  for (const how of ['terminate', 'exit', 'close']) {
+    const w = new Worker(code, { eval: true, workerData: { index, dir, how } })
+    const exited = new Promise((resolve, reject) => { w.once('exit', resolve); w.once('error', reject) })
+    const messages = []
+    await new Promise((resolve) => w.on('message', (m) => { messages.push(m); if (m === 'waiting') resolve() }))
+    if (how === 'terminate') await w.terminate()
+    exits[how] = await exited
+    if (how === 'close') assert.deepEqual(messages.at(-1), { done: true }, 'closing the consumer ends its loop')
+  }
+  assert.deepEqual(exits, { terminate: 1, exit: 3, close: 0 })
+  // The main thread's consumer waits, and an append wakes it.
+  const c = log.consumer({ assign: [{ topic: 'w', partition: 0, offset: 'latest' }] })
+  t.after(() => c.close())
+  const got = c[Symbol.asyncIterator]().next()
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  await log.producer().send('w', { value: 'after' })
+  const { value } = await got
+  assert.equal(value.value.toString(), 'after')
+})

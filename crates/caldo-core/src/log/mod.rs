@@ -372,7 +372,7 @@ impl Log {
 
     /// Sleeps until any process appends (or `close`/`interrupt`), at most `timeout`.
     pub fn wait(&self, seen: u32, timeout: Duration) -> bool {
-        !self.closed.load(Ordering::Acquire) && self.wake.wait(seen, timeout)
+        !self.is_closed() && self.wake.wait(seen, timeout)
     }
 
     /// A way to wait with no thread, where the kernel has one (see [`Ring`]).
