@@ -137,8 +137,8 @@ async function child (spec) {
 
 // ---------------------------------------------------------------- the parent
 
-function spawn (spec) {
-  const c = fork(__filename, ['--child', JSON.stringify(spec)])
+function spawn (spec, execArgv = []) {
+  const c = fork(__filename, ['--child', JSON.stringify(spec)], { execArgv })
   const message = (key) => new Promise((resolve, reject) => {
     c.on('message', (m) => { if (key in m) resolve(m[key]) })
     c.on('exit', (code) => reject(new Error(`${spec.system} ${spec.role} exited with code ${code} before '${key}'`)))
@@ -168,10 +168,12 @@ async function latencyRun (sys, base, rate, cfg) {
   return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), p999: percentile(sorted, 0.999) }
 }
 
-async function idleRun (sys, base, cfg) {
+// `execArgv` ['--no-memory-reducer'] tells V8's one heap collection after a process goes
+// idle apart from what the system itself costs while it waits.
+async function idleRun (sys, base, cfg, execArgv) {
   const topic = `idle-${base.n++}`
   if (sys.log) await sys.log.createTopic(topic)
-  const c = spawn({ system: sys.kind, module: sys.module, dir: sys.dir, topic, sock: path.join(base.tmp, `${topic}.sock`), role: 'idle' })
+  const c = spawn({ system: sys.kind, module: sys.module, dir: sys.dir, topic, sock: path.join(base.tmp, `${topic}.sock`), role: 'idle' }, execArgv)
   await c.ready
   await sleep(cfg.idleSeconds * 1000)
   c.child.send({ go: true })
@@ -219,9 +221,9 @@ function table (m, cfg, systemsRun, r) {
     '',
     `Idle consumer: CPU time (user + system, every thread) of a process waiting at the end of an empty topic for ${cfg.idleSeconds} s.`,
     '',
-    '| System | CPU ms |',
-    '|---|---:|',
-    ...systemsRun.map((s) => `| ${s.label} | ${cell(r[s.name].idle)} |`)
+    '| System | CPU ms | CPU ms, `node --no-memory-reducer` |',
+    '|---|---:|---:|',
+    ...systemsRun.map((s) => `| ${s.label} | ${cell(r[s.name].idle)} | ${cell(r[s.name].idleNoReducer)} |`)
   ].join('\n')
 }
 
@@ -242,7 +244,7 @@ async function main (argv = []) {
       s.dir = path.join(tmp, s.name)
       s.log = await require(s.module).open(s.dir)
     }
-    const acc = Object.fromEntries(list.map((s) => [s.name, { idle: [], ...Object.fromEntries(RATES.map((r) => [r, { p50: [], p99: [], p999: [] }])) }]))
+    const acc = Object.fromEntries(list.map((s) => [s.name, { idle: [], idleNoReducer: [], ...Object.fromEntries(RATES.map((r) => [r, { p50: [], p99: [], p999: [] }])) }]))
     for (let round = 0; round < cfg.runs; round++) {
       for (const rate of RATES) {
         for (const s of list) {
@@ -251,11 +253,15 @@ async function main (argv = []) {
           console.error(`round ${round + 1}, ${s.name} at ${rate}/s: p50 ${fmt(x.p50)} p99 ${fmt(x.p99)} p99.9 ${fmt(x.p999)} µs`)
         }
       }
-      for (const s of list) acc[s.name].idle.push(await idleRun(s, base, cfg))
+      for (const s of list) {
+        acc[s.name].idle.push(await idleRun(s, base, cfg, []))
+        acc[s.name].idleNoReducer.push(await idleRun(s, base, cfg, ['--no-memory-reducer']))
+      }
     }
     for (const s of list) if (s.log) await s.log.close()
     const r = Object.fromEntries(list.map((s) => [s.name, {
       idle: stat(acc[s.name].idle),
+      idleNoReducer: stat(acc[s.name].idleNoReducer),
       ...Object.fromEntries(RATES.map((rate) => [rate, Object.fromEntries(['p50', 'p99', 'p999'].map((q) => [q, stat(acc[s.name][rate][q])]))]))
     }]))
     const md = table(m, cfg, list, r)
