@@ -35,6 +35,12 @@ const stats = Object.fromEntries(SERVICES.map((s) => [s, { seen: new Set(), deli
 const instances = new Map() // "service/instance" -> child process
 let finished = false
 
+// Asks a child to finish. One already stopping may have closed its channel before its exit
+// removed it from `instances`: it needs no asking, and the send must not throw (EPIPE).
+function stop (proc) {
+  if (proc.connected) proc.send('stop', () => {})
+}
+
 function start (service, instance) {
   const proc = fork(path.join(__dirname, 'service.js'), [DIR, service, instance], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   instances.set(`${service}/${instance}`, proc)
@@ -128,7 +134,7 @@ async function main () {
   await until(() => SERVICES.every((s) => stats[s].seen.size === EVENTS))
 
   heading('4. Rewind: the search index is rebuilt from offset 0')
-  for (const [key, proc] of instances) if (key.startsWith('search/')) proc.send('stop')
+  for (const [key, proc] of instances) if (key.startsWith('search/')) stop(proc)
   await until(() => ![...instances.keys()].some((k) => k.startsWith('search/')))
   await log.setGroupOffsets('search', 'earliest')
   say('search', 'group offsets reset to earliest (allowed: the group has no live members)')
@@ -223,7 +229,7 @@ async function main () {
   say('billing', `read_committed: ${committed.length} invoices, ${once ? 'one per feature' : paint('red', 'NOT one per feature')}`)
   say('billing', `read_uncommitted: ${uncommitted.length} invoices: the ${uncommitted.length - committed.length} more are billing-1's aborted transaction, which read_committed never shows`)
   if (!once) throw new Error('billing wrote an invoice twice or missed one')
-  billing2.send('stop')
+  stop(billing2)
 
   heading('7. What each service did')
   await sleep(Math.max(0, 1200 - (Date.now() - rewound))) // let auto-commit record the last offsets
@@ -242,7 +248,7 @@ async function main () {
   console.log(`\nEvery service got all ${EVENTS} events; deliveries above the count are the replays and the rebuild.`)
   console.log(`Look around with the CLI: npx caldo topics, npx caldo groups (directory ${path.relative(process.cwd(), DIR) || '.'})`)
 
-  for (const proc of instances.values()) proc.send('stop')
+  for (const proc of instances.values()) stop(proc)
   await until(() => instances.size === 0)
   await log.close()
 }
