@@ -119,6 +119,39 @@ fn fetch_stops_mid_batch_and_resumes() {
 }
 
 #[test]
+fn one_record_fetches_go_on_inside_a_batch_and_start_over_after_a_seek() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    small_topic(&log, "t");
+    let values: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; usize::from(i) + 1]).collect();
+    for half in values.chunks(10) {
+        let recs: Vec<Placed> = half.iter().map(|v| rec(v)).collect();
+        log.append("t", &recs, 0).unwrap();
+    }
+    let mut c = log.cursor("t", 0, Position::Earliest).unwrap();
+    let one = |c: &mut Cursor| {
+        let mut got = None;
+        let n = c
+            .fetch(1, &mut |r| {
+                got = Some((r.offset, r.value.unwrap().to_vec()));
+                true
+            })
+            .unwrap();
+        assert_eq!(n, 1);
+        got.unwrap()
+    };
+    for i in 0..7u64 {
+        assert_eq!(one(&mut c), (i, values[i as usize].clone()));
+    }
+    // Back into the batch it stopped in, then on across the next one.
+    c.seek(Position::Offset(2));
+    for i in 2..20u64 {
+        assert_eq!(one(&mut c), (i, values[i as usize].clone()));
+    }
+    assert_eq!(c.fetch(1, &mut |_| true).unwrap(), 0);
+}
+
+#[test]
 fn placement_by_partition_key_and_round_robin() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path());

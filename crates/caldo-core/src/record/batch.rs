@@ -310,15 +310,41 @@ pub struct RecordRef<'a> {
     pub stamp: Stamp,
 }
 
+/// Where decoding a batch's records stands: the next record's byte
+/// position, and how many records came before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resume {
+    pos: usize,
+    index: u32,
+}
+
+impl Resume {
+    pub const START: Resume = Resume {
+        pos: HEADER_LEN,
+        index: 0,
+    };
+}
+
 /// Decodes the records of a CRC-checked batch until `visit` returns false;
 /// `None` if the body is malformed.
 pub fn decode<'a>(
     batch: &'a [u8],
     h: &BatchHeader,
-    mut visit: impl FnMut(RecordRef<'a>) -> bool,
+    visit: impl FnMut(RecordRef<'a>) -> bool,
 ) -> Option<()> {
-    let mut pos = HEADER_LEN;
-    for _ in 0..h.count {
+    decode_from(batch, h, Resume::START, visit).map(|_| ())
+}
+
+/// [`decode`] from `from` (where an earlier call stopped); returns where
+/// this one stopped: after the last record it visited.
+pub fn decode_from<'a>(
+    batch: &'a [u8],
+    h: &BatchHeader,
+    from: Resume,
+    mut visit: impl FnMut(RecordRef<'a>) -> bool,
+) -> Option<Resume> {
+    let mut pos = from.pos;
+    for index in from.index..h.count {
         let len = usize::try_from(varint::get_i64(batch, &mut pos)?).ok()?;
         let end = pos.checked_add(len)?;
         let rec = batch.get(..end)?;
@@ -343,10 +369,16 @@ pub fn decode<'a>(
         });
         pos = end;
         if !more {
-            return Some(());
+            return Some(Resume {
+                pos,
+                index: index + 1,
+            });
         }
     }
-    (pos == batch.len()).then_some(())
+    (pos == batch.len()).then_some(Resume {
+        pos,
+        index: h.count,
+    })
 }
 
 #[cfg(test)]

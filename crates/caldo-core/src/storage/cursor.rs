@@ -61,6 +61,17 @@ pub enum Position {
     Offset(u64),
 }
 
+/// Where a fetch stopped inside a batch: the next fetch goes on from there
+/// instead of checking and decoding the batch from its start again, which
+/// made each small fetch cost a whole batch.
+#[derive(Clone, Copy)]
+struct Within {
+    /// The batch's position in the segment, and the offset to go on from.
+    pos: u64,
+    next: u64,
+    at: batch::Resume,
+}
+
 struct Open {
     base: u64,
     /// In the process's file cache: a cursor at rest holds no descriptor.
@@ -68,6 +79,7 @@ struct Open {
     /// So that a file compaction put in its place is told from it.
     ino: u64,
     walk: Walk,
+    within: Option<Within>,
 }
 
 /// How often a reader looks again for the file holding its next offset
@@ -203,6 +215,7 @@ impl Cursor {
             file: files().adopt(&path, Mode::Read, file.clone()),
             ino,
             walk: Walk::start(base),
+            within: None,
         });
         self.reader.clear();
         Ok(Some(file))
@@ -227,6 +240,7 @@ impl Cursor {
         }
         // Bytes buffered from the file before are not trusted for another.
         self.reader.clear();
+        seg.within = None;
         let same = file.metadata().ctx("stat segment")?.ino() == seg.ino;
         if same && seg.walk.lands(&mut self.reader, &file, hw)? {
             return Ok(Some(file));
@@ -303,20 +317,30 @@ impl Cursor {
             };
             let seg = self.seg.as_mut().unwrap();
             let next = self.next;
-            let h = match seg.walk.next(&mut self.reader, &file, hw, next)? {
-                Step::Batch(h, _) => h,
-                Step::BadCrc(h) => {
-                    return Err(self.corrupt(h.base_offset, "batch fails its CRC check"))
-                }
-                // A batch at or past the published end is a crashed writer's leftover.
-                Step::OutOfSequence(h, _) if h.base_offset < hw => {
-                    self.segment_end(true, &mut moves)?;
-                    continue;
-                }
-                Step::OutOfSequence(..) | Step::End => {
-                    self.segment_end(false, &mut moves)?;
-                    continue;
-                }
+            let resumed = match seg.within.take() {
+                Some(w) if w.pos == seg.walk.pos && w.next == next => seg
+                    .walk
+                    .again(&mut self.reader, &file, hw)?
+                    .map(|h| (h, w.at)),
+                _ => None,
+            };
+            let (h, from) = match resumed {
+                Some(r) => r,
+                None => match seg.walk.next(&mut self.reader, &file, hw, next)? {
+                    Step::Batch(h, _) => (h, batch::Resume::START),
+                    Step::BadCrc(h) => {
+                        return Err(self.corrupt(h.base_offset, "batch fails its CRC check"))
+                    }
+                    // A batch at or past the published end is a crashed writer's leftover.
+                    Step::OutOfSequence(h, _) if h.base_offset < hw => {
+                        self.segment_end(true, &mut moves)?;
+                        continue;
+                    }
+                    Step::OutOfSequence(..) | Step::End => {
+                        self.segment_end(false, &mut moves)?;
+                        continue;
+                    }
+                },
             };
             moves = 0;
             let skip = match self.isolation {
@@ -336,7 +360,7 @@ impl Cursor {
             let bytes = seg.walk.bytes(&self.reader, &h);
             let mut stopped = false;
             let mut last = next;
-            let ok = batch::decode(bytes, &h, |r| {
+            let ok = batch::decode_from(bytes, &h, from, |r| {
                 if r.offset < next {
                     return true;
                 }
@@ -346,11 +370,17 @@ impl Cursor {
                 stopped = !more;
                 more
             });
-            if ok.is_none() {
+            let Some(at) = ok else {
                 return Err(self.corrupt(h.base_offset, "malformed batch"));
-            }
+            };
             if stopped && last < h.last_offset() {
                 self.next = last + 1;
+                let pos = seg.walk.pos;
+                seg.within = Some(Within {
+                    pos,
+                    next: self.next,
+                    at,
+                });
                 break;
             }
             self.next = h.next_offset();

@@ -225,6 +225,16 @@ impl Walk {
         }
     }
 
+    /// The batch the last [`Walk::next`] returned (and checked), again,
+    /// without checking its CRC a second time: for a reader that stopped
+    /// inside it. `None` if it is no longer there.
+    pub fn again(&self, reader: &mut Reader, file: &File, hw: u64) -> Result<Option<BatchHeader>> {
+        let found = reader.batch_at(file, self.pos, hw)?;
+        Ok(found
+            .map(|(h, _)| h)
+            .filter(|h| h.base_offset == self.expect))
+    }
+
     /// The bytes of batch `h`, which the last [`Walk::next`] returned from
     /// `reader` (still buffered there).
     pub fn bytes<'r>(&self, reader: &'r Reader, h: &BatchHeader) -> &'r [u8] {
