@@ -159,3 +159,24 @@ test('every record shape, sent with send and sendBatch in one tick, reads back i
     assert.deepEqual(offs, Array.from({ length: highs[q] }, (_, i) => i), `partition ${q}: offsets 0..${highs[q] - 1}`)
   }
 })
+
+test('appends of growing and shrinking size, one after another, each report their own partition and offsets', async (t) => {
+  // Sync appends share the producer's reused arrays (grown past 16 records, left for fresh
+  // ones past 1,024): each send's placements must be its own, read before the next send.
+  const log = await open(tmpdir(t))
+  t.after(() => log.close())
+  await log.createTopic('sizes', { partitions: PARTITIONS })
+  const p = log.producer()
+  const next = [0, 0, 0]
+  for (const [k, n] of [1, 3, 17, 1024, 1025, 2, 5000, 1].entries()) {
+    const recs = Array.from({ length: n }, (_, i) => ({ value: `${k}:${i}`, partition: (k + i) % PARTITIONS }))
+    const mds = n === 1 ? [await p.send('sizes', recs[0])] : await p.sendBatch('sizes', recs)
+    assert.equal(mds.length, n)
+    mds.forEach((md, i) => {
+      assert.equal(md.partition, recs[i].partition, `send ${k}, record ${i}: its partition`)
+      assert.equal(md.offset, next[md.partition]++, `send ${k}, record ${i}: the next offset of its partition`)
+    })
+  }
+  const highs = (await log.topics()).find((x) => x.name === 'sizes').partitions.map((x) => x.high)
+  assert.deepEqual(highs, next)
+})

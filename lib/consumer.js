@@ -242,14 +242,15 @@ class Consumer extends EventEmitter {
           const change = this.#reader.sync()
           if (change) this.#emitRebalance(change)
         }
-        const f = this.#reader.fetch(this.#handed(), maxMessages, MAX_FETCH_BYTES)
+        const got = this.#reader.fetch(this.#handed(), maxMessages, MAX_FETCH_BYTES)
         this.#drop()
+        const f = got && new Fetch(got)
         // Positions below the log start (removed by retention or deleteRecords) moved to it.
-        if (f?.resets) for (const r of f.resets) this.emit('offsetOutOfRange', r)
+        if (f?.resets) for (const r of this.#reader.takeResets()) this.emit('offsetOutOfRange', r)
         if (f?.skipped) this.emit(SKIPPED)
-        if (f && f.nums.length) {
-          this.#fetched = new Fetch(f)
-          this.#count = this.#fetched.count
+        if (f?.count) {
+          this.#fetched = f
+          this.#count = f.count
           if (this.#group) this.#scheduleCheck()
           return true
         }

@@ -8,7 +8,7 @@ const native = require('./native.js')
 const { coded, invalid } = require('./errors.js')
 const serdes = require('./serde.js')
 const v = require('./validate.js')
-const { encodeAppend, MAX_RECORD_BYTES } = require('./wire.js')
+const { encodeAppend, appendArrays, AppendScratch, MAX_RECORD_BYTES } = require('./wire.js')
 const { CLIENT, TXN_OFFSETS, asyncDispose } = require('./client.js')
 
 const MAX_U32 = 0xffffffff
@@ -190,6 +190,7 @@ class Producer {
   #transactional = false
   #inTxn = false
   #buffers = new Buffers()
+  #scratch = new AppendScratch()
 
   constructor (client, opts) {
     if (!client || client[CLIENT] !== true) throw invalid('create producers with log.producer()')
@@ -287,17 +288,18 @@ class Producer {
     // than a hop to a worker thread and back.
     let now = false
     let buffer = null
-    const { data, meta, timestamps } = encodeAppend(recs, (size) => {
+    const { data, meta, timestamps, placed: into } = encodeAppend(recs, (size) => {
       now = this.#client.durability !== 'always' && size <= SYNC_APPEND_BYTES
       buffer = this.#buffers.take(size)
       return buffer.subarray(0, size)
-    })
+    }, (n) => now ? this.#scratch.arrays(n) : appendArrays(n))
     const producer = this.#native
     let placed
     try {
-      placed = now
-        ? producer.appendNow(topic, data, meta, timestamps, this.#rr++ & MAX_U32)
-        : await producer.append(topic, data, meta, timestamps, this.#rr++ & MAX_U32)
+      if (now) {
+        producer.appendNow(topic, data, meta, timestamps, this.#rr++ & MAX_U32, into)
+        placed = into
+      } else placed = await producer.append(topic, data, meta, timestamps, this.#rr++ & MAX_U32)
     } catch (err) {
       if (group.length > 1 && REFUSED_BEFORE_WRITING.has(err.code)) {
         for (const it of group) await this.#append(topic, [it])

@@ -15,21 +15,49 @@ const F_SLOT = L.fetchSlot
 const F_KEY = L.fetchKey
 const F_VALUE = L.fetchValue
 const F_HEADERS = L.fetchHeaders
+const F_HEADER = L.fetchHeader
+const F_SKIPPED = L.fetchSkipped
+const F_RESETS = L.fetchResets
 const EMPTY_HEADERS = Object.freeze({})
 // The largest record any topic takes (the engine's limit of maxMessageBytes).
 const MAX_RECORD_BYTES = L.maxRecordBytes
 
+// An append's metadata: its own arrays, for an append that runs on another thread.
+const appendArrays = (n) => ({ meta: new Int32Array(n * A_STRIDE), timestamps: new Float64Array(n) })
+
+// The arrays of appends the engine runs on the calling thread, reused, with `placed`
+// for the [partition, offset] of each record: views over memory off V8's heap. V8 keeps
+// typed arrays of up to 64 bytes on its heap, and moves one out (an allocation and a
+// copy) each time native code reads it, which was a one-record send's largest cost.
+class AppendScratch {
+  static MAX_RECORDS = 1024
+  #meta = new ArrayBuffer(0)
+  #timestamps = new ArrayBuffer(0)
+  #placed = new ArrayBuffer(0)
+
+  arrays (n) {
+    if (n > AppendScratch.MAX_RECORDS) return { ...appendArrays(n), placed: new Float64Array(n * 2) }
+    if (this.#timestamps.byteLength < n * 8) {
+      const room = Math.max(n, 16)
+      this.#meta = new ArrayBuffer(room * A_STRIDE * 4)
+      this.#timestamps = new ArrayBuffer(room * 8)
+      this.#placed = new ArrayBuffer(room * 16)
+    }
+    return { meta: new Int32Array(this.#meta, 0, n * A_STRIDE), timestamps: new Float64Array(this.#timestamps, 0, n), placed: new Float64Array(this.#placed, 0, n * 2) }
+  }
+}
+
 // recs: [{ key, value, headers: [[nameBytes, valueBytes]] | null, partition (-1: none), timestamp }];
-// `alloc(size)` gives the buffer the bytes go into.
-function encodeAppend (recs, alloc) {
+// `alloc(size)` gives the buffer the bytes go into, then `arrays(count)` the metadata's.
+function encodeAppend (recs, alloc, arrays = appendArrays) {
   let size = 0
   for (const r of recs) {
     size += (r.key ? r.key.length : 0) + (r.value ? r.value.length : 0)
     if (r.headers) for (const [k, v] of r.headers) size += 8 + k.length + (v ? v.length : 0)
   }
   const data = alloc(size)
-  const meta = new Int32Array(recs.length * A_STRIDE)
-  const timestamps = new Float64Array(recs.length)
+  const out = arrays(recs.length)
+  const { meta, timestamps } = out
   let pos = 0
   for (let i = 0; i < recs.length; i++) {
     const r = recs[i]
@@ -50,7 +78,8 @@ function encodeAppend (recs, alloc) {
       }
     }
   }
-  return { data, meta, timestamps }
+  out.data = data
+  return out
 }
 
 // Fetched bytes handed out as Buffers: a Uint8Array subclass whose prototype chain is
@@ -60,15 +89,25 @@ class Bytes extends Uint8Array {}
 Object.setPrototypeOf(Bytes.prototype, Buffer.prototype)
 Object.defineProperty(Bytes.prototype, 'constructor', { value: Buffer, writable: true, configurable: true })
 
-// One fetch's records, laid out as src/wire.rs says, read in place.
+// One fetch's records, laid out in one Buffer as src/wire.rs says, read in place.
 class Fetch {
-  constructor (f) {
-    this.data = f.data
-    this.meta = f.meta
-    this.nums = f.nums
-    this.ab = f.data.buffer
-    this.base = f.data.byteOffset
-    this.count = f.nums.length / 2
+  constructor (buf) {
+    const ab = buf.buffer
+    const count = buf.readUInt32LE(0)
+    const metaLen = buf.readUInt32LE(4)
+    const flags = buf.readUInt32LE(8)
+    const nums = buf.byteOffset + F_HEADER
+    const meta = nums + count * 16
+    this.count = count
+    /** Positions moved past skipped records (markers, aborted ones). */
+    this.skipped = (flags & F_SKIPPED) !== 0
+    /** Some positions fell below the log start: the reader's takeResets() says which. */
+    this.resets = (flags & F_RESETS) !== 0
+    this.nums = new Float64Array(ab, nums, count * 2)
+    this.meta = new Int32Array(ab, meta, metaLen)
+    this.ab = ab
+    this.base = meta + metaLen * 4
+    this.data = new Bytes(ab, this.base, buf.byteOffset + buf.length - this.base)
   }
 
   slot (i) { return this.meta[i * F_STRIDE + F_SLOT] }
@@ -117,4 +156,4 @@ class Fetch {
   }
 }
 
-module.exports = { encodeAppend, Fetch, MAX_RECORD_BYTES }
+module.exports = { encodeAppend, appendArrays, AppendScratch, Fetch, MAX_RECORD_BYTES }

@@ -65,6 +65,8 @@ pub struct NativeConsumer {
     inner: Consumer,
     /// The last fetch's size, to size the next one's buffers.
     last: FetchSizes,
+    /// Positions that fell below the log start, until `takeResets`.
+    resets: Vec<OffsetReset>,
 }
 
 /// A consumer of the given partitions (manual assignment).
@@ -121,6 +123,7 @@ impl NativeConsumer {
         NativeConsumer {
             inner,
             last: FetchSizes::default(),
+            resets: Vec::new(),
         }
     }
 
@@ -176,31 +179,38 @@ impl NativeConsumer {
         })
     }
 
-    /// Reads what is already published; `null` if nothing. Never waits.
-    /// Everything handed out before counts as processed (more was asked for).
-    #[napi]
+    /// Reads what is already published, laid out as `wire.rs` says; `null`
+    /// if nothing. Never waits. Everything handed out before counts as
+    /// processed (more was asked for).
+    #[napi(ts_return_type = "Buffer | null")]
     pub fn fetch(
         &mut self,
         handed: u32,
         max_messages: u32,
         max_bytes: u32,
     ) -> Outcome<Option<Fetched>> {
-        let last = &mut self.last;
+        let (last, resets) = (&mut self.last, &mut self.resets);
         reported(&mut self.inner, handed, 0, |c| {
             let mut out = FetchWriter::like(*last);
             let (max, bytes) = (max_messages as usize, max_bytes as usize);
             c.fetch(max, bytes, &mut |slot, r| out.push(slot, r))?;
             *last = out.sizes();
-            let resets = c.take_resets().into_iter();
-            let resets = resets.map(|((topic, partition), from, to)| OffsetReset {
+            let reset = c.take_resets().into_iter();
+            resets.extend(reset.map(|((topic, partition), from, to)| OffsetReset {
                 topic,
                 partition,
                 from: from as f64,
                 to: to as f64,
-            });
-            let skipped = c.take_skipped();
-            Ok(out.finish(resets.collect(), skipped))
+            }));
+            Ok(out.finish(!resets.is_empty(), c.take_skipped()))
         })
+    }
+
+    /// The positions that fell below the log start and moved to it, which
+    /// a fetch flagged: Kafka's `auto.offset.reset` to earliest.
+    #[napi]
+    pub fn take_resets(&mut self) -> Vec<OffsetReset> {
+        std::mem::take(&mut self.resets)
     }
 
     /// Forgets what is buffered and not handed out (a new generation is coming).

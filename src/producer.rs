@@ -77,16 +77,15 @@ fn append(
     meta: &[i32],
     timestamps: &[f64],
     round_robin: u32,
-) -> caldo_core::Result<InV8<f64>> {
+) -> caldo_core::Result<Vec<(u32, u64)>> {
     let mut headers = Vec::new();
     let records = decode_append(data, meta, timestamps, &mut headers)?;
-    let placed = p.send(topic, &records, round_robin)?;
-    Ok(InV8(
-        placed
-            .into_iter()
-            .flat_map(|(p, o)| [f64::from(p), o as f64])
-            .collect(),
-    ))
+    p.send(topic, &records, round_robin)
+}
+
+/// [partition, offset] per record, flat.
+fn flat(placed: &[(u32, u64)]) -> impl Iterator<Item = f64> + '_ {
+    placed.iter().flat_map(|&(p, o)| [f64::from(p), o as f64])
 }
 
 #[napi]
@@ -101,18 +100,21 @@ impl NativeProducer {
         meta: Int32Array,
         timestamps: Float64Array,
         round_robin: u32,
-    ) -> Result<Outcome<InV8<f64>>> {
+    ) -> Result<Outcome<InV8>> {
         let inner = self.inner.clone();
         blocking(move || {
             with(&inner, |p| {
-                append(p, &topic, &data, &meta, &timestamps, round_robin)
+                let placed = append(p, &topic, &data, &meta, &timestamps, round_robin)?;
+                Ok(InV8(flat(&placed).collect()))
             })
         })
         .await
     }
 
     /// `append` on the calling thread: for small batches without fsync, where
-    /// a hop to a worker thread costs more than the write.
+    /// a hop to a worker thread costs more than the write. Writes
+    /// [partition, offset] per record into `placed` (2 per record), which
+    /// the caller keeps: no allocation for V8 to make and collect per call.
     #[napi]
     pub fn append_now(
         &self,
@@ -121,11 +123,24 @@ impl NativeProducer {
         meta: &[i32],
         timestamps: &[f64],
         round_robin: u32,
-    ) -> Outcome<InV8<f64>> {
+        mut placed: Float64ArraySlice,
+    ) -> Outcome<()> {
         guard(|| {
-            with(&self.inner, |p| {
+            if placed.len() < timestamps.len() * 2 {
+                return Err(Error::new(
+                    Code::InvalidArg,
+                    "appendNow needs room for 2 numbers per record in placed",
+                ));
+            }
+            let done = with(&self.inner, |p| {
                 append(p, &topic, data, meta, timestamps, round_robin)
-            })
+            })?;
+            // SAFETY: JS runs on this thread only, and waits for this call.
+            let placed = unsafe { placed.as_mut() };
+            for (to, x) in placed.iter_mut().zip(flat(&done)) {
+                *to = x;
+            }
+            Ok(())
         })
     }
 

@@ -5,59 +5,71 @@
 //! both counts and frees on its own, and a replay of any length stays within
 //! a fixed amount of memory.
 
-use std::mem::size_of;
+use std::mem::size_of_val;
 use std::ptr;
 
 use napi::bindgen_prelude::*;
 use napi::sys;
 
-/// A `Vec` that becomes a `Buffer` (`u8`), `Int32Array` (`i32`) or
-/// `Float64Array` (`f64`) in V8's memory.
-pub struct InV8<T>(pub Vec<T>);
+/// Plain numbers whose bytes can be copied as they are.
+pub trait Plain: Copy + 'static {}
+impl Plain for u8 {}
+impl Plain for u32 {}
+impl Plain for i32 {}
+impl Plain for f64 {}
 
-/// The typed array kind of each element type; `None`: a Buffer.
-pub trait Element: Copy + 'static {
-    const KIND: Option<sys::napi_typedarray_type>;
+/// The bytes of `v`, in this machine's byte order (JS typed arrays' too).
+pub fn bytes_of<T: Plain>(v: &[T]) -> &[u8] {
+    // SAFETY: `Plain` types have no padding and every byte is initialized.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), size_of_val(v)) }
 }
 
-impl Element for u8 {
-    const KIND: Option<sys::napi_typedarray_type> = None;
-}
-
-impl Element for i32 {
-    const KIND: Option<sys::napi_typedarray_type> = Some(sys::TypedarrayType::int32_array);
-}
-
-impl Element for f64 {
-    const KIND: Option<sys::napi_typedarray_type> = Some(sys::TypedarrayType::float64_array);
-}
-
-impl<T: Element> ToNapiValue for InV8<T> {
-    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
-        let (len, bytes) = (val.0.len(), val.0.len() * size_of::<T>());
-        let (mut buffer, mut data) = (ptr::null_mut(), ptr::null_mut());
-        check_status!(unsafe {
-            match T::KIND {
-                None => sys::napi_create_buffer(env, bytes, &mut data, &mut buffer),
-                Some(_) => sys::napi_create_arraybuffer(env, bytes, &mut data, &mut buffer),
-            }
-        })?;
-        if bytes > 0 {
-            // SAFETY: `data` points at `bytes` fresh bytes V8 allocated above.
-            unsafe { ptr::copy_nonoverlapping(val.0.as_ptr().cast::<u8>(), data.cast(), bytes) };
+/// A new `Buffer` in V8's memory holding `parts` end to end: one allocation
+/// for what JS then views as several arrays.
+///
+/// # Safety
+/// `env` is the current call's environment.
+pub unsafe fn buffer(env: sys::napi_env, parts: &[&[u8]]) -> Result<sys::napi_value> {
+    let len = parts.iter().map(|p| p.len()).sum();
+    let (mut buffer, mut data) = (ptr::null_mut(), ptr::null_mut());
+    check_status!(unsafe { sys::napi_create_buffer(env, len, &mut data, &mut buffer) })?;
+    let mut at = data.cast::<u8>();
+    for p in parts.iter().filter(|p| !p.is_empty()) {
+        // SAFETY: `data` points at `len` fresh bytes V8 allocated above.
+        unsafe {
+            ptr::copy_nonoverlapping(p.as_ptr(), at, p.len());
+            at = at.add(p.len());
         }
-        let Some(kind) = T::KIND else {
-            return Ok(buffer);
-        };
+    }
+    Ok(buffer)
+}
+
+/// `f64`s that become a `Float64Array` in V8's memory.
+pub struct InV8(pub Vec<f64>);
+
+impl ToNapiValue for InV8 {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
+        let bytes = bytes_of(&val.0);
+        let (mut array, mut data) = (ptr::null_mut(), ptr::null_mut());
+        check_status!(unsafe {
+            sys::napi_create_arraybuffer(env, bytes.len(), &mut data, &mut array)
+        })?;
+        if !bytes.is_empty() {
+            // SAFETY: `data` points at `bytes.len()` fresh bytes V8 allocated above.
+            unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), data.cast(), bytes.len()) };
+        }
         let mut out = ptr::null_mut();
-        check_status!(unsafe { sys::napi_create_typedarray(env, kind, len, buffer, 0, &mut out) })?;
+        let kind = sys::TypedarrayType::float64_array;
+        check_status!(unsafe {
+            sys::napi_create_typedarray(env, kind, val.0.len(), array, 0, &mut out)
+        })?;
         Ok(out)
     }
 }
 
-impl<T> TypeName for InV8<T> {
+impl TypeName for InV8 {
     fn type_name() -> &'static str {
-        "Buffer"
+        "Float64Array"
     }
 
     fn value_type() -> ValueType {

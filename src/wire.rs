@@ -4,14 +4,17 @@
 //! Append (JS → Rust): `data` holds each record's key, value, then headers as
 //! (u32 name length, name, i32 value length or -1, value); `meta` holds
 //! `APPEND_STRIDE` i32s per record; `timestamps` one f64 per record.
-//! Fetch (Rust → JS): `data` holds keys, values and headers (encoded as for
-//! append); `meta` holds `FETCH_STRIDE` i32s per record; `nums` holds
-//! (offset, timestamp) per record.
+//! Fetch (Rust → JS): one Buffer. A header of `FETCH_HEADER` bytes (u32s:
+//! record count, `meta`'s length in i32s, `FETCH_*` flags), then `nums`,
+//! (offset, timestamp) as f64s per record; `meta`, `FETCH_STRIDE` i32s per
+//! record; `data`, keys, values and headers (encoded as for append).
 
 use caldo_core::options::{int, MAX_SAFE};
 use caldo_core::{Code, Error, Header, Placed, RecordIn, RecordRef, Result};
 
-use crate::v8_memory::InV8;
+use crate::v8_memory::{buffer, bytes_of};
+use napi::bindgen_prelude::{Result as NapiResult, ToNapiValue, TypeName, ValueType};
+use napi::sys;
 use napi_derive::napi;
 
 /// Per appended record in `meta`: partition or -1, key length or -1, value
@@ -30,6 +33,12 @@ const F_KEY: usize = 1;
 const F_VALUE: usize = 3;
 const F_HEADERS: usize = 5;
 const FETCH_STRIDE: usize = 7;
+/// A fetch's header: 4 u32s, so that `nums` after it is 8-byte aligned.
+const FETCH_HEADER: usize = 16;
+/// Flags in a fetch's header: positions moved past skipped records
+/// (markers, aborted ones); some fell below the log start (`takeResets`).
+const FETCH_SKIPPED: u32 = 1;
+const FETCH_RESETS: u32 = 2;
 
 #[napi(object)]
 pub struct WireLayout {
@@ -43,6 +52,9 @@ pub struct WireLayout {
     pub fetch_key: u32,
     pub fetch_value: u32,
     pub fetch_headers: u32,
+    pub fetch_header: u32,
+    pub fetch_skipped: u32,
+    pub fetch_resets: u32,
     /// The largest record any topic takes: lengths must fit an i32 well before.
     pub max_record_bytes: u32,
 }
@@ -62,6 +74,9 @@ pub fn wire_layout() -> WireLayout {
         fetch_key: n(F_KEY),
         fetch_value: n(F_VALUE),
         fetch_headers: n(F_HEADERS),
+        fetch_header: n(FETCH_HEADER),
+        fetch_skipped: FETCH_SKIPPED,
+        fetch_resets: FETCH_RESETS,
         max_record_bytes: caldo_core::MAX_MESSAGE_BYTES,
     }
 }
@@ -150,17 +165,33 @@ pub fn decode_append<'a>(
         .collect()
 }
 
-/// Fetched records, laid out as above, in memory V8 accounts for.
-#[napi(object, object_from_js = false)]
+/// A fetch, laid out as above, in one Buffer V8 accounts for.
 pub struct Fetched {
-    pub data: InV8<u8>,
-    pub meta: InV8<i32>,
-    pub nums: InV8<f64>,
-    /// Partitions whose position fell below the log start and moved to it.
-    pub resets: Option<Vec<OffsetReset>>,
-    /// No records, but a position moved past skipped ones (transaction markers,
-    /// aborted records).
-    pub skipped: bool,
+    header: [u32; FETCH_HEADER / 4],
+    writer: FetchWriter,
+}
+
+impl ToNapiValue for Fetched {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> NapiResult<sys::napi_value> {
+        let w = &val.writer;
+        let parts = [
+            bytes_of(&val.header),
+            bytes_of(&w.nums),
+            bytes_of(&w.meta),
+            &w.data,
+        ];
+        unsafe { buffer(env, &parts) }
+    }
+}
+
+impl TypeName for Fetched {
+    fn type_name() -> &'static str {
+        "Buffer"
+    }
+
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
 }
 
 #[napi(object)]
@@ -228,15 +259,15 @@ impl FetchWriter {
         self.data.len() - before
     }
 
-    /// The records, the resets when there are any, and whether positions
-    /// moved past skipped records; `None` if none of these.
-    pub fn finish(self, resets: Vec<OffsetReset>, skipped: bool) -> Option<Fetched> {
-        (!self.nums.is_empty() || !resets.is_empty() || skipped).then_some(Fetched {
-            data: InV8(self.data),
-            meta: InV8(self.meta),
-            nums: InV8(self.nums),
-            resets: (!resets.is_empty()).then_some(resets),
-            skipped,
+    /// The records, with whether positions moved past skipped records and
+    /// whether some were reset; `None` if none of these.
+    pub fn finish(self, resets: bool, skipped: bool) -> Option<Fetched> {
+        let flags = if skipped { FETCH_SKIPPED } else { 0 } | if resets { FETCH_RESETS } else { 0 };
+        let count = self.nums.len() / 2;
+        let header = [count as u32, self.meta.len() as u32, flags, 0];
+        (count > 0 || flags != 0).then_some(Fetched {
+            header,
+            writer: self,
         })
     }
 }

@@ -19,10 +19,16 @@ export declare class NativeConsumer {
   /** Milliseconds until auto-commit is due for positions that moved, or -1. */
   commitDueMs(): Outcome<number>
   /**
-   * Reads what is already published; `null` if nothing. Never waits.
-   * Everything handed out before counts as processed (more was asked for).
+   * Reads what is already published, laid out as `wire.rs` says; `null`
+   * if nothing. Never waits. Everything handed out before counts as
+   * processed (more was asked for).
    */
-  fetch(handed: number, maxMessages: number, maxBytes: number): Outcome<Fetched | undefined | null>
+  fetch(handed: number, maxMessages: number, maxBytes: number): Buffer | null
+  /**
+   * The positions that fell below the log start and moved to it, which
+   * a fetch flagged: Kafka's `auto.offset.reset` to earliest.
+   */
+  takeResets(): Array<OffsetReset>
   /** Forgets what is buffered and not handed out (a new generation is coming). */
   putBack(handed: number): Outcome<undefined>
   seek(tp: TopicPartition, to: At, handed: number, inHand: number): Outcome<undefined>
@@ -81,12 +87,14 @@ export declare class NativeProducer {
    * Appends a batch laid out as `wire.rs` says; resolves to
    * [partition, offset] per record.
    */
-  append(topic: string, data: Buffer, meta: Int32Array, timestamps: Float64Array, roundRobin: number): Promise<Outcome<InV8<number>>>
+  append(topic: string, data: Buffer, meta: Int32Array, timestamps: Float64Array, roundRobin: number): Promise<Outcome<InV8>>
   /**
    * `append` on the calling thread: for small batches without fsync, where
-   * a hop to a worker thread costs more than the write.
+   * a hop to a worker thread costs more than the write. Writes
+   * [partition, offset] per record into `placed` (2 per record), which
+   * the caller keeps: no allocation for V8 to make and collect per call.
    */
-  appendNow(topic: string, data: Uint8Array, meta: Int32Array, timestamps: Float64Array, roundRobin: number): Outcome<InV8<number>>
+  appendNow(topic: string, data: Uint8Array, meta: Int32Array, timestamps: Float64Array, roundRobin: number, placed: Float64Array): Outcome<undefined>
   begin(): Outcome<undefined>
   /**
    * Commits (`commit`) or aborts the open transaction: markers, and their
@@ -160,20 +168,6 @@ export interface Damage {
 
 /** Every error code, for the JS layer's list (`lib/errors.js`). */
 export declare function errorCodes(): Array<string>
-
-/** Fetched records, laid out as above, in memory V8 accounts for. */
-export interface Fetched {
-  data: InV8<number>
-  meta: InV8<number>
-  nums: InV8<number>
-  /** Partitions whose position fell below the log start and moved to it. */
-  resets?: Array<OffsetReset>
-  /**
-   * No records, but a position moved past skipped ones (transaction markers,
-   * aborted records).
-   */
-  skipped: boolean
-}
 
 export interface GroupInfo {
   groupId: string
@@ -392,6 +386,9 @@ export interface WireLayout {
   fetchKey: number
   fetchValue: number
   fetchHeaders: number
+  fetchHeader: number
+  fetchSkipped: number
+  fetchResets: number
   /** The largest record any topic takes: lengths must fit an i32 well before. */
   maxRecordBytes: number
 }
