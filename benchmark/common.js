@@ -1,7 +1,9 @@
 'use strict'
 // Helpers shared by the benchmarks: statistics, number formatting, machine facts.
 
+const fs = require('node:fs')
 const os = require('node:os')
+const path = require('node:path')
 const { execFileSync } = require('node:child_process')
 
 const median = (xs) => {
@@ -14,6 +16,31 @@ const median = (xs) => {
 const percentile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]
 
 const fmt = (x) => Math.round(x).toLocaleString('en-US')
+
+/** "median (min–max)" of `xs`, each formatted by `f`. */
+const cell = (xs, f = fmt) => `${f(median(xs))} (${f(Math.min(...xs))}–${f(Math.max(...xs))})`
+
+/**
+ * Runs `run(repo, case)` for every case over `--rounds` rounds (default 5) of `argv`, for
+ * this checkout and, with `--baseline DIR`, another build (`--baseline-name` labels it),
+ * the builds taking turns within each case of each round, so that a change in the
+ * machine's load falls on all alike. Returns the rounds, the builds and res[build][case],
+ * each a list of what `run` returned.
+ */
+async function backToBack (argv, cases, run) {
+  const arg = (name) => { const i = argv.indexOf(name); return i < 0 ? null : argv[i + 1] }
+  const rounds = Number(arg('--rounds') ?? 5)
+  const builds = [{ name: 'this build', repo: path.join(__dirname, '..') }]
+  if (arg('--baseline')) builds.push({ name: arg('--baseline-name') ?? 'baseline', repo: path.resolve(arg('--baseline')) })
+  const res = builds.map(() => cases.map(() => []))
+  for (let r = 0; r < rounds; r++) {
+    for (let c = 0; c < cases.length; c++) {
+      for (let b = 0; b < builds.length; b++) res[b][c].push(await run(builds[b].repo, cases[c], c))
+    }
+    console.error(`round ${r + 1}/${rounds} done`)
+  }
+  return { rounds, builds, res }
+}
 
 /** Cores, memory, Node, kernel, and the disk under `dir`. */
 function machine (dir) {
@@ -40,4 +67,12 @@ function machineLine (m, where = 'tmp on') {
   return `Machine: ${m.cpus} × ${m.cpuModel}, ${(m.totalMemBytes / 2 ** 30).toFixed(1)} GiB RAM, Node ${m.node}, ${m.platform}${disk}, ${m.date}`
 }
 
-module.exports = { median, percentile, fmt, machine, machineLine }
+/** Prints `md` and writes results/<name>.md and results/<name>.json (`json`). */
+function writeResults (name, json, md) {
+  console.log(md)
+  const out = path.join(__dirname, 'results')
+  fs.writeFileSync(path.join(out, `${name}.json`), JSON.stringify(json, null, 2) + '\n')
+  fs.writeFileSync(path.join(out, `${name}.md`), md + '\n')
+}
+
+module.exports = { median, percentile, fmt, cell, backToBack, writeResults, machine, machineLine }

@@ -12,7 +12,7 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { fork } = require('node:child_process')
-const { median, fmt, machine, machineLine } = require('./common')
+const { cell, backToBack, writeResults, machine, machineLine } = require('./common')
 
 const CASES = [
   { procs: 1, valueBytes: 100, records: 500_000 },
@@ -75,21 +75,8 @@ async function run (repo, c) {
   }
 }
 
-const cell = (xs, f = fmt) => `${f(median(xs))} (${f(Math.min(...xs))}–${f(Math.max(...xs))})`
-
 async function main () {
-  const argv = process.argv.slice(2)
-  const arg = (name) => { const i = argv.indexOf(name); return i < 0 ? null : argv[i + 1] }
-  const rounds = Number(arg('--rounds') ?? 5)
-  const builds = [{ name: 'this build', repo: path.join(__dirname, '..') }]
-  if (arg('--baseline')) builds.push({ name: arg('--baseline-name') ?? 'baseline', repo: path.resolve(arg('--baseline')) })
-  const res = builds.map(() => CASES.map(() => []))
-  for (let r = 0; r < rounds; r++) {
-    for (let c = 0; c < CASES.length; c++) {
-      for (let b = 0; b < builds.length; b++) res[b][c].push(await run(builds[b].repo, CASES[c]))
-    }
-    console.error(`round ${r + 1}/${rounds} done`)
-  }
+  const { rounds, builds, res } = await backToBack(process.argv.slice(2), CASES, run)
   const m = machine()
   const rows = []
   for (let c = 0; c < CASES.length; c++) {
@@ -110,10 +97,7 @@ async function main () {
     '|---:|---|---|---:|---:|---:|',
     ...rows
   ].join('\n')
-  console.log(md)
-  const out = path.join(__dirname, 'results')
-  fs.writeFileSync(path.join(out, 'produce.json'), JSON.stringify({ machine: m, cases: CASES, builds: builds.map((b) => b.name), results: res }, null, 2) + '\n')
-  fs.writeFileSync(path.join(out, 'produce.md'), md + '\n')
+  writeResults('produce', { machine: m, cases: CASES, builds: builds.map((b) => b.name), results: res }, md)
 }
 
 if (process.argv[2] === 'writer') writer(process.argv.slice(3))

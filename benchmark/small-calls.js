@@ -17,7 +17,7 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { execFileSync } = require('node:child_process')
-const { median, machine, machineLine } = require('./common')
+const { median, cell, backToBack, writeResults, machine, machineLine } = require('./common')
 
 const CASES = [
   { name: 'send, one record, awaited, back to back', unit: 'µs per send', kind: 'send', pauseMs: 0, count: 20_000 },
@@ -87,27 +87,14 @@ async function child (repo, c) {
 }
 
 const f1 = (x) => x.toFixed(x < 1 ? 2 : 1)
-const cell = (xs) => `${f1(median(xs))} (${f1(Math.min(...xs))}–${f1(Math.max(...xs))})`
 
-function main () {
-  const argv = process.argv.slice(2)
-  const arg = (name) => { const i = argv.indexOf(name); return i < 0 ? null : argv[i + 1] }
-  const rounds = Number(arg('--rounds') ?? 5)
-  const builds = [{ name: 'this build', repo: path.join(__dirname, '..') }]
-  if (arg('--baseline')) builds.push({ name: arg('--baseline-name') ?? 'baseline', repo: path.resolve(arg('--baseline')) })
-  const res = builds.map(() => CASES.map(() => []))
-  for (let r = 0; r < rounds; r++) {
-    for (let c = 0; c < CASES.length; c++) {
-      for (let b = 0; b < builds.length; b++) {
-        const out = execFileSync(process.execPath, [__filename, '--child', builds[b].repo, String(c)], { encoding: 'utf8' })
-        res[b][c].push(JSON.parse(out))
-      }
-    }
-    console.error(`round ${r + 1}/${rounds} done`)
-  }
+async function main () {
+  // Each case in a fresh process: no JIT state or heap carried from one to the next.
+  const one = (repo, c, i) => JSON.parse(execFileSync(process.execPath, [__filename, '--child', repo, String(i)], { encoding: 'utf8' }))
+  const { rounds, builds, res } = await backToBack(process.argv.slice(2), CASES, one)
   const m = machine()
   const rows = []
-  CASES.forEach((c, i) => builds.forEach((b, k) => rows.push(`| ${c.name} | ${c.unit} | ${b.name} | ${cell(res[k][i])} |`)))
+  CASES.forEach((c, i) => builds.forEach((b, k) => rows.push(`| ${c.name} | ${c.unit} | ${b.name} | ${cell(res[k][i], f1)} |`)))
   const md = [
     '# Small calls: one-record sends, small replay batches',
     '',
@@ -119,11 +106,8 @@ function main () {
     '|---|---|---|---:|',
     ...rows
   ].join('\n')
-  console.log(md)
-  const out = path.join(__dirname, 'results')
-  fs.writeFileSync(path.join(out, 'small-calls.json'), JSON.stringify({ machine: m, cases: CASES, builds: builds.map((b) => b.name), results: res }, null, 2) + '\n')
-  fs.writeFileSync(path.join(out, 'small-calls.md'), md + '\n')
+  writeResults('small-calls', { machine: m, cases: CASES, builds: builds.map((b) => b.name), results: res }, md)
 }
 
 if (process.argv[2] === '--child') child(process.argv[3], CASES[Number(process.argv[4])]).catch((err) => { console.error(err); process.exit(1) })
-else main()
+else main().catch((err) => { console.error(err); process.exitCode = 1 })
