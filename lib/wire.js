@@ -48,8 +48,9 @@ class AppendScratch {
 }
 
 // recs: [{ key, value, headers: [[nameBytes, valueBytes]] | null, partition (-1: none), timestamp }];
-// `alloc(size)` gives the buffer the bytes go into, then `arrays(count)` the metadata's.
-function encodeAppend (recs, alloc, arrays = appendArrays) {
+// `alloc(size)` gives the buffer the bytes go into, then `arrays(count)` the metadata's
+// (`appendArrays`, or an `AppendScratch`'s).
+function encodeAppend (recs, alloc, arrays) {
   let size = 0
   for (const r of recs) {
     size += (r.key ? r.key.length : 0) + (r.value ? r.value.length : 0)

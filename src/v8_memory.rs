@@ -13,7 +13,6 @@ use napi::sys;
 
 /// Plain numbers whose bytes can be copied as they are.
 pub trait Plain: Copy + 'static {}
-impl Plain for u8 {}
 impl Plain for u32 {}
 impl Plain for i32 {}
 impl Plain for f64 {}
