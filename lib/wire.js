@@ -38,7 +38,8 @@ class AppendScratch {
   arrays (n) {
     if (n > AppendScratch.MAX_RECORDS) return { ...appendArrays(n), placed: new Float64Array(n * 2) }
     if (this.#timestamps.byteLength < n * 8) {
-      const room = Math.max(n, 16)
+      // Twice what is asked, so that sends growing a record at a time do not reallocate each time.
+      const room = Math.min(AppendScratch.MAX_RECORDS, Math.max(16, n * 2))
       this.#meta = new ArrayBuffer(room * A_STRIDE * 4)
       this.#timestamps = new ArrayBuffer(room * 8)
       this.#placed = new ArrayBuffer(room * 16)
