@@ -27,8 +27,29 @@ const LABELS = { __proto__: null }
 LABELS.record = labelsOf('record')
 LABELS.records = labelsOf('records')
 
-// One record, its JS types checked, turned into bytes; `now` stamps it if it has no timestamp.
-function encodeRecord (l, r, keySerde, valueSerde, now) {
+// A send's records, checked and turned into bytes, column by column: an object per
+// record was an eighth of a batch's time. Partitions, timestamps and headers get their
+// column only when a record has one.
+class Records {
+  constructor (n, now) {
+    this.length = n
+    this.keys = new Array(n)
+    this.values = new Array(n)
+    this.partitions = null
+    this.timestamps = null
+    this.headers = null
+    this.now = now
+  }
+
+  /** Record i's partition, -1 when the engine picks it. */
+  partition (i) { return this.partitions === null ? -1 : this.partitions[i] }
+  timestamp (i) { return this.timestamps === null ? this.now : this.timestamps[i] }
+  /** Record i's headers as [[nameBytes, valueBytes | null]], or null. */
+  headersOf (i) { return this.headers === null ? null : this.headers[i] }
+}
+
+// Record `r`, its JS types checked, into row `i` of `out`.
+function encodeRecord (l, r, keySerde, valueSerde, out, i) {
   v.object(l.what, r)
   // for-in, not Object.keys(): no array allocated per record.
   for (const k in r) {
@@ -43,42 +64,38 @@ function encodeRecord (l, r, keySerde, valueSerde, now) {
   if ((key ? key.length : 0) + (value ? value.length : 0) > MAX_RECORD_BYTES) {
     throw coded('ERR_MESSAGE_TOO_LARGE', `${l.what} is over ${MAX_RECORD_BYTES} bytes; no topic takes records that large (maxMessageBytes)`)
   }
+  out.keys[i] = key
+  out.values[i] = value
   // The partition travels as an int32; the engine checks it against the topic.
-  const partition = r.partition === undefined ? -1 : v.int(l.partition, r.partition, 0, 2 ** 31 - 1)
-  const timestamp = r.timestamp === undefined ? now : v.number(l.timestamp, r.timestamp)
-  let headers = null
+  if (r.partition !== undefined) {
+    const partition = v.int(l.partition, r.partition, 0, 2 ** 31 - 1)
+    ;(out.partitions ??= new Array(out.length).fill(-1))[i] = partition
+  }
+  if (r.timestamp !== undefined) {
+    const timestamp = v.number(l.timestamp, r.timestamp)
+    ;(out.timestamps ??= new Array(out.length).fill(out.now))[i] = timestamp
+  }
   if (r.headers !== undefined) {
     v.object(l.headers, r.headers)
-    headers = Object.entries(r.headers).map(([k, h]) => [Buffer.from(k, 'utf8'), serdes.toBytes(`${l.headers}.${k}`, h, null)])
+    const headers = Object.entries(r.headers).map(([k, h]) => [Buffer.from(k, 'utf8'), serdes.toBytes(`${l.headers}.${k}`, h, null)])
+    ;(out.headers ??= new Array(out.length).fill(null))[i] = headers
   }
-  return { key, value, headers, partition, timestamp }
 }
 
 // A send's records, encoded with one clock read. A refused record of a batch is encoded
 // again under its own label, records[i], to say which one: labels per record cost time.
 function encodeRecords (what, list, single, keySerde, valueSerde) {
-  const now = Date.now()
   const l = labelsOf(what)
-  const out = new Array(list.length)
+  const out = new Records(list.length, Date.now())
   for (let i = 0; i < list.length; i++) {
     try {
-      out[i] = encodeRecord(l, list[i], keySerde, valueSerde, now)
+      encodeRecord(l, list[i], keySerde, valueSerde, out, i)
     } catch (err) {
       if (single) throw err
-      encodeRecord(labelsOf(`${what}[${i}]`), list[i], keySerde, valueSerde, now)
+      encodeRecord(labelsOf(`${what}[${i}]`), list[i], keySerde, valueSerde, out, i)
       throw err
     }
   }
-  return out
-}
-
-// The records of several sends, in one array: flatMap() takes a generic path per element.
-function concatRecords (group) {
-  let n = 0
-  for (const it of group) n += it.recs.length
-  const out = new Array(n)
-  let at = 0
-  for (const it of group) for (const r of it.recs) out[at++] = r
   return out
 }
 
@@ -105,7 +122,7 @@ const txnState = (message) => coded('ERR_INVALID_TXN_STATE', message)
 
 // A producer's sends, for either backend: those of one tick (and those made while a
 // write is in flight) go to `write(items)` together, each item a send's
-// { topic, recs, single, resolve, reject }. `check()` runs before a send is taken.
+// { topic, recs (its Records), single, resolve, reject }. `check()` runs before a send is taken.
 class SendQueue {
   #items = []
   #draining = null
@@ -294,12 +311,11 @@ class Producer {
   // send is tried alone and only the bad one fails; any other error fails
   // them all (part may be written).
   async #append (topic, group) {
-    const recs = group.length === 1 ? group[0].recs : concatRecords(group)
     // A small append without fsync is a page-cache write: doing it here is faster
     // than a hop to a worker thread and back.
     let now = false
     let buffer = null
-    const { data, meta, timestamps, placed: into } = encodeAppend(recs, (size) => {
+    const { data, meta, timestamps, placed: into } = encodeAppend(group.map((it) => it.recs), (size) => {
       now = this.#client.durability !== 'always' && size <= SYNC_APPEND_BYTES
       buffer = this.#buffers.take(size)
       return buffer.subarray(0, size)
@@ -325,7 +341,7 @@ class Producer {
     for (const it of group) {
       const recs = it.recs
       const out = new Array(recs.length)
-      for (let j = 0; j < recs.length; j++, at++) out[j] = { topic, partition: placed[at * 2], offset: placed[at * 2 + 1], timestamp: recs[j].timestamp }
+      for (let j = 0; j < recs.length; j++, at++) out[j] = { topic, partition: placed[at * 2], offset: placed[at * 2 + 1], timestamp: recs.timestamp(j) }
       it.resolve(it.single ? out[0] : out)
     }
   }

@@ -48,35 +48,47 @@ class AppendScratch {
   }
 }
 
-// recs: [{ key, value, headers: [[nameBytes, valueBytes]] | null, partition (-1: none), timestamp }];
-// `alloc(size)` gives the buffer the bytes go into, then `arrays(count)` the metadata's
-// (`appendArrays`, or an `AppendScratch`'s).
-function encodeAppend (recs, alloc, arrays) {
+// `lists`: the producer's Records (keys, values, and partitions, timestamps and headers
+// by record), packed in order; `alloc(size)` gives the buffer the bytes go into, then
+// `arrays(count)` the metadata's (`appendArrays`, or an `AppendScratch`'s).
+function encodeAppend (lists, alloc, arrays) {
   let size = 0
-  for (const r of recs) {
-    size += (r.key ? r.key.length : 0) + (r.value ? r.value.length : 0)
-    if (r.headers) for (const [k, v] of r.headers) size += 8 + k.length + (v ? v.length : 0)
+  let count = 0
+  for (const recs of lists) {
+    count += recs.length
+    for (let j = 0; j < recs.length; j++) {
+      const key = recs.keys[j]
+      const value = recs.values[j]
+      size += (key ? key.length : 0) + (value ? value.length : 0)
+      const headers = recs.headersOf(j)
+      if (headers) for (const [k, v] of headers) size += 8 + k.length + (v ? v.length : 0)
+    }
   }
   const data = alloc(size)
-  const out = arrays(recs.length)
+  const out = arrays(count)
   const { meta, timestamps } = out
   let pos = 0
-  for (let i = 0; i < recs.length; i++) {
-    const r = recs[i]
-    const m = i * A_STRIDE
-    meta[m + A_PARTITION] = r.partition
-    meta[m + A_KEY_LEN] = r.key ? r.key.length : -1
-    meta[m + A_VALUE_LEN] = r.value ? r.value.length : -1
-    meta[m + A_HEADERS] = r.headers ? r.headers.length : 0
-    timestamps[i] = r.timestamp
-    if (r.key) { data.set(r.key, pos); pos += r.key.length }
-    if (r.value) { data.set(r.value, pos); pos += r.value.length }
-    if (r.headers) {
-      for (const [k, v] of r.headers) {
-        pos = data.writeUInt32LE(k.length, pos)
-        data.set(k, pos); pos += k.length
-        pos = data.writeInt32LE(v ? v.length : -1, pos)
-        if (v) { data.set(v, pos); pos += v.length }
+  let i = 0
+  for (const recs of lists) {
+    for (let j = 0; j < recs.length; j++, i++) {
+      const key = recs.keys[j]
+      const value = recs.values[j]
+      const headers = recs.headersOf(j)
+      const m = i * A_STRIDE
+      meta[m + A_PARTITION] = recs.partition(j)
+      meta[m + A_KEY_LEN] = key ? key.length : -1
+      meta[m + A_VALUE_LEN] = value ? value.length : -1
+      meta[m + A_HEADERS] = headers ? headers.length : 0
+      timestamps[i] = recs.timestamp(j)
+      if (key) { data.set(key, pos); pos += key.length }
+      if (value) { data.set(value, pos); pos += value.length }
+      if (headers) {
+        for (const [k, v] of headers) {
+          pos = data.writeUInt32LE(k.length, pos)
+          data.set(k, pos); pos += k.length
+          pos = data.writeInt32LE(v ? v.length : -1, pos)
+          if (v) { data.set(v, pos); pos += v.length }
+        }
       }
     }
   }

@@ -172,23 +172,27 @@ class KafkaProducer {
     try {
       for (const it of items) {
         const n = this.#counts.get(it.topic) ?? await this.#partitions(it.topic)
-        for (const r of it.recs) {
-          let partition = r.partition
+        const recs = it.recs
+        for (let j = 0; j < recs.length; j++) {
+          const key = recs.keys[j]
+          const timestamp = recs.timestamp(j)
+          const headers = recs.headersOf(j)
+          let partition = recs.partition(j)
           if (partition >= n) throw coded('ERR_INVALID_PARTITION', `topic '${it.topic}' has partitions 0 to ${n - 1}, not ${partition}`)
-          if (partition < 0) partition = r.key ? (murmur2(r.key) & 0x7fffffff) % n : (this.#rr++ & 0x7fffffff) % n
+          if (partition < 0) partition = key ? (murmur2(key) & 0x7fffffff) % n : (this.#rr++ & 0x7fffffff) % n
           const k = `${it.topic}:${partition}`
           let req = requests[requests.length - 1]
           const first = req.first.get(k)
-          if (first !== undefined && Math.abs(r.timestamp - first) > MAX_TS_DELTA) requests.push((req = { messages: [], first: new Map() }))
-          if (!req.first.has(k)) req.first.set(k, r.timestamp)
+          if (first !== undefined && Math.abs(timestamp - first) > MAX_TS_DELTA) requests.push((req = { messages: [], first: new Map() }))
+          if (!req.first.has(k)) req.first.set(k, timestamp)
           placed.push(partition, requests.length - 1)
           req.messages.push({
             topic: it.topic,
             partition,
-            key: r.key ?? undefined,
-            value: r.value ?? undefined,
-            timestamp: BigInt(r.timestamp),
-            headers: r.headers ? new Map(r.headers.map(([k, h]) => [k, h ?? undefined])) : undefined
+            key: key ?? undefined,
+            value: recs.values[j] ?? undefined,
+            timestamp: BigInt(timestamp),
+            headers: headers ? new Map(headers.map(([k, h]) => [k, h ?? undefined])) : undefined
           })
         }
       }
@@ -212,14 +216,16 @@ class KafkaProducer {
     }
     let at = 0
     for (const it of items) {
-      const out = it.recs.map((r) => {
+      const recs = it.recs
+      const out = new Array(recs.length)
+      for (let j = 0; j < recs.length; j++) {
         const partition = placed[at++]
         const next = nexts[placed[at++]]
         const k = `${it.topic}:${partition}`
         const offset = next.get(k)
         next.set(k, offset + 1)
-        return { topic: it.topic, partition, offset, timestamp: r.timestamp }
-      })
+        out[j] = { topic: it.topic, partition, offset, timestamp: recs.timestamp(j) }
+      }
       it.resolve(it.single ? out[0] : out)
     }
   }
