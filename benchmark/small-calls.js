@@ -92,7 +92,7 @@ async function main () {
   // Each case in a fresh process: no JIT state or heap carried from one to the next.
   const one = (repo, c, i) => JSON.parse(execFileSync(process.execPath, [__filename, '--child', repo, String(i)], { encoding: 'utf8' }))
   const { rounds, builds, res } = await backToBack(process.argv.slice(2), CASES, one)
-  const m = machine()
+  const m = machine(os.tmpdir())
   const rows = []
   CASES.forEach((c, i) => builds.forEach((b, k) => rows.push(`| ${c.name} | ${c.unit} | ${b.name} | ${cell(res[k][i], f1)} |`)))
   const md = [
