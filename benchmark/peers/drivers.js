@@ -101,7 +101,9 @@ const caldo = {
         if (n >= count) break
       }
     }
-    return { n, first, last: nowUs() }
+    const last = nowUs()
+    await consumer.close()
+    return { n, first, last }
   },
   async tail (log, { topic }, onMessage, ready) {
     const consumer = log.consumer({ assign: [{ topic, partition: 0, offset: 0 }] })
@@ -526,7 +528,10 @@ const rdkafka = {
         ? { eachMessage: async () => seen(1) }
         : { eachBatch: async ({ batch }) => seen(batch.messages.length) }).catch(reject)
     })
-    return { n, first, last: nowUs() }
+    const last = nowUs()
+    // Stopped, so that it does not go on fetching beside the next replay.
+    await consumer.disconnect()
+    return { n, first, last }
   },
   async tail (c, { topic }, onMessage, ready) {
     const consumer = await rdkafka.consumer(c, `tail-${process.pid}-${Date.now()}`)
@@ -610,7 +615,11 @@ const hypercore = {
     c.cores.push(core)
     let n = 0
     for await (const v of core.createReadStream({ start: 0, end: count })) { if (v && ++n >= count) break }
-    return { n, first, last: nowUs() }
+    const last = nowUs()
+    // Closed, so that the next replay in this process can open the core (its storage is locked).
+    await core.close()
+    c.cores.splice(c.cores.indexOf(core), 1)
+    return { n, first, last }
   },
   async tail (c, { topic }, onMessage, ready) {
     const core = await hypercore.open(topic, `reader-${process.pid}`, fs.readFileSync(path.join(HC_DIR, topic, 'key')))
