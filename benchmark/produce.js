@@ -14,7 +14,7 @@
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { fork } = require('node:child_process')
+const { fork, execFileSync } = require('node:child_process')
 const { cell, backToBack, writeResults, machine, machineLine } = require('./common')
 
 // 64 KiB values run for a quarter of a second: longer, they fill the page cache's
@@ -87,6 +87,8 @@ async function run (repo, c) {
     return { recPerSec: total / ms * 1000, mbPerSec: total * c.valueBytes / ms / 1000, cpuNsPerRec: rs.reduce((a, r) => a + r.cpuUs, 0) * 1000 / total }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
+    // What a run leaves to the kernel (freeing, writeback) is done before the next starts.
+    execFileSync('sync')
   }
 }
 
