@@ -561,6 +561,18 @@ const hypercore = {
     await core.ready()
     return core
   },
+  // The writer's storage, once the process that produced into it has let go of it: run.js
+  // starts the replay as soon as the producer reports, while it may still be closing.
+  async openWhenFree (topic) {
+    for (let tries = 0; ; tries++) {
+      try {
+        return await hypercore.open(topic, 'writer')
+      } catch (err) {
+        if (tries >= 300 || !/could not be locked/.test(String(err && err.message))) throw err
+        await sleep(100)
+      }
+    }
+  },
   async connect (spec = {}) {
     const c = { cores: [] }
     // The latency sender serves replication to the reader, which listens on the socket.
@@ -613,7 +625,7 @@ const hypercore = {
     // One core per process, opened before the clock, as the other systems connect before
     // it: its storage stays locked after close() for a while, so the warm-up replay's
     // core is also the timed one's.
-    if (!c.replayCore) c.cores.push((c.replayCore = await hypercore.open(topic, 'writer')))
+    if (!c.replayCore) c.cores.push((c.replayCore = await hypercore.openWhenFree(topic)))
     const core = c.replayCore
     const first = nowUs()
     let n = 0

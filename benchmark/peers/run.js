@@ -102,7 +102,10 @@ function worker (spec, { timeoutMs = 180_000 } = {}) {
     listeners.add(fn)
     result.catch(reject)
   })
-  return { child, result, ready: waitFor((m) => m.ready), waitFor, on: (fn) => listeners.add(fn), send: (m) => child.connected && child.send(m) }
+  // Roles that never say ready (a replay) leave this unawaited: its rejection is not a crash.
+  const ready = waitFor((m) => m.ready)
+  ready.catch(() => {})
+  return { child, result, ready, waitFor, on: (fn) => listeners.add(fn), send: (m) => child.connected && child.send(m) }
 }
 
 function killAll () { for (const c of children) { try { c.kill('SIGKILL') } catch {} } }
