@@ -23,8 +23,8 @@ const cell = (xs, f = fmt) => `${f(median(xs))} (${f(Math.min(...xs))}–${f(Mat
 /**
  * Runs `run(repo, case)` for every case over `--rounds` rounds (default 5) of `argv`, for
  * this checkout and, with `--baseline DIR`, another build (`--baseline-name` labels it),
- * the builds taking turns within each case of each round, so that a change in the
- * machine's load falls on all alike. Returns the rounds, the builds and res[build][case],
+ * case by case, the builds taking turns in each of the case's rounds, so that a change
+ * in the machine's load falls on all alike. Returns the rounds, the builds and res[build][case],
  * each a list of what `run` returned.
  */
 async function backToBack (argv, cases, run) {
@@ -33,16 +33,17 @@ async function backToBack (argv, cases, run) {
   const builds = [{ name: 'this build', repo: path.join(__dirname, '..') }]
   if (arg('--baseline')) builds.push({ name: arg('--baseline-name') ?? 'baseline', repo: path.resolve(arg('--baseline')) })
   const res = builds.map(() => cases.map(() => []))
-  for (let r = 0; r < rounds; r++) {
-    for (let c = 0; c < cases.length; c++) {
-      // Which build goes first alternates by round: a run can leave work behind for the
-      // next one (writeback of what it wrote, a heap to collect).
+  // Case by case: a case that frees a lot of memory (or leaves writeback behind) would
+  // otherwise slow the next case's first touches, whichever build ran it.
+  for (let c = 0; c < cases.length; c++) {
+    for (let r = 0; r < rounds; r++) {
+      // Which build goes first alternates by round, for the same reason within a case.
       for (let i = 0; i < builds.length; i++) {
         const b = (i + r) % builds.length
         res[b][c].push(await run(builds[b].repo, cases[c], c))
       }
     }
-    console.error(`round ${r + 1}/${rounds} done`)
+    console.error(`case ${c + 1}/${cases.length} done`)
   }
   return { rounds, builds, res }
 }

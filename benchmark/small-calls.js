@@ -8,7 +8,7 @@
 // - `batches({ maxMessages: 1 })` and `batches({ maxMessages: 10 })`, replaying records
 //   written in batches of 1,000 (µs per record); and `for await`, whose fetches are large,
 //   as the common path's check.
-// Each round runs every build once per case, each in a fresh process, so load on the
+// Case by case, each round runs every build once, each in a fresh process, so load on the
 // shared machine falls on all alike. Figures: median (min–max) of the rounds, each round's
 // figure itself the median (sends) or mean (replays) of its calls. Writes
 // results/small-calls.{json,md}.
