@@ -336,7 +336,7 @@ class Producer {
       // The engine is done with the bytes once the call returned or settled.
       this.#buffers.give(buffer)
     }
-    // A plain loop: a map() callback counting `at` in its closure cost about 15% of a batch's time.
+    // A plain loop: a map() callback counting `at` in its closure cost about a tenth of a batch's time.
     let at = 0
     for (const it of group) {
       const recs = it.recs
