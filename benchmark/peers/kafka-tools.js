@@ -22,18 +22,18 @@ function java (cls, args) {
 
 const bootstrap = () => `bootstrap.servers=127.0.0.1:${PORTS.kafka}`
 
-// `procs` JVMs started together, `count` records each (as every other system's processes); the figure is the sum of each one's
-// own rate (each clocks itself from its first send, after its JVM has started), so with several
-// processes it is an upper bound. acks=1 and batches of the same record count as the JS drivers.
+// `procs` JVMs started together, `count` records each (as every other system's processes);
+// the figure is the sum of each one's own rate (each clocks itself from its first send, after
+// its JVM has started), so with several processes it is an upper bound. acks=1 and batches of
+// the same record count as the JS drivers.
 async function producePerf ({ topic, count, valueBytes, procs }) {
-  const per = count
   const props = [bootstrap(), 'acks=1', `batch.size=${batchOf(valueBytes) * (valueBytes + 70)}`, 'linger.ms=5', `max.request.size=${4 << 20}`]
   const outs = await Promise.all(Array.from({ length: procs }, () => java('org.apache.kafka.tools.ProducerPerformance',
-    ['--topic', topic, '--num-records', String(per), '--record-size', String(valueBytes), '--throughput', '-1', '--producer-props', ...props])))
+    ['--topic', topic, '--num-records', String(count), '--record-size', String(valueBytes), '--throughput', '-1', '--producer-props', ...props])))
   let total = 0
   for (const out of outs) {
     const m = /(\d+) records sent, ([\d.]+) records\/sec/.exec(out.trim().split('\n').pop())
-    if (!m || Number(m[1]) !== per) throw new Error(`ProducerPerformance: unexpected output: ${out.trim().split('\n').pop()}`)
+    if (!m || Number(m[1]) !== count) throw new Error(`ProducerPerformance: unexpected output: ${out.trim().split('\n').pop()}`)
     total += Number(m[2])
   }
   return total

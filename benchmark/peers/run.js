@@ -188,14 +188,13 @@ async function producers (system, topic, count, procs, valueBytes, partition) {
   if (system === 'kafkajava') return producePerf({ topic, count, valueBytes, procs })
   // Each process writes `count` records: with count / procs each, a fast system's four
   // processes ran for a few tens of milliseconds, which the start and the stragglers dominated.
-  const per = count
-  const ws = Array.from({ length: procs }, (_, i) => worker({ system, role: 'produce', topic, count: per, valueBytes, seq0: i * per, partition }))
+  const ws = Array.from({ length: procs }, (_, i) => worker({ system, role: 'produce', topic, count, valueBytes, seq0: i * count, partition }))
   await Promise.all(ws.map((w) => w.ready))
   for (const w of ws) w.send({ cmd: 'go' })
   const rs = await Promise.all(ws.map((w) => w.result))
   const t0 = Math.min(...rs.map((r) => r.t0))
   const t1 = Math.max(...rs.map((r) => r.t1))
-  return per * procs / (t1 - t0) * 1e6
+  return count * procs / (t1 - t0) * 1e6
 }
 
 async function replay (system, topic, count, mode) {
