@@ -7,9 +7,9 @@
 // processes on 2 cores would otherwise spend much of a short run on), then sends batches
 // (1,000 records, 16 at 64 KiB) with up to 4 in flight for the case's seconds after a
 // common start, all writers stopping at the same time. Case by case, each round runs
-// every build once, so load on the shared machine falls on all alike. Figures: median (min–max) of the rounds:
-// records/s over the wall clock, and CPU time per record (user + system of the writers).
-// Writes results/produce.{json,md}.
+// every build once, so load on the shared machine falls on all alike. Figures: median
+// (min–max) of the rounds: records/s over the wall clock, and CPU time per record (user +
+// system of the writers). Writes results/produce.{json,md}.
 
 const fs = require('node:fs')
 const os = require('node:os')
@@ -17,8 +17,8 @@ const path = require('node:path')
 const { fork, execFileSync } = require('node:child_process')
 const { cell, backToBack, writeResults, machine, machineLine } = require('./common')
 
-// 64 KiB values run for a quarter of a second: longer, they fill the page cache's
-// dirty limit and the figure becomes the disk's writeback rate (the peers' limits rows).
+// 64 KiB values run for a quarter of a second: over 2 s their rate fell by a third to a
+// half for any build, to what the kernel's writeback and fresh page-cache memory allow.
 // They go first: after the 100 B cases have written and freed gigabytes, first touches of
 // memory cost more for a while on this virtual machine.
 const CASES = [
