@@ -17,8 +17,9 @@ const path = require('node:path')
 const { fork, execFileSync } = require('node:child_process')
 const { cell, backToBack, writeResults, machine, machineLine } = require('./common')
 
-// 64 KiB values run for a quarter of a second: over 2 s their rate fell by a third to a
-// half for any build, to what the kernel's writeback and fresh page-cache memory allow.
+// 64 KiB values run for a quarter of a second (about 200 MB a writer): over 2 s (1–2 GB
+// in all) the kernel's writeback and fresh page-cache memory set the rate more than the
+// produce path does, and runs of 2 s measured 5.5–9k rec/s where these measure 9–13k.
 // They go first: after the 100 B cases have written and freed gigabytes, first touches of
 // memory cost more for a while on this virtual machine.
 const CASES = [
