@@ -32,15 +32,24 @@ pub unsafe fn buffer(env: sys::napi_env, parts: &[&[u8]]) -> Result<sys::napi_va
     let len = parts.iter().map(|p| p.len()).sum();
     let (mut buffer, mut data) = (ptr::null_mut(), ptr::null_mut());
     check_status!(unsafe { sys::napi_create_buffer(env, len, &mut data, &mut buffer) })?;
+    // SAFETY: `data` points at `len` fresh bytes V8 allocated above.
+    unsafe { fill(data, parts) };
+    Ok(buffer)
+}
+
+/// Copies `parts` end to end to `data`.
+///
+/// # Safety
+/// `data` points at least at the parts' total length of writable bytes.
+unsafe fn fill(data: *mut std::ffi::c_void, parts: &[&[u8]]) {
     let mut at = data.cast::<u8>();
     for p in parts.iter().filter(|p| !p.is_empty()) {
-        // SAFETY: `data` points at `len` fresh bytes V8 allocated above.
+        // SAFETY: the caller's promise: room for every part.
         unsafe {
             ptr::copy_nonoverlapping(p.as_ptr(), at, p.len());
             at = at.add(p.len());
         }
     }
-    Ok(buffer)
 }
 
 /// `f64`s that become a `Float64Array` in V8's memory.
@@ -53,10 +62,8 @@ impl ToNapiValue for InV8 {
         check_status!(unsafe {
             sys::napi_create_arraybuffer(env, bytes.len(), &mut data, &mut array)
         })?;
-        if !bytes.is_empty() {
-            // SAFETY: `data` points at `bytes.len()` fresh bytes V8 allocated above.
-            unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), data.cast(), bytes.len()) };
-        }
+        // SAFETY: `data` points at `bytes.len()` fresh bytes V8 allocated above.
+        unsafe { fill(data, &[bytes]) };
         let mut out = ptr::null_mut();
         let kind = sys::TypedarrayType::float64_array;
         check_status!(unsafe {
