@@ -8,8 +8,9 @@
 // (1,000 records, 16 at 64 KiB) with up to 4 in flight for the case's seconds after a
 // common start, all writers stopping at the same time. Case by case, each round runs
 // every build once, so load on the shared machine falls on all alike. Figures: median
-// (min–max) of the rounds: records/s over the wall clock, and CPU time per record (user +
-// system of the writers). Writes results/produce.{json,md}.
+// (min–max) of the rounds: records/s over the wall clock, CPU time per record (user +
+// system of the writers), and where the writers' JS threads spent the run. Writes
+// results/produce.{json,md}.
 
 const fs = require('node:fs')
 const os = require('node:os')
@@ -29,6 +30,13 @@ const CASES = [
   { procs: 4, valueBytes: 100, seconds: 2 }
 ]
 const WARM_BATCHES = 100
+
+// The calling thread's time on a CPU and waiting for one (ns), from the scheduler; the
+// rest of a run it was asleep (a lock, a promise).
+function schedstat () {
+  const [run, wait] = fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ').map(Number)
+  return { run, wait }
+}
 
 async function writer ([repo, dir, vb, seconds]) {
   const { open } = require(repo)
@@ -59,14 +67,18 @@ async function writer ([repo, dir, vb, seconds]) {
   process.send('ready')
   await new Promise((resolve) => process.once('message', resolve))
   const cpu = process.cpuUsage()
+  const sched = schedstat()
   const t0 = performance.now()
   const end = t0 + Number(seconds) * 1000
   const records = await sendWhile(() => performance.now() < end)
   const ms = performance.now() - t0
   const used = process.cpuUsage(cpu)
+  const { run, wait } = schedstat()
   await p.close()
   await log.close()
-  process.send({ records, ms, cpuUs: used.user + used.system })
+  // Shares of the run for the JS thread: on a CPU, waiting for one.
+  const js = { onCpu: (run - sched.run) / 1e4 / ms, waitingForCpu: (wait - sched.wait) / 1e4 / ms }
+  process.send({ records, ms, cpuUs: used.user + used.system, js })
 }
 
 async function run (repo, c) {
@@ -87,7 +99,14 @@ async function run (repo, c) {
     for (const k of kids) k.kill()
     const total = rs.reduce((a, r) => a + r.records, 0)
     const ms = Math.max(...rs.map((r) => r.ms))
-    return { recPerSec: total / ms * 1000, mbPerSec: total * c.valueBytes / ms / 1000, cpuNsPerRec: rs.reduce((a, r) => a + r.cpuUs, 0) * 1000 / total }
+    const mean = (f) => rs.reduce((a, r) => a + f(r), 0) / rs.length
+    return {
+      recPerSec: total / ms * 1000,
+      mbPerSec: total * c.valueBytes / ms / 1000,
+      cpuNsPerRec: rs.reduce((a, r) => a + r.cpuUs, 0) * 1000 / total,
+      jsOnCpu: mean((r) => r.js.onCpu),
+      jsWaitingForCpu: mean((r) => r.js.waitingForCpu)
+    }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
     // What a run leaves to the kernel (freeing, writeback) is done before the next starts.
@@ -103,7 +122,9 @@ async function main () {
     const { procs, valueBytes } = CASES[c]
     for (let b = 0; b < builds.length; b++) {
       const xs = res[b][c]
-      rows.push(`| ${procs} | ${valueBytes === 100 ? '100 B' : '64 KiB'} | ${builds[b].name} | ${cell(xs.map((x) => x.recPerSec))} | ${cell(xs.map((x) => x.mbPerSec))} | ${cell(xs.map((x) => x.cpuNsPerRec))} |`)
+      const js = (x) => `${Math.round(x.jsOnCpu)} / ${Math.round(x.jsWaitingForCpu)} / ${Math.max(0, Math.round(100 - x.jsOnCpu - x.jsWaitingForCpu))}`
+      const mid = xs.map((x) => x.recPerSec).sort((a, b) => a - b)[xs.length >> 1]
+      rows.push(`| ${procs} | ${valueBytes === 100 ? '100 B' : '64 KiB'} | ${builds[b].name} | ${cell(xs.map((x) => x.recPerSec))} | ${cell(xs.map((x) => x.mbPerSec))} | ${cell(xs.map((x) => x.cpuNsPerRec))} | ${js(xs.find((x) => x.recPerSec === mid))} |`)
     }
   }
   const md = [
@@ -111,10 +132,10 @@ async function main () {
     '',
     machineLine(m),
     '',
-    `Median (min–max) of ${rounds} rounds, the builds taking turns in each. Each writer warms up with ${WARM_BATCHES} batches, then sends for 2 s (100 B) or 0.25 s (64 KiB) after a common start. CPU: user + system time of the writers per record.`,
+    `Median (min–max) of ${rounds} rounds, the builds taking turns in each. Each writer warms up with ${WARM_BATCHES} batches, then sends for 2 s (100 B) or 0.25 s (64 KiB) after a common start. CPU: user + system time of the writers per record. JS thread: the share of the run each writer's JS thread spent on a CPU / runnable but waiting for one / asleep (the partition's lock, an append on a worker thread), mean of the writers, in the median round.`,
     '',
-    '| Writers | Value | Build | rec/s | MB/s of values | CPU ns/record |',
-    '|---:|---|---|---:|---:|---:|',
+    '| Writers | Value | Build | rec/s | MB/s of values | CPU ns/record | JS thread: on CPU / waiting / asleep (%) |',
+    '|---:|---|---|---:|---:|---:|---:|',
     ...rows
   ].join('\n')
   writeResults('produce', { machine: m, cases: CASES, builds: builds.map((b) => b.name), results: res }, md)
