@@ -4,15 +4,18 @@
 //! remembers what was acknowledged and how long each file was at the last
 //! acknowledgement, optionally starts one more append that is never
 //! acknowledged (the one in flight when the crash hits), then simulates the
-//! crash on the files and reopens:
+//! crash on the files and reopens. Some rounds use `Durability::Interval`
+//! instead: what is durable is what the last `flush` covered, and the appends
+//! after it (none synced, several segments rolled) are what a power loss may
+//! tear anywhere, sealed segments included.
 //!
 //! - power loss: every byte past the last synced length is lost or replaced by
 //!   zeros, garbage or stale bytes; `state` is from another boot or damaged.
-//!   What 'always' syncs: the active `.log` and `.index` up to the acknowledged
-//!   end (one fdatasync per append), a sealed segment in full (at the roll),
-//!   directory entries of new segments. Never `state` itself: its durable
-//!   record (written after each sync) survives as of the last acknowledgement,
-//!   or an earlier one (stale but valid), or damaged.
+//!   What a sync covers: the active `.log` and `.index` up to the published
+//!   end, every segment sealed since the last sync in full, directory entries
+//!   of new segments. Never `state` itself: its durable record (written after
+//!   each sync) survives as of the last sync, or an earlier one (stale but
+//!   valid), or damaged.
 //! - process crash: the page cache survives, but the writer died between
 //!   `begin` and `publish`: its write may be partial and `state` still holds
 //!   the previous end with `appending` set.
@@ -169,9 +172,10 @@ fn lose_power(rng: &mut Rng, now: &BTreeMap<PathBuf, u64>, synced: &BTreeMap<Pat
         let cut = point(rng, floor, len);
         let torn = point(rng, floor, cut) as usize;
         bytes.truncate(cut as usize);
-        // A sealed segment's size was synced at the roll and nothing is
-        // written past it since: it cannot come back longer.
+        // A sealed segment whose size was synced has nothing written past
+        // it since: it cannot come back longer.
         let sealed = name.ends_with(".log")
+            && synced.get(path) == Some(&len)
             && now.keys().any(|other| {
                 other.parent() == path.parent()
                     && other.extension().is_some_and(|e| e == "log")
@@ -261,7 +265,11 @@ fn round(round: u64, rng: &mut Rng) {
     let dir = tempfile::tempdir().unwrap();
     let topic_dir = dir.path().join("topics/t");
     let partitions = rng.range(1, 2) as u32;
-    let crash = if rng.chance(4) {
+    // Interval: no background flush within the round; `flush` is the sync.
+    let interval = rng.chance(3);
+    // A process crash keeps the page cache: only the append it cut short
+    // matters, which the 'always' rounds cover.
+    let crash = if !interval && rng.chance(4) {
         Crash::ProcessCrash
     } else {
         Crash::PowerLoss
@@ -270,7 +278,11 @@ fn round(round: u64, rng: &mut Rng) {
     let mut expected: Vec<Vec<Vec<u8>>> = vec![Vec::new(); partitions as usize];
     let mut next = vec![0u64; partitions as usize];
     let (synced, states, earlier, now, acked) = {
-        let log = Log::open(dir.path(), Durability::Always, Duration::from_secs(1)).unwrap();
+        let log = match interval {
+            true => Log::open(dir.path(), Durability::Interval, Duration::from_secs(3600)),
+            false => Log::open(dir.path(), Durability::Always, Duration::from_secs(1)),
+        }
+        .unwrap();
         let cfg = TopicConfig {
             partitions,
             segment_bytes: 4096,
@@ -297,19 +309,27 @@ fn round(round: u64, rng: &mut Rng) {
                 expected[p as usize].push(v);
             }
         }
+        if interval {
+            log.flush().unwrap();
+        }
         // Everything below these lengths was fdatasync'ed before the last ack.
         let synced = lengths(&topic_dir);
         let acked: Vec<usize> = expected.iter().map(Vec::len).collect();
         let states = read_states();
-        // The append in flight when the crash hits.
-        if rng.chance(2) {
+        // Interval: appends after the flush, never synced, rolling several
+        // segments. Always: the append in flight when the crash hits.
+        let unsynced = match interval {
+            true => rng.range(0, 30),
+            false => rng.range(0, 1),
+        };
+        for _ in 0..unsynced {
             for (p, off, v) in append(&log, rng, round, partitions, &mut next) {
                 assert_eq!(off, expected[p as usize].len() as u64);
                 expected[p as usize].push(v);
             }
         }
         let now = lengths(&topic_dir);
-        // Everything was synced already ('always'); the crash is simulated below.
+        // The crash is simulated below, on the files as they are now.
         drop(log);
         (synced, states, earlier, now, acked)
     };
@@ -352,7 +372,7 @@ fn round(round: u64, rng: &mut Rng) {
         }
     }
 
-    let ctx = format!("round {round} ({crash:?}, {partitions} partitions)");
+    let ctx = format!("round {round} ({crash:?}, {partitions} partitions, interval: {interval})");
     let log = Log::open(dir.path(), Durability::Always, Duration::from_secs(1))
         .unwrap_or_else(|e| panic!("{ctx}: reopening: {e}"));
     let info = log

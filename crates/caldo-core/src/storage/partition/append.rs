@@ -14,12 +14,11 @@ use std::sync::Mutex;
 
 use super::{cached_rw, Active, Durability, Partition, Writer};
 use crate::error::{Code, Error, IoContext, Result};
-use crate::fsutil::sync_dir;
 use crate::layout;
 use crate::record::batch::{self, RecordIn, Stamp, TRANSACTIONAL};
 use crate::record::control::Marker;
 use crate::storage::index::{self, Entry};
-use crate::storage::state::{Durable, Producer};
+use crate::storage::state::Producer;
 use crate::storage::txnindex::{self, AbortedTxn};
 use crate::sync::unpoisoned;
 
@@ -334,32 +333,13 @@ impl Partition {
         let a = self.active(w, base)?;
         let run = self.run_max(a, end)?;
         self.add_time(a, next, run)?;
-        let sealed = match self.durability {
-            Durability::None => None,
-            _ => {
-                let index = a.index.file()?;
-                let index_len = index::whole_len(&index)?;
-                a.time
-                    .file()?
-                    .sync_data()
-                    .ctx("syncing sealed time index")?;
-                index.sync_data().ctx("syncing sealed index")?;
-                a.log.file()?.sync_data().ctx("syncing sealed segment")?;
-                Some(Durable {
-                    base,
-                    pos: end,
-                    next,
-                    index_len,
-                })
-            }
-        };
+        // Not synced here, where it would stall every writer of the partition
+        // for a whole segment: the next sync covers it first, outside the lock
+        // (as Kafka flushes a rolled segment in the background), and recovery
+        // after a power loss validates the segments from the durable record's.
         let log = cached_rw(&layout::segment_log(&self.dir, next), true)?;
         let index = cached_rw(&layout::segment_index(&self.dir, next), true)?;
         let time = cached_rw(&layout::segment_time_index(&self.dir, next), true)?;
-        if let Some(d) = sealed {
-            sync_dir(&self.dir)?;
-            self.note_durable(d);
-        }
         self.state.set_segment_since(super::now_ms());
         crate::sync::signal::ROLLED.notify();
         w.active = Some(Active::new(next, log, index, time));

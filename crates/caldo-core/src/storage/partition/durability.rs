@@ -6,9 +6,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::Partition;
-use crate::error::{IoContext, Result};
-use crate::storage::index;
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil::sync_dir;
+use crate::layout;
 use crate::storage::state::Durable;
+use crate::storage::{index, segment};
 use crate::sync::unpoisoned;
 
 /// The index is fdatasync'ed once it has this many unsynced entries (1 MiB of log).
@@ -44,17 +46,19 @@ impl Partition {
             return Ok(());
         }
         match self.published()? {
-            Some(now) if now.durable.base == base && now.durable.pos >= end => {
+            Some(now) => {
+                self.sync_sealed(now.durable.base)?;
                 if now.index_dirty {
                     // The time index first: a durable offset entry has its time entry.
                     now.time.sync_data().ctx("syncing time index")?;
                     now.index.sync_data().ctx("syncing index")?;
                 }
                 now.log.sync_data().ctx("syncing segment")?;
-                *synced = (*synced).max((base, now.durable.pos));
+                *synced = (*synced).max((now.durable.base, now.durable.pos));
                 self.record_durable(now.durable)?;
             }
-            _ => {
+            None => {
+                self.sync_sealed(base)?;
                 log.sync_data().ctx("syncing segment")?;
                 *synced = (*synced).max((base, end));
             }
@@ -67,6 +71,42 @@ impl Partition {
         match self.published()? {
             Some(now) => self.sync_to(now.durable.base, now.durable.pos, &now.log),
             None => Ok(()),
+        }
+    }
+
+    /// fdatasyncs in full the segments sealed since the durable record's
+    /// (those from its segment up to `upto`) and the directory, if any: a
+    /// roll leaves that to the next sync rather than stall every writer of the
+    /// partition under the lock for a whole segment, and the record may pass
+    /// a segment only once all of it is on disk.
+    fn sync_sealed(&self, upto: u64) -> Result<()> {
+        let from = self.state.durable().map_or(0, |d| d.base);
+        if from >= upto {
+            return Ok(());
+        }
+        let bases = match segment::list(&self.dir) {
+            Ok(bases) => bases,
+            Err(e) if gone(&e) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for base in bases.into_iter().filter(|b| (from..upto).contains(b)) {
+            // The time index before the offset index, as for the active segment.
+            for path in [
+                layout::segment_time_index(&self.dir, base),
+                layout::segment_index(&self.dir, base),
+                layout::segment_log(&self.dir, base),
+            ] {
+                match File::open(&path) {
+                    Ok(f) => f.sync_data().ctx("syncing sealed segment")?,
+                    // Removed meanwhile by retention, which syncs first.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e).ctx(format_args!("opening {}", path.display())),
+                }
+            }
+        }
+        match sync_dir(&self.dir) {
+            Err(e) if gone(&e) => Ok(()),
+            r => r,
         }
     }
 
@@ -132,20 +172,22 @@ impl Partition {
         if !self.dirty.swap(false, Ordering::AcqRel) {
             return Ok(());
         }
-        let current = unpoisoned(&self.writer)
-            .active
-            .as_ref()
-            .map(|a| (a.base, a.log.clone()));
-        if let Some((base, log)) = current {
-            // Closed by the cache meanwhile: fdatasync through a new descriptor
-            // syncs the file's data all the same.
-            let log = log.file()?;
-            let (now_base, end) = self.state.active();
-            if now_base == base {
-                return self.sync_to(base, end, &log);
+        match self.published() {
+            Ok(Some(now)) => self.sync_to(now.durable.base, now.durable.pos, &now.log),
+            Err(e) if gone(&e) => Ok(()),
+            Err(e) => Err(e),
+            Ok(None) => {
+                // A crashed writer's append is pending: the next append
+                // recovers it, and the next flush syncs.
+                self.dirty.store(true, Ordering::Release);
+                Ok(())
             }
-            log.sync_data().ctx("syncing segment")?;
         }
-        Ok(())
     }
+}
+
+/// The partition's directory is gone (its topic deleted, or removed from
+/// outside while the log was open): nothing of it is left to sync.
+fn gone(e: &Error) -> bool {
+    e.errno == Some("ENOENT")
 }

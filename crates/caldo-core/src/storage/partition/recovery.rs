@@ -41,6 +41,9 @@ impl Partition {
             bases.retain(|&b| b <= published);
         }
         let durable = self.state.durable().filter(|d| bases.contains(&d.base));
+        if !trusted {
+            self.walk_sealed(&mut bases, durable)?;
+        }
         let Some(&(mut base)) = bases.last() else {
             let start = if trusted { published } else { 0 };
             open_rw(&layout::segment_log(&self.dir, start), true)?;
@@ -56,7 +59,7 @@ impl Partition {
                 Some(d) if d.base == base => From::Durable(d),
                 _ => From::Start,
             };
-            let (end, next, kept) = self.rebuild(base, from)?;
+            let (end, next, kept) = self.rebuild(base, from, None)?;
             // After a power loss, a segment rolled to but never synced may be
             // empty; the previous one then holds the tail. (One the durable
             // record names was rolled to after the previous one was synced.)
@@ -84,6 +87,35 @@ impl Partition {
         let kept = self.state.verified_log_start().unwrap_or(0);
         let start = kept.max(bases[0]).min(next.max(bases[0]));
         self.state.reset(start, base, end, next);
+        Ok(())
+    }
+
+    /// After a power loss: the segments sealed since the durable record's
+    /// segment may not have reached the disk in full (a roll leaves their sync
+    /// to the next one); without a record, none is known to have. Validates
+    /// each, oldest first, from the record on (or from the first segment);
+    /// the log ends in the first one that is cut short or followed by a gap,
+    /// and the segments after it are removed.
+    fn walk_sealed(&self, bases: &mut Vec<u64>, durable: Option<Durable>) -> Result<()> {
+        let first = durable.map_or(Some(0), |d| bases.iter().position(|&b| b == d.base));
+        let Some(first) = first else {
+            return Ok(());
+        };
+        for i in first..bases.len().saturating_sub(1) {
+            let (base, following) = (bases[i], bases[i + 1]);
+            let from = match durable {
+                Some(d) if d.base == base => From::Durable(d),
+                _ => From::Start,
+            };
+            let (_, next, _) = self.rebuild(base, from, Some(following))?;
+            if next != following {
+                for &later in &bases[i + 1..] {
+                    remove_segment(&self.dir, later)?;
+                }
+                bases.truncate(i + 1);
+                break;
+            }
+        }
         Ok(())
     }
 
@@ -125,8 +157,10 @@ impl Partition {
 
     /// Walks segment `base` from `from`, validating each batch, cuts the log
     /// after the last good one (and below the published offset), rewrites the
-    /// index after the entries it kept. Returns (end, next, index bytes kept).
-    fn rebuild(&self, base: u64, from: From) -> Result<(u64, u64, u64)> {
+    /// index after the entries it kept. A segment that ends at `sealed_at`
+    /// (the next one's base) gets the time entry that seals it, bounding all
+    /// of it. Returns (end, next, index bytes kept).
+    fn rebuild(&self, base: u64, from: From, sealed_at: Option<u64>) -> Result<(u64, u64, u64)> {
         let log = open_rw(&layout::segment_log(&self.dir, base), false)?;
         let index_path = layout::segment_index(&self.dir, base);
         let mut reader = segment::Reader::default();
@@ -176,6 +210,9 @@ impl Partition {
             .collect();
         if !tail.is_empty() {
             index.write_all_at(&tail, kept_len).ctx("rewriting index")?;
+        }
+        if sealed_at == Some(next) {
+            tracker.point(next);
         }
         times::write(&time_path, base, &times, &tracker.entries)?;
         Ok((pos, next, kept_len))

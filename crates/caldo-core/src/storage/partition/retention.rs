@@ -204,9 +204,21 @@ impl Partition {
         }
         let durable = self.durability != Durability::None;
         compaction::recover(&self.dir, durable)?;
+        // Recovery after a power loss walks the segments from the durable
+        // record's on, which a roll leaves to the next sync: none of them is
+        // removed or rewritten (it would be walked from the record's position).
+        // A sync first moves the record up to the active segment.
+        if self
+            .state
+            .durable()
+            .is_some_and(|d| d.base < self.state.active().0)
+        {
+            self.sync_published()?;
+        }
+        let walked = self.state.durable().map_or(u64::MAX, |d| d.base);
         // A listing may miss segments rolled while it runs (and show later
         // ones): only those up to the active one before it are certain.
-        let active = self.state.active().0;
+        let active = self.state.active().0.min(walked);
         let files = Files::list(&self.dir)?;
         let mut segs = self.segs(&files.logs, true)?;
         segs.retain(|s| s.base <= active);
