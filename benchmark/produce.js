@@ -18,14 +18,14 @@ const path = require('node:path')
 const { fork, execFileSync } = require('node:child_process')
 const { cell, backToBack, writeResults, machine, machineLine } = require('./common')
 
-// 64 KiB values run for a quarter of a second (about 200 MB a writer): over 2 s (1–2 GB
-// in all) the kernel's writeback and fresh page-cache memory set the rate more than the
-// produce path does, and runs of 2 s measured 5.5–9k rec/s where these measure 9–13k.
-// They go first: after the 100 B cases have written and freed gigabytes, first touches of
-// memory cost more for a while on this virtual machine.
+// 64 KiB values run for 1 s (1–2 GB in all): long enough to roll several 128 MiB segments,
+// whose fdatasync stalled every writer until it moved out of the lock, so each run
+// includes what a long stream of large values meets. They go first: after the 100 B cases
+// have written and freed gigabytes, first touches of memory cost more for a while on this
+// virtual machine.
 const CASES = [
-  { procs: 1, valueBytes: 65536, seconds: 0.25 },
-  { procs: 4, valueBytes: 65536, seconds: 0.25 },
+  { procs: 1, valueBytes: 65536, seconds: 1 },
+  { procs: 4, valueBytes: 65536, seconds: 1 },
   { procs: 1, valueBytes: 100, seconds: 2 },
   { procs: 4, valueBytes: 100, seconds: 2 }
 ]
@@ -47,6 +47,8 @@ async function writer ([repo, dir, vb, seconds]) {
   const block = Buffer.alloc(64 << 20, 0x61)
   const values = Array.from({ length: Math.floor(block.length / V) }, (_, i) => block.subarray(i * V, (i + 1) * V))
   let next = 0
+  // The longest a send took to resolve, in the timed part.
+  let longest = 0
   // Sends batches, up to 4 in flight, while more() says so; resolves with the records sent.
   async function sendWhile (more) {
     const inflight = new Set()
@@ -55,7 +57,11 @@ async function writer ([repo, dir, vb, seconds]) {
       const recs = new Array(batch)
       for (let j = 0; j < batch; j++) recs[j] = { value: values[next++ % values.length] }
       sent += batch
-      const pr = p.sendBatch('t', recs).then(() => inflight.delete(pr))
+      const t = performance.now()
+      const pr = p.sendBatch('t', recs).then(() => {
+        longest = Math.max(longest, performance.now() - t)
+        inflight.delete(pr)
+      })
       inflight.add(pr)
       if (inflight.size >= 4) await Promise.race(inflight)
     }
@@ -68,6 +74,7 @@ async function writer ([repo, dir, vb, seconds]) {
   await new Promise((resolve) => process.once('message', resolve))
   const cpu = process.cpuUsage()
   const sched = schedstat()
+  longest = 0
   const t0 = performance.now()
   const end = t0 + Number(seconds) * 1000
   const records = await sendWhile(() => performance.now() < end)
@@ -78,7 +85,7 @@ async function writer ([repo, dir, vb, seconds]) {
   await log.close()
   // Shares of the run for the JS thread: on a CPU, waiting for one.
   const js = { onCpu: (run - sched.run) / 1e4 / ms, waitingForCpu: (wait - sched.wait) / 1e4 / ms }
-  process.send({ records, ms, cpuUs: used.user + used.system, js })
+  process.send({ records, ms, cpuUs: used.user + used.system, js, longestMs: longest })
 }
 
 async function run (repo, c) {
@@ -105,7 +112,8 @@ async function run (repo, c) {
       mbPerSec: total * c.valueBytes / ms / 1000,
       cpuNsPerRec: rs.reduce((a, r) => a + r.cpuUs, 0) * 1000 / total,
       jsOnCpu: mean((r) => r.js.onCpu),
-      jsWaitingForCpu: mean((r) => r.js.waitingForCpu)
+      jsWaitingForCpu: mean((r) => r.js.waitingForCpu),
+      longestSendMs: Math.max(...rs.map((r) => r.longestMs))
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
@@ -124,7 +132,7 @@ async function main () {
       const xs = res[b][c]
       const js = (x) => `${Math.round(x.jsOnCpu)} / ${Math.round(x.jsWaitingForCpu)} / ${Math.max(0, Math.round(100 - x.jsOnCpu - x.jsWaitingForCpu))}`
       const mid = xs.map((x) => x.recPerSec).sort((a, b) => a - b)[xs.length >> 1]
-      rows.push(`| ${procs} | ${valueBytes === 100 ? '100 B' : '64 KiB'} | ${builds[b].name} | ${cell(xs.map((x) => x.recPerSec))} | ${cell(xs.map((x) => x.mbPerSec))} | ${cell(xs.map((x) => x.cpuNsPerRec))} | ${js(xs.find((x) => x.recPerSec === mid))} |`)
+      rows.push(`| ${procs} | ${valueBytes === 100 ? '100 B' : '64 KiB'} | ${builds[b].name} | ${cell(xs.map((x) => x.recPerSec))} | ${cell(xs.map((x) => x.mbPerSec))} | ${cell(xs.map((x) => x.cpuNsPerRec))} | ${js(xs.find((x) => x.recPerSec === mid))} | ${cell(xs.map((x) => x.longestSendMs))} |`)
     }
   }
   const md = [
@@ -132,10 +140,10 @@ async function main () {
     '',
     machineLine(m),
     '',
-    `Median (min–max) of ${rounds} rounds, the builds taking turns in each. Each writer warms up with ${WARM_BATCHES} batches, then sends for 2 s (100 B) or 0.25 s (64 KiB) after a common start. CPU: user + system time of the writers per record. JS thread: the share of the run each writer's JS thread spent on a CPU / runnable but waiting for one / asleep (the partition's lock, an append on a worker thread), mean of the writers, in the median round.`,
+    `Median (min–max) of ${rounds} rounds, the builds taking turns in each. Each writer warms up with ${WARM_BATCHES} batches, then sends for 2 s (100 B) or 1 s (64 KiB) after a common start. CPU: user + system time of the writers per record. JS thread: the share of the run each writer's JS thread spent on a CPU / runnable but waiting for one / asleep (the partition's lock, an append on a worker thread), mean of the writers, in the median round. Longest send: the most any one \`sendBatch\` took to resolve, of all writers (up to 4 in flight each).`,
     '',
-    '| Writers | Value | Build | rec/s | MB/s of values | CPU ns/record | JS thread: on CPU / waiting / asleep (%) |',
-    '|---:|---|---|---:|---:|---:|---:|',
+    '| Writers | Value | Build | rec/s | MB/s of values | CPU ns/record | JS thread: on CPU / waiting / asleep (%) | Longest send (ms) |',
+    '|---:|---|---|---:|---:|---:|---:|---:|',
     ...rows
   ].join('\n')
   writeResults('produce', { machine: m, cases: CASES, builds: builds.map((b) => b.name), results: res }, md)
