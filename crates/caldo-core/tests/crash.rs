@@ -312,7 +312,7 @@ fn round(round: u64, rng: &mut Rng) {
         if interval {
             log.flush().unwrap();
         }
-        // Everything below these lengths was fdatasync'ed before the last ack.
+        // Everything below these lengths was fdatasync'ed: by the last ack, or the flush.
         let synced = lengths(&topic_dir);
         let acked: Vec<usize> = expected.iter().map(Vec::len).collect();
         let states = read_states();
