@@ -16,6 +16,8 @@ use caldo_core::{
 use rng::Rng;
 
 const DAY: i64 = 86_400_000;
+/// Where a partition's `state` holds the boot id it was written under.
+const AT_BOOT: std::ops::Range<usize> = 56..72;
 
 fn now() -> i64 {
     SystemTime::now()
@@ -367,7 +369,7 @@ fn a_power_loss_after_compacting_segments_rolled_since_the_last_sync_loses_nothi
     let state = pdir(dir.path(), "c").join("state");
     let mut bytes = std::fs::read(&state).unwrap();
     drop(log);
-    bytes[56..72].copy_from_slice(&[0xAB; 16]);
+    bytes[AT_BOOT].copy_from_slice(&[0xAB; 16]);
     std::fs::write(&state, bytes).unwrap();
     let log = Log::open_with(dir.path(), Durability::Interval, interval, None).unwrap();
     let got = read_all(&mut log.cursor("c", 0, Position::Earliest).unwrap());

@@ -66,11 +66,14 @@ impl Partition {
         Ok(())
     }
 
-    /// fdatasync up to what is published now.
-    pub(super) fn sync_published(&self) -> Result<()> {
+    /// fdatasync up to what is published now; false (nothing synced) while a
+    /// crashed writer's append is pending or once the topic is deleted.
+    pub(super) fn sync_published(&self) -> Result<bool> {
         match self.published()? {
-            Some(now) => self.sync_to(now.durable.base, now.durable.pos, &now.log),
-            None => Ok(()),
+            Some(now) => self
+                .sync_to(now.durable.base, now.durable.pos, &now.log)
+                .map(|()| true),
+            None => Ok(false),
         }
     }
 
@@ -172,16 +175,16 @@ impl Partition {
         if !self.dirty.swap(false, Ordering::AcqRel) {
             return Ok(());
         }
-        match self.published() {
-            Ok(Some(now)) => self.sync_to(now.durable.base, now.durable.pos, &now.log),
-            Err(e) if gone(&e) => Ok(()),
-            Err(e) => Err(e),
-            Ok(None) => {
+        match self.sync_published() {
+            Ok(true) => Ok(()),
+            Ok(false) => {
                 // A crashed writer's append is pending: the next append
                 // recovers it, and the next flush syncs.
                 self.dirty.store(true, Ordering::Release);
                 Ok(())
             }
+            Err(e) if gone(&e) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 }
