@@ -226,6 +226,8 @@ class Consumer extends EventEmitter {
   async #fill (maxMessages, maxWaitMs) {
     const deadline = maxWaitMs === undefined ? Infinity : Date.now() + maxWaitMs
     const log = this.#client.native
+    // What the last wait fetched as it woke (nothing was handed out since).
+    let woke = null
     this.#waiting = true
     try {
       for (;;) {
@@ -237,12 +239,15 @@ class Consumer extends EventEmitter {
         if (this.#closed) return false
         const seq = log.wakeSeq()
         if (this.#group && this.#reader.changed()) {
+          // A fetch made as the wait woke was for the generation that ended: it goes back too.
           this.#reader.putBack(this.#handed())
+          woke = null
           this.#drop()
           const change = this.#reader.sync()
           if (change) this.#emitRebalance(change)
         }
-        const got = this.#reader.fetch(this.#handed(), maxMessages, MAX_FETCH_BYTES)
+        const got = woke ?? this.#reader.fetch(this.#handed(), maxMessages, MAX_FETCH_BYTES)
+        woke = null
         this.#drop()
         const f = got && new Fetch(got)
         // Positions below the log start (removed by retention or deleteRecords) moved to it.
@@ -258,7 +263,7 @@ class Consumer extends EventEmitter {
         if (left <= 0) return false
         // Sleep until an append, or until processed offsets are due for auto-commit.
         const due = this.#group ? this.#reader.commitDueMs() : -1
-        await log.wait(seq, Math.min(left, 60_000, due < 0 ? Infinity : due + 1))
+        woke = await log.waitFetch(seq, Math.min(left, 60_000, due < 0 ? Infinity : due + 1), this.#reader, maxMessages, MAX_FETCH_BYTES)
       }
     } finally {
       this.#waiting = false

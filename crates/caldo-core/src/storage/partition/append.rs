@@ -179,7 +179,6 @@ impl Partition {
             Ok((next, Some(written)))
         })?;
         if let Some((base, end, log)) = synced {
-            self.wake.notify();
             self.dirty.store(true, Ordering::Release);
             if self.durability == Durability::Always {
                 self.sync_to(base, end, &log)?;
@@ -262,7 +261,6 @@ impl Partition {
         let Some((base, end, log)) = synced else {
             return Ok(false);
         };
-        self.wake.notify();
         self.dirty.store(true, Ordering::Release);
         if self.durability == Durability::Always {
             self.sync_to(base, end, &log)?;
@@ -273,7 +271,7 @@ impl Partition {
     /// Writes the encoded batches in `buf` (offsets `next..after`; `batches`
     /// has each one's position in `buf` and base offset) at the published
     /// end, rolling first if the segment is full or old, indexes them, runs
-    /// `before_publish` with the segment base, and publishes.
+    /// `before_publish` with the segment base, publishes, and wakes readers.
     /// Returns (segment base, new end, segment file) for a sync.
     fn write_encoded(
         &self,
@@ -324,6 +322,9 @@ impl Partition {
         indexed?;
         before_publish(base)?;
         self.state.publish(base, new_end, after);
+        // Before the unlock: a reader in another process needs only the
+        // published end, and its wake-up (the slow part) overlaps the rest.
+        self.wake.notify();
         Ok((base, new_end, log))
     }
 
