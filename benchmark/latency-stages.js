@@ -7,9 +7,7 @@
 // addon's methods (appendNow, wait, fetch) to stamp the clock (CLOCK_MONOTONIC through
 // process.hrtime, shared by the processes) on the way in and out, and the stages are:
 // the value's stamp → the native append; the append; its end → the receiver's wait
-// resolving in JS; that → the fetch; the fetch; its end → the record in the loop. A
-// build whose wait fetches as it wakes (`waitFetch`) has no separate fetch stages:
-// its wait resolves with the records.
+// resolving in JS; that → the fetch; the fetch; its end → the record in the loop.
 // `--module` measures another build (a checkout with its addon built). Prints a table
 // of p50/p90/p99/p99.9 per stage; the first 500 records are dropped as warm-up.
 
@@ -72,15 +70,9 @@ async function receiver ({ module, dir, count }, ready) {
   const binding = require(path.join(module, 'lib/native/binding.js'))
   let resolved = 0
   let fetched = [0, 0]
-  const { wait, waitFetch } = binding.NativeLog.prototype
+  const wait = binding.NativeLog.prototype.wait
   binding.NativeLog.prototype.wait = function (...args) {
     return wait.apply(this, args).then((moved) => { resolved = nowUs(); return moved })
-  }
-  if (waitFetch) {
-    binding.NativeLog.prototype.waitFetch = function (...args) {
-      // null for the fetch's start: it ran inside the wait.
-      return waitFetch.apply(this, args).then((got) => { resolved = nowUs(); if (got) fetched = [null, resolved]; return got })
-    }
   }
   stamp(binding.NativeConsumer, 'fetch', (start, end, result) => { if (result) fetched = [start, end] })
   const log = await require(module).open(dir)
@@ -112,7 +104,7 @@ function spawn (spec) {
   })
 }
 
-const STAGES = ['stamp → native append', 'native append', 'append end → wait resolved', 'wait resolved → fetch', 'fetch', 'fetched → in the loop', 'total']
+const STAGES = ['stamp → native append', 'native append', 'append end → wait resolved', 'wait resolved → fetch', 'fetch', 'fetch end → in the loop', 'total']
 
 async function main (argv) {
   const o = parseArgs(argv)
@@ -133,8 +125,7 @@ async function main (argv) {
       const [stampAt, appendStart, appendEnd] = sent[i]
       const [resolved, fetchStart, fetchEnd, inLoop] = got[i]
       const woke = resolved > appendEnd
-      const inWait = fetchStart === null
-      const d = [appendStart - stampAt, appendEnd - appendStart, woke ? resolved - appendEnd : NaN, woke && !inWait ? fetchStart - resolved : NaN, inWait ? NaN : fetchEnd - fetchStart, inLoop - fetchEnd, inLoop - stampAt]
+      const d = [appendStart - stampAt, appendEnd - appendStart, woke ? resolved - appendEnd : NaN, woke ? fetchStart - resolved : NaN, fetchEnd - fetchStart, inLoop - fetchEnd, inLoop - stampAt]
       d.forEach((x, k) => { if (!Number.isNaN(x)) rows[k].push(x) })
     }
     console.log(machineLine(machine(dir)))

@@ -226,8 +226,6 @@ class Consumer extends EventEmitter {
   async #fill (maxMessages, maxWaitMs) {
     const deadline = maxWaitMs === undefined ? Infinity : Date.now() + maxWaitMs
     const log = this.#client.native
-    // What the last wait fetched as it woke (nothing was handed out since).
-    let woke = null
     this.#waiting = true
     try {
       for (;;) {
@@ -239,15 +237,12 @@ class Consumer extends EventEmitter {
         if (this.#closed) return false
         const seq = log.wakeSeq()
         if (this.#group && this.#reader.changed()) {
-          // A fetch made as the wait woke was for the generation that ended: it goes back too.
           this.#reader.putBack(this.#handed())
-          woke = null
           this.#drop()
           const change = this.#reader.sync()
           if (change) this.#emitRebalance(change)
         }
-        const got = woke ?? this.#reader.fetch(this.#handed(), maxMessages, MAX_FETCH_BYTES)
-        woke = null
+        const got = this.#reader.fetch(this.#handed(), maxMessages, MAX_FETCH_BYTES)
         this.#drop()
         const f = got && new Fetch(got)
         // Positions below the log start (removed by retention or deleteRecords) moved to it.
@@ -263,7 +258,7 @@ class Consumer extends EventEmitter {
         if (left <= 0) return false
         // Sleep until an append, or until processed offsets are due for auto-commit.
         const due = this.#group ? this.#reader.commitDueMs() : -1
-        woke = await log.waitFetch(seq, Math.min(left, 60_000, due < 0 ? Infinity : due + 1), this.#reader, maxMessages, MAX_FETCH_BYTES)
+        await log.wait(seq, Math.min(left, 60_000, due < 0 ? Infinity : due + 1))
       }
     } finally {
       this.#waiting = false

@@ -127,30 +127,6 @@ impl NativeConsumer {
         }
     }
 
-    /// `fetch`, also run by a wait that woke (`NativeLog.waitFetch`).
-    pub(crate) fn read(
-        &mut self,
-        handed: u32,
-        max_messages: u32,
-        max_bytes: u32,
-    ) -> Outcome<Option<Fetched>> {
-        let (last, resets) = (&mut self.last, &mut self.resets);
-        reported(&mut self.inner, handed, 0, |c| {
-            let mut out = FetchWriter::like(*last);
-            let (max, bytes) = (max_messages as usize, max_bytes as usize);
-            c.fetch(max, bytes, &mut |slot, r| out.push(slot, r))?;
-            *last = out.sizes();
-            let reset = c.take_resets().into_iter();
-            resets.extend(reset.map(|((topic, partition), from, to)| OffsetReset {
-                topic,
-                partition,
-                from: from as f64,
-                to: to as f64,
-            }));
-            Ok(out.finish(!resets.is_empty(), c.take_skipped()))
-        })
-    }
-
     /// For `sendOffsets`: the group and the positions to send, after the
     /// caller's progress report.
     pub(crate) fn txn_offsets(
@@ -213,7 +189,21 @@ impl NativeConsumer {
         max_messages: u32,
         max_bytes: u32,
     ) -> Outcome<Option<Fetched>> {
-        self.read(handed, max_messages, max_bytes)
+        let (last, resets) = (&mut self.last, &mut self.resets);
+        reported(&mut self.inner, handed, 0, |c| {
+            let mut out = FetchWriter::like(*last);
+            let (max, bytes) = (max_messages as usize, max_bytes as usize);
+            c.fetch(max, bytes, &mut |slot, r| out.push(slot, r))?;
+            *last = out.sizes();
+            let reset = c.take_resets().into_iter();
+            resets.extend(reset.map(|((topic, partition), from, to)| OffsetReset {
+                topic,
+                partition,
+                from: from as f64,
+                to: to as f64,
+            }));
+            Ok(out.finish(!resets.is_empty(), c.take_skipped()))
+        })
     }
 
     /// The positions that fell below the log start and moved to it, which

@@ -10,9 +10,8 @@ use caldo_core::{Durability, Log};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::consumer::NativeConsumer;
 use crate::error::{blocking, guard, Outcome};
-use crate::wait::{Then, Waits};
+use crate::wait::Waits;
 
 #[napi(object)]
 pub struct OpenOptions {
@@ -63,36 +62,7 @@ impl NativeLog {
         timeout_ms: u32,
     ) -> Result<Unknown<'env>> {
         let timeout = Duration::from_millis(timeout_ms.into());
-        let promise = self
-            .waits
-            .wait(env, &self.inner, seen, timeout, Then::Moved, None)?;
-        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), promise) })
-    }
-
-    /// `wait`, then `consumer.fetch(0, maxMessages, maxBytes)` as soon as it
-    /// wakes, without a turn through JS first: resolves to that fetch, or to
-    /// null when there is none to give (nothing new, timed out, or woken on a
-    /// thread): the caller fetches then.
-    #[napi(ts_return_type = "Promise<Buffer | null>")]
-    pub fn wait_fetch<'env>(
-        &mut self,
-        env: &'env Env,
-        seen: u32,
-        timeout_ms: u32,
-        mut consumer: ClassInstance<'env, NativeConsumer>,
-        max_messages: u32,
-        max_bytes: u32,
-    ) -> Result<Unknown<'env>> {
-        let timeout = Duration::from_millis(timeout_ms.into());
-        let then = Then::Fetch {
-            consumer: &mut *consumer,
-            max_messages,
-            max_bytes,
-        };
-        let object = Some(consumer.value);
-        let promise = self
-            .waits
-            .wait(env, &self.inner, seen, timeout, then, object)?;
+        let promise = self.waits.wait(env, &self.inner, seen, timeout)?;
         Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), promise) })
     }
 

@@ -3,8 +3,6 @@
 //! the JS thread: an append in any process wakes the JS thread itself, and
 //! the promise is settled there. Elsewhere a blocking thread sleeps on the
 //! word and settles the promise, which costs two more thread wake-ups.
-//! A consumer's wait ([`Then::Fetch`]) also fetches as soon as it wakes, so
-//! that its records reach JS with the promise, not after another turn.
 
 use std::collections::HashMap;
 use std::ffi::{c_int, c_void};
@@ -16,7 +14,6 @@ use caldo_core::{Log, Ring};
 use napi::bindgen_prelude::*;
 use napi::sys;
 
-use crate::consumer::NativeConsumer;
 use crate::error::guard;
 
 // libuv, as Node exports it: a poll handle on the ring's fd.
@@ -43,29 +40,8 @@ pub(crate) struct Polled {
     context: sys::napi_async_context,
     resource: sys::napi_ref,
     handle: *mut c_void,
-    pending: HashMap<u64, Pending>,
+    pending: HashMap<u64, sys::napi_deferred>,
     next: u64,
-}
-
-/// What a wait's promise resolves to.
-pub(crate) enum Then {
-    /// Whether the counter moved.
-    Moved,
-    /// The consumer's fetch once the counter moved (a Buffer), or null when
-    /// it did not or the fetch found nothing: the caller fetches then.
-    Fetch {
-        consumer: *mut NativeConsumer,
-        max_messages: u32,
-        max_bytes: u32,
-    },
-}
-
-/// An armed wait's promise, and for a fetch, a reference that keeps the
-/// consumer alive until it settles.
-struct Pending {
-    deferred: sys::napi_deferred,
-    then: Then,
-    keep: Option<sys::napi_ref>,
 }
 
 /// A log's waits: the ring once made, or `Unavailable` after the kernel
@@ -92,75 +68,35 @@ fn check(status: sys::napi_status) -> Result<()> {
     }
 }
 
-impl Then {
-    /// The value for a wait that ended, moved or not (a fetch's error rejects).
-    unsafe fn value(&self, env: sys::napi_env, moved: bool) -> Result<sys::napi_value> {
-        match *self {
-            Then::Moved => bool::to_napi_value(env, moved),
-            Then::Fetch { .. } if !moved => Null::to_napi_value(env, Null),
-            Then::Fetch {
-                consumer,
-                max_messages,
-                max_bytes,
-            } => {
-                // SAFETY: `keep` holds the consumer's object, so it is alive; this
-                // runs on the JS thread outside any call into it.
-                let fetched = (*consumer).read(0, max_messages, max_bytes);
-                ToNapiValue::to_napi_value(env, fetched)
-            }
-        }
-    }
+unsafe fn resolve(env: sys::napi_env, deferred: sys::napi_deferred, moved: bool) -> Result<()> {
+    let mut v = ptr::null_mut();
+    check(sys::napi_get_boolean(env, moved, &mut v))?;
+    check(sys::napi_resolve_deferred(env, deferred, v))
 }
 
-impl Pending {
-    /// Settles the promise: with `then`'s value, or as not moved when the log closes.
-    unsafe fn settle(self, env: sys::napi_env, moved: bool) -> Result<()> {
-        let value = self.then.value(env, moved);
-        if let Some(keep) = self.keep {
-            sys::napi_delete_reference(env, keep);
-        }
-        match value {
-            Ok(v) => check(sys::napi_resolve_deferred(env, self.deferred, v)),
-            Err(e) => check(sys::napi_reject_deferred(
-                env,
-                self.deferred,
-                JsError::from(e).into_value(env),
-            )),
-        }
-    }
-}
-
-/// A promise already settled as not moved (the log is closed).
-fn settled(env: sys::napi_env, then: Then) -> Result<sys::napi_value> {
+/// A promise already settled with `moved`.
+fn settled(env: sys::napi_env, moved: bool) -> Result<sys::napi_value> {
     let (mut deferred, mut promise) = (ptr::null_mut(), ptr::null_mut());
     unsafe {
         check(sys::napi_create_promise(env, &mut deferred, &mut promise))?;
-        let pending = Pending {
-            deferred,
-            then,
-            keep: None,
-        };
-        pending.settle(env, false)?;
+        resolve(env, deferred, moved)?;
     }
     Ok(promise)
 }
 
 impl Waits {
-    /// A promise of `then`'s value once the wake-up counter moved past
-    /// `seen` or `timeout` passed (at once, as not moved, on a closed log).
-    /// `object` is the consumer's of a [`Then::Fetch`].
+    /// A promise of whether the wake-up counter moved past `seen` within
+    /// `timeout` (false at once on a closed log).
     pub(crate) fn wait(
         &mut self,
         env: &Env,
         log: &Arc<Log>,
         seen: u32,
         timeout: Duration,
-        then: Then,
-        object: Option<sys::napi_value>,
     ) -> Result<sys::napi_value> {
         let raw = env.raw();
         if log.is_closed() {
-            return settled(raw, then);
+            return settled(raw, false);
         }
         if let Waits::Unmade = self {
             // A ring libuv cannot poll is no use: wait on a thread then.
@@ -176,34 +112,15 @@ impl Waits {
             if p.ring.arm(id, seen, timeout).is_ok() {
                 p.next += 1;
                 let (mut deferred, mut promise) = (ptr::null_mut(), ptr::null_mut());
-                let mut keep = None;
-                unsafe {
-                    check(sys::napi_create_promise(raw, &mut deferred, &mut promise))?;
-                    if let Some(object) = object {
-                        let mut r = ptr::null_mut();
-                        check(sys::napi_create_reference(raw, object, 1, &mut r))?;
-                        keep = Some(r);
-                    }
-                }
+                unsafe { check(sys::napi_create_promise(raw, &mut deferred, &mut promise))? };
                 if p.pending.is_empty() {
                     unsafe { uv_ref(p.handle) };
                 }
-                p.pending.insert(
-                    id,
-                    Pending {
-                        deferred,
-                        then,
-                        keep,
-                    },
-                );
+                p.pending.insert(id, deferred);
                 return Ok(promise);
             }
         }
-        match then {
-            Then::Moved => on_thread(env, log, seen, timeout, |moved| moved),
-            // The consumer cannot go to another thread: JS fetches after.
-            Then::Fetch { .. } => on_thread(env, log, seen, timeout, |_| Null),
-        }
+        on_thread(env, log, seen, timeout)
     }
 
     /// Settles every pending wait as not moved and lets the ring go (the log closes).
@@ -216,8 +133,8 @@ impl Waits {
         // SAFETY: as in `wait`; `close` frees it later, from libuv.
         let pending = std::mem::take(unsafe { &mut (*p).pending });
         unsafe { Polled::close(p) };
-        for (_, p) in pending {
-            unsafe { p.settle(env.raw(), false)? };
+        for (_, deferred) in pending {
+            unsafe { resolve(env.raw(), deferred, false)? };
         }
         Ok(())
     }
@@ -232,19 +149,12 @@ impl Drop for Waits {
     }
 }
 
-/// The fallback: a blocking thread sleeps on the word and settles the
-/// promise with `value(moved)`.
-fn on_thread<T: ToNapiValue + 'static>(
-    env: &Env,
-    log: &Arc<Log>,
-    seen: u32,
-    timeout: Duration,
-    value: fn(bool) -> T,
-) -> Result<sys::napi_value> {
+/// The fallback: a blocking thread sleeps on the word and settles the promise.
+fn on_thread(env: &Env, log: &Arc<Log>, seen: u32, timeout: Duration) -> Result<sys::napi_value> {
     let log = log.clone();
     let (deferred, promise) = env.create_deferred()?;
     napi::bindgen_prelude::spawn_blocking(move || {
-        let moved = guard(|| Ok(value(log.wait(seen, timeout))));
+        let moved = guard(|| Ok(log.wait(seen, timeout)));
         deferred.resolve(move |_| Ok(moved));
     });
     Ok(promise.raw())
@@ -301,11 +211,7 @@ impl Polled {
     }
 
     /// Stops polling; libuv frees the handle and `Polled` once it let go.
-    /// Unsettled promises stay so (no one can await them any more).
     unsafe fn close(p: *mut Polled) {
-        for keep in (*p).pending.values().filter_map(|w| w.keep) {
-            sys::napi_delete_reference((*p).env, keep);
-        }
         sys::napi_async_destroy((*p).env, (*p).context);
         sys::napi_delete_reference((*p).env, (*p).resource);
         uv_close((*p).handle, on_closed);
@@ -330,7 +236,7 @@ unsafe extern "C" fn on_closed(handle: *mut c_void) {
 unsafe extern "C" fn on_ready(handle: *mut c_void, _status: c_int, _events: c_int) {
     let p = *handle.cast::<*mut Polled>();
     let (env, context, resource) = ((*p).env, (*p).context, (*p).resource);
-    let done: Vec<(Pending, bool)> = {
+    let done: Vec<(sys::napi_deferred, bool)> = {
         let p = &mut *p;
         let done = p.ring.completed();
         let settle = done
@@ -352,9 +258,9 @@ unsafe extern "C" fn on_ready(handle: *mut c_void, _status: c_int, _events: c_in
     sys::napi_get_reference_value(env, resource, &mut object);
     let mut callback = ptr::null_mut();
     sys::napi_open_callback_scope(env, object, context, &mut callback);
-    for (pending, moved) in done {
+    for (deferred, moved) in done {
         // Fails only as the environment shuts down, when no one awaits it.
-        let _ = pending.settle(env, moved);
+        let _ = resolve(env, deferred, moved);
     }
     sys::napi_close_callback_scope(env, callback);
     sys::napi_close_handle_scope(env, scope);

@@ -61,13 +61,6 @@ export declare class NativeLog {
    * `timeoutMs`, to whether one did (see `wait.rs` for how it sleeps).
    */
   wait(seen: number, timeoutMs: number): Promise<boolean>
-  /**
-   * `wait`, then `consumer.fetch(0, maxMessages, maxBytes)` as soon as it
-   * wakes, without a turn through JS first: resolves to that fetch, or to
-   * null when there is none to give (nothing new, timed out, or woken on a
-   * thread): the caller fetches then.
-   */
-  waitFetch(seen: number, timeoutMs: number, consumer: NativeConsumer, maxMessages: number, maxBytes: number): Promise<Buffer | null>
   /** Wakes every waiter of this log, in every process. */
   interrupt(): Outcome<undefined>
   flush(): Promise<Outcome<undefined>>
