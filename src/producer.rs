@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use caldo_core::options::int;
-use caldo_core::{Code, Error, Producer, DEFAULT_TXN_TIMEOUT};
+use caldo_core::{Code, Error, FailAt, Producer, DEFAULT_TXN_TIMEOUT};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -190,5 +190,6 @@ impl NativeProducer {
 /// fsync would.
 #[napi(js_name = "__failAppendsForTests")]
 pub fn fail_appends_for_tests(dir: String, topic: String, partition: u32, n: u32) {
-    caldo_core::fail_after_write_for_tests(std::path::Path::new(&dir), &topic, partition, n);
+    let dir = std::path::Path::new(&dir);
+    caldo_core::fail_appends_for_tests(dir, &topic, partition, FailAt::Published, n);
 }

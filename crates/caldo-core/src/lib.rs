@@ -22,15 +22,15 @@ pub use group::{
     Config as GroupConfig, GroupInfo, Held, Member, MemberInfo, ResetTo, Tp,
 };
 pub use log::{
-    fail_after_write_for_tests, CleanReport, Cleaned, Log, PartitionInfo, Placed, TopicInfo,
+    fail_appends_for_tests, CleanReport, Cleaned, Log, PartitionInfo, Placed, TopicInfo,
     CLEAN_INTERVAL,
 };
 pub use record::headers::headers as record_headers;
 pub use record::{Header, RecordIn, RecordRef};
 pub use storage::cursor::{Cursor, Isolation, Position};
 pub use storage::inspect;
-pub use storage::partition::Durability;
 pub use storage::partition::{Compacted, Removed};
+pub use storage::partition::{Durability, FailAt};
 pub use storage::topic::{CleanupPolicy, TopicChanges, TopicConfig, MAX_MESSAGE_BYTES};
 pub use sync::wake::Ring;
 pub use txn::{Producer, DEFAULT_TXN_TIMEOUT};

@@ -8,9 +8,12 @@ use std::time::Duration;
 
 use caldo_core::internals::txnindex;
 use caldo_core::{
-    fail_after_write_for_tests, Code, Cursor, Durability, Isolation, Log, Placed, Position,
+    fail_appends_for_tests, Code, Cursor, Durability, FailAt, Isolation, Log, Placed, Position,
     Producer, RecordIn, TopicConfig, DEFAULT_TXN_TIMEOUT,
 };
+
+/// Where a partition's `state` holds the boot id it was written under.
+const AT_BOOT: std::ops::Range<usize> = 56..72;
 
 fn open(dir: &Path) -> Arc<Log> {
     // No background sweep: the tests sweep by hand.
@@ -75,7 +78,7 @@ fn a_retried_append_after_a_failure_past_the_write_is_written_once() {
     topic(&log, "t", 1 << 20);
     let mut p = Producer::idempotent(log.clone()).unwrap();
     p.send("t", &recs(&values(3, "a")), 0).unwrap();
-    fail_after_write_for_tests(dir.path(), "t", 0, 1);
+    fail_appends_for_tests(dir.path(), "t", 0, FailAt::Published, 1);
     // The first attempt is written, then fails; the retry finds it there.
     let placed = p.send("t", &recs(&values(2, "b")), 0).unwrap();
     assert_eq!(placed, vec![(0, 3), (0, 4)]);
@@ -86,7 +89,7 @@ fn a_retried_append_after_a_failure_past_the_write_is_written_once() {
         ["a-0", "a-1", "a-2", "b-0", "b-1", "c-0"]
     );
     // Without a producer nothing is deduplicated: the failure reaches the caller.
-    fail_after_write_for_tests(dir.path(), "t", 0, 1);
+    fail_appends_for_tests(dir.path(), "t", 0, FailAt::Published, 1);
     let err = log.append("t", &recs(&values(1, "d")), 0).unwrap_err();
     assert_eq!(err.code, Code::Io);
     assert_eq!(read(&log, Isolation::ReadUncommitted).0.len(), 7);
@@ -284,6 +287,46 @@ fn a_crash_between_write_and_publish_leaves_the_table_true() {
     assert_eq!(part.state().stable_end(), 3);
     let (seen, end) = read(&log, Isolation::ReadCommitted);
     assert_eq!((seen.len(), end), (2, 3));
+}
+
+#[test]
+fn a_power_loss_that_kept_a_transactions_first_records_leaves_them_uncommitted() {
+    // The records of a transaction's first append here reach the disk before
+    // the append is published; the table must already say the transaction
+    // is open (synced), or after a power loss that kept them they would read
+    // as committed with no marker ever to come.
+    let dir = tempfile::tempdir().unwrap();
+    let interval = Duration::from_secs(3600);
+    let log = Arc::new(Log::open_with(dir.path(), Durability::Interval, interval, None).unwrap());
+    topic(&log, "t", 1 << 20);
+    log.append("t", &recs(&values(2, "plain")), 0).unwrap();
+    log.flush().unwrap();
+    let mut p = Producer::transactional(log.clone(), "tx", DEFAULT_TXN_TIMEOUT).unwrap();
+    p.begin().unwrap();
+    // Every attempt (the producer retries) dies between its write and its publish.
+    fail_appends_for_tests(dir.path(), "t", 0, FailAt::Written, u32::MAX);
+    let err = p.send("t", &recs(&values(3, "tx")), 0).unwrap_err();
+    assert_eq!(err.code, Code::Io);
+    // The power loss: the records and `state` as they are on disk now, from another boot.
+    let state = dir.path().join("topics/t/0/state");
+    let mut bytes = std::fs::read(&state).unwrap();
+    fail_appends_for_tests(dir.path(), "t", 0, FailAt::Written, 0);
+    drop(p);
+    drop(log);
+    bytes[AT_BOOT].copy_from_slice(&[0xAB; 16]);
+    std::fs::write(&state, bytes).unwrap();
+    let log = open(dir.path());
+    let (all, _) = read(&log, Isolation::ReadUncommitted);
+    assert_eq!(all.len(), 5, "recovery kept the transaction's records");
+    let (seen, _) = read(&log, Isolation::ReadCommitted);
+    assert_eq!(only_values(&seen), ["plain-0", "plain-1"]);
+    // The id's next producer fences the old one and aborts what it left open.
+    let mut again = Producer::transactional(log.clone(), "tx", DEFAULT_TXN_TIMEOUT).unwrap();
+    again.begin().unwrap();
+    again.send("t", &recs(&values(1, "again")), 0).unwrap();
+    again.end(true).unwrap();
+    let (seen, _) = read(&log, Isolation::ReadCommitted);
+    assert_eq!(only_values(&seen), ["plain-0", "plain-1", "again-0"]);
 }
 
 fn keyed<'a>(pairs: &'a [(&'a str, &'a str)]) -> Vec<Placed<'a>> {

@@ -13,7 +13,7 @@ use crate::offsets::{self, Offsets};
 use crate::record::batch::RecordIn;
 use crate::record::partitioner::partition_for_key;
 use crate::storage::cursor::{Cursor, Position};
-use crate::storage::partition::{Durability, Partition, Write};
+use crate::storage::partition::{Durability, FailAt, Partition, Write};
 use crate::storage::topic::{validate_name, Topic, TopicConfig};
 use crate::sync::unpoisoned;
 use crate::sync::wake::{Ring, Wake};
@@ -456,11 +456,11 @@ impl Log {
 }
 
 /// Tests only: the next `n` appends to `topic`/`partition` of the log in
-/// `dir`, by any log of this process, fail after their write and before
-/// their acknowledgement, as a failed fsync would.
-pub fn fail_after_write_for_tests(dir: &Path, topic: &str, partition: u32, n: u32) {
+/// `dir`, by any log of this process, fail at `at`.
+pub fn fail_appends_for_tests(dir: &Path, topic: &str, partition: u32, at: FailAt, n: u32) {
     let topic = layout::topic(&layout::topics(dir), topic);
-    crate::storage::partition::fail_after_write_for_tests(&layout::partition(&topic, partition), n);
+    let partition = layout::partition(&topic, partition);
+    crate::storage::partition::fail_appends_for_tests(&partition, at, n);
 }
 
 impl Drop for Log {

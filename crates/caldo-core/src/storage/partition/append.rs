@@ -73,28 +73,47 @@ pub struct Producing<'a> {
     pub current: &'a dyn Fn() -> Result<()>,
 }
 
-/// Tests only: partition directories whose next appends fail after their
-/// write, with how many; `FAILS_ARMED` keeps the look off the append path.
-static FAILS: Mutex<Vec<(PathBuf, u32)>> = Mutex::new(Vec::new());
+/// Tests only: where an injected append failure strikes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum FailAt {
+    /// After the records are written, before they are published: what a
+    /// crash there leaves in the files.
+    Written,
+    /// After they are published, before they are acknowledged, as a failed
+    /// fsync would.
+    Published,
+}
+
+/// Tests only: partition directories whose next appends fail, where, and
+/// how many; `FAILS_ARMED` keeps the look off the append path.
+static FAILS: Mutex<Vec<(PathBuf, FailAt, u32)>> = Mutex::new(Vec::new());
 static FAILS_ARMED: AtomicBool = AtomicBool::new(false);
 
 /// Tests only: the next `n` appends to the partition in `dir`, by any log
-/// of this process, fail after they were written and published, before
-/// they are acknowledged, as a failed fsync would.
-pub fn fail_after_write_for_tests(dir: &Path, n: u32) {
+/// of this process, fail at `at`.
+pub fn fail_appends_for_tests(dir: &Path, at: FailAt, n: u32) {
     let mut fails = unpoisoned(&FAILS);
-    fails.retain(|(d, _)| d != dir);
-    fails.push((dir.to_path_buf(), n));
+    fails.retain(|(d, _, _)| d != dir);
+    fails.push((dir.to_path_buf(), at, n));
     FAILS_ARMED.store(true, Ordering::Release);
 }
 
-fn injected_failure(dir: &Path) -> bool {
+fn injected_failure(dir: &Path, at: FailAt) -> Result<()> {
+    if !FAILS_ARMED.load(Ordering::Acquire) {
+        return Ok(());
+    }
     let mut fails = unpoisoned(&FAILS);
-    let Some((_, n)) = fails.iter_mut().find(|(d, n)| d == dir && *n > 0) else {
-        return false;
+    let Some((_, _, n)) = fails
+        .iter_mut()
+        .find(|(d, a, n)| d == dir && *a == at && *n > 0)
+    else {
+        return Ok(());
     };
     *n -= 1;
-    true
+    Err(Error::new(
+        Code::Io,
+        format!("injected failure at {at:?} (tests)"),
+    ))
 }
 
 /// Writes one partition's share of an append: plain, or as a producer.
@@ -170,9 +189,14 @@ impl Partition {
                 *offset += next;
                 batch::set_base_offset(&mut buf[*at..], *offset);
             }
-            let mut note = |_: u64| match (producer, slot) {
-                (Some(p), Some(slot)) => self.note_producer(slot, p, n, next),
-                _ => Ok(()),
+            if let (Some(p), Some(slot)) = (producer, slot) {
+                self.open_txn(slot, p, next)?;
+            }
+            let mut note = |_: u64| {
+                if let (Some(p), Some(slot)) = (producer, slot) {
+                    self.note_append(slot, p, n, next);
+                }
+                Ok(())
             };
             let after = next + n as u64;
             let written = self.write_encoded(w, buf, batches, next, after, &mut note)?;
@@ -187,19 +211,41 @@ impl Partition {
             // A retried duplicate: make sure the first attempt's sync happened.
             self.sync_published()?;
         }
-        if FAILS_ARMED.load(Ordering::Acquire) && injected_failure(&self.dir) {
-            return Err(Error::new(
-                Code::Io,
-                "injected failure after the write (tests)",
-            ));
-        }
+        injected_failure(&self.dir, FailAt::Published)?;
         Ok(first)
     }
 
-    /// Records `p`'s append of `n` records at `next` in table slot `slot`,
-    /// before the append is published; a transaction's first append here
-    /// opens it, which holds the last stable offset back.
-    fn note_producer(&self, slot: usize, p: &Producing, n: usize, next: u64) -> Result<()> {
+    /// A transaction's first append here opens it in table slot `slot`
+    /// (which holds the last stable offset back at `next`) before anything is
+    /// written. Synced first: after a power loss that kept the records, the
+    /// table must know the transaction is open, or they would read as
+    /// committed. An append that then fails leaves it open with nothing in
+    /// it, which its end (or a fence, or the sweep) closes.
+    fn open_txn(&self, slot: usize, p: &Producing, next: u64) -> Result<()> {
+        let e = self.state.producer(slot);
+        if !p.transactional || e.is_some_and(|e| e.open().is_some()) {
+            return Ok(());
+        }
+        // A new entry has no append to match a retry against yet.
+        let mut e = e.unwrap_or(Producer {
+            pid: p.pid,
+            first_seq: -1,
+            last_seq: -1,
+            ..Producer::default()
+        });
+        e.epoch = p.epoch;
+        (e.txn_first, e.txn_end) = (Some(next), None);
+        self.state.set_producer(slot, Some(&e));
+        self.state.refresh_open_first();
+        if self.durability != Durability::None {
+            self.state.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Records `p`'s append of `n` records at `next` in table slot `slot`
+    /// (for dropping a retry of it), before the append is published.
+    fn note_append(&self, slot: usize, p: &Producing, n: usize, next: u64) {
         let mut e = self.state.producer(slot).unwrap_or(Producer {
             pid: p.pid,
             ..Producer::default()
@@ -208,20 +254,7 @@ impl Partition {
         e.first_seq = p.seq;
         e.last_seq = p.seq.wrapping_add(n as i32 - 1);
         e.offset = next;
-        let opens = p.transactional && e.open().is_none();
-        if opens {
-            (e.txn_first, e.txn_end) = (Some(next), None);
-        }
         self.state.set_producer(slot, Some(&e));
-        if opens {
-            self.state.refresh_open_first();
-            // After a power loss the table must still know the transaction
-            // is open, or its records would read as committed.
-            if self.durability != Durability::None {
-                self.state.sync()?;
-            }
-        }
-        Ok(())
     }
 
     /// Ends `pid`'s open transaction here, if it has one: writes the commit
@@ -320,6 +353,7 @@ impl Partition {
         let new_end = end + buf.len() as u64;
         // On error `appending` stays set: the next holder cuts the partial write.
         indexed?;
+        injected_failure(&self.dir, FailAt::Written)?;
         before_publish(base)?;
         self.state.publish(base, new_end, after);
         // Before the unlock: a reader in another process needs only the

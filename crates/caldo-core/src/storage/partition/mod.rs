@@ -21,7 +21,7 @@ use crate::storage::state::State;
 use crate::sync::wake::Wake;
 use crate::sync::{lock, unpoisoned};
 
-pub use append::{fail_after_write_for_tests, Producing, Write};
+pub use append::{fail_appends_for_tests, FailAt, Producing, Write};
 pub use compaction::{dirty_ratio, Compacted, Compaction};
 pub use durability::Durability;
 pub(crate) use retention::now_ms;
