@@ -189,8 +189,11 @@ impl Log {
         }
         let wake = Arc::new(Wake::open(&layout::wake(dir))?);
         let topics: Topics = Arc::default();
-        let flusher = (durability == Durability::Interval)
-            .then(|| Flusher::spawn(topics.clone(), flush_interval));
+        let flusher = match durability {
+            Durability::Interval => Some(Flusher::every(topics.clone(), flush_interval)),
+            Durability::None => Some(Flusher::on_rolls(topics.clone())),
+            Durability::Always => None,
+        };
         let opener = Opener {
             topics_dir: layout::topics(dir),
             durability,

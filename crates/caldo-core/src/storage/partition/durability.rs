@@ -170,6 +170,29 @@ impl Partition {
         }
     }
 
+    /// Makes the segments sealed so far durable and moves the record to the
+    /// active segment's start. With `'none'` these are the only syncs: they
+    /// keep the walk of recovery after a power loss to the active segment
+    /// rather than the whole log (as Kafka flushes a rolled segment whatever
+    /// its flush policy). Outside the lock but for the record's move.
+    pub fn sync_rolled(&self) -> Result<()> {
+        let (base, _) = self.state.active();
+        // Nothing sealed since the record (or, without one, since the start).
+        if self.state.durable().map_or(0, |d| d.base) >= base {
+            return Ok(());
+        }
+        match self.sync_sealed(base) {
+            Err(e) if gone(&e) => return Ok(()),
+            r => r?,
+        }
+        self.record_durable(Durable {
+            base,
+            pos: 0,
+            next: base,
+            index_len: 0,
+        })
+    }
+
     /// Flushes what this process appended since the last flush.
     pub fn flush(&self) -> Result<()> {
         if !self.dirty.swap(false, Ordering::AcqRel) {
