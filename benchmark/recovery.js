@@ -24,6 +24,7 @@ const MIN_VALUE = 100
 const MAX_VALUE = 1024
 const PER_APPEND = 500 // records per sendBatch, all to one partition
 const KILL_AFTER_MS = 1500 // the crashing writer runs this long before SIGKILL
+const NONE_SEGMENT_BYTES = 64 << 20 // scenario (c): one partition rolled many times
 // state file layout (crates/caldo-core/src/state.rs)
 const AT_APPENDING = 40
 const AT_BOOT = 56
@@ -86,6 +87,25 @@ async function fill (dir, target) {
     }
   }
   await producer.flush()
+  await log.close()
+  return { bytes, records: count }
+}
+
+// A log written with durability 'none' and never flushed: one partition of `target`
+// bytes of values, in segments of NONE_SEGMENT_BYTES.
+async function fillNone (dir, target) {
+  const log = await open(dir, { durability: 'none' })
+  await log.createTopic('none', { segmentBytes: NONE_SEGMENT_BYTES })
+  const producer = log.producer()
+  let bytes = 0
+  let count = 0
+  while (bytes < target) {
+    const r = records(0, PER_APPEND)
+    await producer.sendBatch('none', r.records)
+    bytes += r.bytes
+    count += PER_APPEND
+  }
+  await producer.close()
   await log.close()
   return { bytes, records: count }
 }
@@ -153,13 +173,13 @@ function canDropCaches () {
 }
 
 // `prepare` damages the states before each run; every run must find the same records.
-async function scenario (dir, prepare, minHigh) {
+async function scenario (dir, prepare, minHigh, topics = TOPICS) {
   const runs = []
   let high = null
   for (let r = 0; r < RUNS; r++) {
     prepare()
     const m = await measureOnce(dir)
-    if (m.topics !== TOPICS) throw new Error(`expected ${TOPICS} topics, got ${m.topics}`)
+    if (m.topics !== topics) throw new Error(`expected ${topics} topics, got ${m.topics}`)
     if (m.high < minHigh) throw new Error(`records lost: ${m.high} < ${minHigh} acknowledged`)
     if (high !== null && m.high !== high) throw new Error(`runs disagree: ${m.high} vs ${high} records`)
     high = m.high
@@ -175,13 +195,14 @@ function table (m, fillInfo, r, before) {
   const rows = [
     ['(a) process crash: writer killed mid-append, every state left `appending`', 'processCrash'],
     ['(b) power loss: boot id overwritten in every state, page cache warm', 'powerLoss'],
-    ['(b) power loss, page cache dropped before each run', 'powerLossCold']
+    ['(b) power loss, page cache dropped before each run', 'powerLossCold'],
+    [`(c) power loss of a log written with durability 'none' and never flushed`, 'powerLossNone']
   ].filter(([, k]) => r[k] || (before && before[k]))
   const spread = (x) => x ? `${x.runsMs.map((v) => Math.round(v)).join(', ')}` : '—'
   return [
     machineLine(m, 'data on'),
     '',
-    `${TOPICS} topics × ${PARTITIONS} partitions, ${(fillInfo.bytes / 1e9).toFixed(2)} GB of values (${fillInfo.records.toLocaleString('en-US')} records of ${MIN_VALUE} B–${MAX_VALUE} B), durability 'interval', flushed; then a writer appending to every partition is killed with SIGKILL after ${KILL_AFTER_MS} ms. Time of \`open(dir)\` + \`log.topics()\` in a fresh process, median of ${RUNS}.`,
+    `${TOPICS} topics × ${PARTITIONS} partitions, ${(fillInfo.bytes / 1e9).toFixed(2)} GB of values (${fillInfo.records.toLocaleString('en-US')} records of ${MIN_VALUE} B–${MAX_VALUE} B), durability 'interval', flushed; then a writer appending to every partition is killed with SIGKILL after ${KILL_AFTER_MS} ms. (c): another log, one partition of ${(fillInfo.none.bytes / 1e9).toFixed(2)} GB of the same values in ${NONE_SEGMENT_BYTES >> 20} MiB segments, written with durability 'none', closed without a flush. Time of \`open(dir)\` + \`log.topics()\` in a fresh process, median of ${RUNS}, page cache warm but for the cold row.`,
     '',
     before ? '| Unclean stop | Before | After | After, runs (ms) |' : '| Unclean stop | Median | Runs (ms) |',
     before ? '|---|---:|---:|---|' : '|---|---:|---|',
@@ -217,6 +238,12 @@ async function main () {
     } else {
       console.log('(b) with a cold page cache: skipped (cannot write /proc/sys/vm/drop_caches)')
     }
+
+    const noneDir = path.join(tmp, 'none')
+    fillInfo.none = await fillNone(noneDir, gb * 1e9)
+    const noneState = [path.join(noneDir, 'topics', 'none', '0', 'state')]
+    r.powerLossNone = await scenario(noneDir, () => writeEach(noneState, AT_BOOT, Buffer.alloc(16, 0x5a)), fillInfo.none.records, 1)
+    console.log(`(c) power loss, durability 'none': ${ms(r.powerLossNone.medianMs)}`)
 
     const md = table(m, fillInfo, r, before)
     console.log(md)
