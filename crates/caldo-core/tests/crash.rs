@@ -508,6 +508,20 @@ fn a_topic_without_its_topic_json_is_unknown_not_a_crash() {
     );
 }
 
+/// Appends one record of `value` to partition 0 of topic `t`, alone in its batch.
+fn append_one(log: &Log, value: &[u8], timestamp: i64) {
+    let rec = Placed {
+        partition: Some(0),
+        record: RecordIn {
+            key: None,
+            value: Some(value),
+            headers: &[],
+            timestamp,
+        },
+    };
+    log.append("t", &[rec], 0).unwrap();
+}
+
 /// Reopens after a power loss with `state` as given (from another boot) and
 /// the segment as given; returns the partition's high watermark.
 fn reopen_after_power_loss(dir: &Path, state: &[u8], log_bytes: &[u8], index: &[u8]) -> u64 {
@@ -536,16 +550,7 @@ fn a_power_loss_revalidates_from_the_durable_record() {
         let mut snapshots = Vec::new();
         for _ in 0..2 {
             for _ in 0..300 {
-                let rec = Placed {
-                    partition: Some(0),
-                    record: RecordIn {
-                        key: None,
-                        value: Some(&value),
-                        headers: &[],
-                        timestamp: 0,
-                    },
-                };
-                log.append("t", &[rec], 0).unwrap();
+                append_one(&log, &value, 0);
             }
             log.flush().unwrap();
             snapshots.push(std::fs::read(pdir.join("state")).unwrap());
@@ -609,16 +614,7 @@ fn with_durability_none_rolled_segments_are_synced_so_a_power_loss_walks_only_th
     };
     log.create_topic("t", &config).unwrap();
     for _ in 0..100 {
-        let rec = Placed {
-            partition: Some(0),
-            record: RecordIn {
-                key: None,
-                value: Some(&value),
-                headers: &[],
-                timestamp: now,
-            },
-        };
-        log.append("t", &[rec], 0).unwrap();
+        append_one(&log, &value, now);
     }
     let part = log.partition("t", 0).unwrap();
     let active = part.state().active().0;
