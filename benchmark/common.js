@@ -5,6 +5,7 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { execFileSync } = require('node:child_process')
+const util = require('node:util')
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b)
@@ -49,6 +50,17 @@ async function backToBack (argv, cases, run) {
 }
 
 /** Cores, memory, Node, kernel, and the disk under `dir`. */
+/** `argv`'s `--name value` options over `defaults` (a path for `module`, else a
+ * number); an option not in `defaults` is refused. */
+function options (argv, defaults) {
+  const spec = Object.fromEntries(Object.keys(defaults).map((k) => [k, { type: 'string' }]))
+  const o = { ...defaults }
+  for (const [k, v] of Object.entries(util.parseArgs({ args: argv, options: spec }).values)) {
+    o[k] = k === 'module' ? path.resolve(v) : Number(v)
+  }
+  return o
+}
+
 function machine (dir) {
   let disk = null
   try {
@@ -81,4 +93,4 @@ function writeResults (name, json, md) {
   fs.writeFileSync(path.join(out, `${name}.md`), md + '\n')
 }
 
-module.exports = { median, percentile, fmt, cell, backToBack, writeResults, machine, machineLine }
+module.exports = { median, percentile, fmt, cell, backToBack, writeResults, machine, machineLine, options }

@@ -16,21 +16,11 @@ const os = require('node:os')
 const path = require('node:path')
 const { fork } = require('node:child_process')
 const { setTimeout: sleep } = require('node:timers/promises')
-const { percentile, machine, machineLine } = require('./common')
+const { percentile, machine, machineLine, options } = require('./common')
 
 const WARMUP = 500
 const nowUs = () => Number(process.hrtime.bigint()) / 1000
 
-function parseArgs (argv) {
-  const o = { module: path.join(__dirname, '..'), count: 5000, rate: 1000 }
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--module') o.module = path.resolve(argv[++i])
-    else if (argv[i] === '--count') o.count = Number(argv[++i])
-    else if (argv[i] === '--rate') o.rate = Number(argv[++i])
-    else throw new Error(`unknown argument ${argv[i]}; see the header of ${path.basename(__filename)}`)
-  }
-  return o
-}
 
 // Wraps `Class.prototype[name]` so that `after(start, end, result)` sees each call's times.
 function stamp (Class, name, after) {
@@ -107,7 +97,7 @@ function spawn (spec) {
 const STAGES = ['stamp → native append', 'native append', 'append end → wait resolved', 'wait resolved → fetch', 'fetch', 'fetch end → in the loop', 'total']
 
 async function main (argv) {
-  const o = parseArgs(argv)
+  const o = options(argv, { module: path.join(__dirname, '..'), count: 5000, rate: 1000 })
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'caldo-stages-'))
   try {
     const log = await require(o.module).open(dir)

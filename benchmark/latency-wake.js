@@ -16,21 +16,11 @@ const os = require('node:os')
 const path = require('node:path')
 const { fork } = require('node:child_process')
 const { setTimeout: sleep } = require('node:timers/promises')
-const { percentile, machine, machineLine } = require('./common')
+const { percentile, machine, machineLine, options } = require('./common')
 
 const WARMUP = 300
 const nowUs = () => Number(process.hrtime.bigint()) / 1000
 
-function parseArgs (argv) {
-  const o = { module: path.join(__dirname, '..'), count: 4000, rounds: 3 }
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--module') o.module = path.resolve(argv[++i])
-    else if (argv[i] === '--count') o.count = Number(argv[++i])
-    else if (argv[i] === '--rounds') o.rounds = Number(argv[++i])
-    else throw new Error(`unknown argument ${argv[i]}; see the header of ${path.basename(__filename)}`)
-  }
-  return o
-}
 
 // Each role sends the parent { times }: wake-up number → µs (sent, or seen by JS).
 const roles = {
@@ -108,7 +98,7 @@ async function once (system, spec) {
 }
 
 async function main (argv) {
-  const o = parseArgs(argv)
+  const o = options(argv, { module: path.join(__dirname, '..'), count: 4000, rounds: 3 })
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'caldo-wake-'))
   try {
     const spec = { module: o.module, dir, sock: path.join(dir, 'sock'), count: o.count }
