@@ -329,6 +329,32 @@ fn a_power_loss_that_kept_a_transactions_first_records_leaves_them_uncommitted()
     assert_eq!(only_values(&seen), ["plain-0", "plain-1", "again-0"]);
 }
 
+#[test]
+fn a_new_epochs_first_append_retried_after_a_failure_is_written() {
+    // The table keeps the last epoch's last append (to drop a retry of it).
+    // A new epoch's first append may have the same sequences; when its first
+    // attempt fails after the write, the retry must not pass for that old
+    // append and be dropped.
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    topic(&log, "t", 1 << 20);
+    let mut p = Producer::transactional(log.clone(), "tx", DEFAULT_TXN_TIMEOUT).unwrap();
+    p.begin().unwrap();
+    p.send("t", &recs(&values(3, "a")), 0).unwrap();
+    p.end(true).unwrap();
+    drop(p);
+    let mut p = Producer::transactional(log.clone(), "tx", DEFAULT_TXN_TIMEOUT).unwrap();
+    p.begin().unwrap();
+    fail_appends_for_tests(dir.path(), "t", 0, FailAt::Written, 1);
+    p.send("t", &recs(&values(3, "b")), 0).unwrap();
+    p.end(true).unwrap();
+    let (seen, _) = read(&log, Isolation::ReadCommitted);
+    assert_eq!(
+        only_values(&seen),
+        ["a-0", "a-1", "a-2", "b-0", "b-1", "b-2"]
+    );
+}
+
 fn keyed<'a>(pairs: &'a [(&'a str, &'a str)]) -> Vec<Placed<'a>> {
     pairs
         .iter()

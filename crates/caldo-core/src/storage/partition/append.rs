@@ -226,14 +226,16 @@ impl Partition {
         if !p.transactional || e.is_some_and(|e| e.open().is_some()) {
             return Ok(());
         }
-        // A new entry has no append to match a retry against yet.
+        // The epoch and sequences stay those of the last append written
+        // (`note_append` moves them): a retry of this one, should it fail,
+        // must not match them. A new entry has none to match.
         let mut e = e.unwrap_or(Producer {
             pid: p.pid,
+            epoch: p.epoch,
             first_seq: -1,
             last_seq: -1,
             ..Producer::default()
         });
-        e.epoch = p.epoch;
         (e.txn_first, e.txn_end) = (Some(next), None);
         self.state.set_producer(slot, Some(&e));
         self.state.refresh_open_first();
