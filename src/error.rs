@@ -32,17 +32,20 @@ pub fn guard<T>(f: impl FnOnce() -> caldo_core::Result<T>) -> Outcome<T> {
     Outcome(catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| Err(internal(p))))
 }
 
-/// Runs `f` on a blocking thread (file I/O, fsync, waits).
-pub async fn blocking<T: Send + 'static>(
+/// Runs `f` on a blocking thread (file I/O, fsync), which settles the
+/// returned promise itself, through a threadsafe function: two thread
+/// wake-ups a call, where an `async fn` awaiting `spawn_blocking` cost four
+/// (a tokio worker between the JS thread and the blocking one, both ways).
+pub fn blocking<'env, T: ToNapiValue + Send + 'static>(
+    env: &'env Env,
     f: impl FnOnce() -> caldo_core::Result<T> + Send + 'static,
-) -> Result<Outcome<T>> {
-    let joined = tokio::task::spawn_blocking(f).await;
-    Ok(Outcome(joined.unwrap_or_else(
-        |e| match e.try_into_panic() {
-            Ok(p) => Err(internal(p)),
-            Err(e) => Err(CoreError::new(Code::Internal, e.to_string())),
-        },
-    )))
+) -> Result<PromiseRaw<'env, Outcome<T>>> {
+    let (deferred, promise) = env.create_deferred()?;
+    napi::bindgen_prelude::spawn_blocking(move || {
+        let out = guard(f);
+        deferred.resolve(move |_| Ok(out));
+    });
+    Ok(PromiseRaw::new(env.raw(), promise.raw()))
 }
 
 /// Bad arguments are `TypeError`s, as in Node's own APIs.
@@ -119,11 +122,15 @@ pub fn type_error_codes() -> Vec<&'static str> {
 /// Panics on purpose, on the calling thread or (`onWorker`) a blocking one:
 /// the tests prove a bug becomes `ERR_INTERNAL` and the process goes on.
 #[napi_derive::napi(js_name = "__panicForTests")]
-pub async fn panic_for_tests(on_worker: bool) -> Result<Outcome<()>> {
+pub fn panic_for_tests<'env>(
+    env: &'env Env,
+    on_worker: bool,
+) -> Result<PromiseRaw<'env, Outcome<()>>> {
     if on_worker {
-        return blocking(|| panic!("a panic on a worker thread, on purpose")).await;
+        return blocking(env, || panic!("a panic on a worker thread, on purpose"));
     }
-    Ok(guard(|| {
-        panic!("a panic on the calling thread, on purpose")
-    }))
+    let out: Outcome<()> = guard(|| panic!("a panic on the calling thread, on purpose"));
+    let (deferred, promise) = env.create_deferred()?;
+    deferred.resolve(move |_| Ok(out));
+    Ok(PromiseRaw::new(env.raw(), promise.raw()))
 }

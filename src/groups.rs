@@ -65,30 +65,37 @@ fn group_info(g: caldo_core::GroupInfo) -> GroupInfo {
 #[napi]
 impl NativeLog {
     #[napi]
-    pub async fn groups(&self) -> Result<Outcome<Vec<GroupInfo>>> {
+    pub fn groups<'env>(
+        &self,
+        env: &'env Env,
+    ) -> Result<PromiseRaw<'env, Outcome<Vec<GroupInfo>>>> {
         let log = self.inner.clone();
-        blocking(move || {
+        blocking(env, move || {
             let groups = caldo_core::list_groups(&log)?;
             Ok(groups.into_iter().map(group_info).collect())
         })
-        .await
     }
 
     #[napi]
-    pub async fn delete_group(&self, group: String) -> Result<Outcome<()>> {
+    pub fn delete_group<'env>(
+        &self,
+        env: &'env Env,
+        group: String,
+    ) -> Result<PromiseRaw<'env, Outcome<()>>> {
         let log = self.inner.clone();
-        blocking(move || caldo_core::delete_group(&log, &group)).await
+        blocking(env, move || caldo_core::delete_group(&log, &group))
     }
 
     /// `to`: `'earliest'`, `'latest'`, or exact offsets.
     #[napi]
-    pub async fn set_group_offsets(
+    pub fn set_group_offsets<'env>(
         &self,
+        env: &'env Env,
         group: String,
         to: Either<String, Vec<TopicPartitionOffset>>,
-    ) -> Result<Outcome<()>> {
+    ) -> Result<PromiseRaw<'env, Outcome<()>>> {
         let log = self.inner.clone();
-        blocking(move || {
+        blocking(env, move || {
             let to = match to {
                 Either::A(name) => match caldo_core::Position::parse_end("to", &name)? {
                     caldo_core::Position::Earliest => ResetTo::Earliest,
@@ -98,6 +105,5 @@ impl NativeLog {
             };
             caldo_core::set_group_offsets(&log, &group, to)
         })
-        .await
     }
 }

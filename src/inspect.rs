@@ -134,14 +134,15 @@ pub fn inspect_files(dir: String, topic: String, partition: u32) -> Outcome<Insp
 /// Every batch of a partition whose last offset is at least `from_offset`, and
 /// each segment's damage.
 #[napi]
-pub async fn inspect_partition(
+pub fn inspect_partition<'env>(
+    env: &'env Env,
     dir: String,
     topic: String,
     partition: u32,
     from_offset: f64,
-) -> Result<Outcome<InspectPartition>> {
+) -> Result<PromiseRaw<'env, Outcome<InspectPartition>>> {
     let from = from_offset.max(0.0) as u64;
-    blocking(move || {
+    blocking(env, move || {
         let f = files(&dir, &topic, partition)?;
         let mut out = InspectPartition {
             batches: Vec::new(),
@@ -158,18 +159,18 @@ pub async fn inspect_partition(
         }
         Ok(out)
     })
-    .await
 }
 
 /// Checks one segment (by base offset) of a partition.
 #[napi]
-pub async fn verify_segment(
+pub fn verify_segment<'env>(
+    env: &'env Env,
     dir: String,
     topic: String,
     partition: u32,
     base: f64,
-) -> Result<Outcome<InspectScan>> {
-    blocking(move || {
+) -> Result<PromiseRaw<'env, Outcome<InspectScan>>> {
+    blocking(env, move || {
         let f = files(&dir, &topic, partition)?;
         // A segment removed since it was listed has nothing left to check.
         let Some(i) = f.segments.iter().position(|s| s.base as f64 == base) else {
@@ -188,5 +189,4 @@ pub async fn verify_segment(
             damage: scan.damage.map(|d| damage(&f.segments[i].file, d)),
         })
     })
-    .await
 }

@@ -76,9 +76,9 @@ impl NativeLog {
     }
 
     #[napi]
-    pub async fn flush(&self) -> Result<Outcome<()>> {
+    pub fn flush<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Outcome<()>>> {
         let log = self.inner.clone();
-        blocking(move || log.flush()).await
+        blocking(env, move || log.flush())
     }
 
     /// Settles pending waits (as not moved), then closes the log.
@@ -86,6 +86,6 @@ impl NativeLog {
     pub fn close<'env>(&mut self, env: &'env Env) -> Result<PromiseRaw<'env, Outcome<()>>> {
         self.waits.end(env)?;
         let log = self.inner.clone();
-        env.spawn_future(async move { blocking(move || log.close()).await })
+        blocking(env, move || log.close())
     }
 }

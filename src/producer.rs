@@ -93,22 +93,22 @@ impl NativeProducer {
     /// Appends a batch laid out as `wire.rs` says; resolves to
     /// [partition, offset] per record.
     #[napi]
-    pub async fn append(
+    pub fn append<'env>(
         &self,
+        env: &'env Env,
         topic: String,
         data: Buffer,
         meta: Int32Array,
         timestamps: Float64Array,
         round_robin: u32,
-    ) -> Result<Outcome<InV8>> {
+    ) -> Result<PromiseRaw<'env, Outcome<InV8>>> {
         let inner = self.inner.clone();
-        blocking(move || {
+        blocking(env, move || {
             with(&inner, |p| {
                 let placed = append(p, &topic, &data, &meta, &timestamps, round_robin)?;
                 Ok(InV8(flat(&placed).collect()))
             })
         })
-        .await
     }
 
     /// `append` on the calling thread: for small batches without fsync, where
@@ -152,9 +152,9 @@ impl NativeProducer {
     /// Commits (`commit`) or aborts the open transaction: markers, and their
     /// fsync with 'always' durability.
     #[napi]
-    pub async fn end(&self, commit: bool) -> Result<Outcome<()>> {
+    pub fn end<'env>(&self, env: &'env Env, commit: bool) -> Result<PromiseRaw<'env, Outcome<()>>> {
         let inner = self.inner.clone();
-        blocking(move || with(&inner, |p| p.end(commit))).await
+        blocking(env, move || with(&inner, |p| p.end(commit)))
     }
 
     /// Sends `consumer`'s positions (what it handed out) in the open

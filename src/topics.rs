@@ -191,75 +191,90 @@ fn clean_result(r: caldo_core::CleanReport) -> CleanResult {
 #[napi]
 impl NativeLog {
     #[napi]
-    pub async fn create_topic(
+    pub fn create_topic<'env>(
         &self,
+        env: &'env Env,
         name: String,
         cfg: TopicOptions,
-    ) -> Result<Outcome<TopicInfo>> {
+    ) -> Result<PromiseRaw<'env, Outcome<TopicInfo>>> {
         let log = self.inner.clone();
-        blocking(move || {
+        blocking(env, move || {
             let config = topic_changes(&cfg)?.apply(&TopicConfig::default());
             log.create_topic(&name, &config).map(topic_info)
         })
-        .await
     }
 
     /// Changes a topic's settings (all but `partitions`).
     #[napi]
-    pub async fn alter_topic(&self, name: String, cfg: TopicOptions) -> Result<Outcome<TopicInfo>> {
+    pub fn alter_topic<'env>(
+        &self,
+        env: &'env Env,
+        name: String,
+        cfg: TopicOptions,
+    ) -> Result<PromiseRaw<'env, Outcome<TopicInfo>>> {
         let log = self.inner.clone();
-        blocking(move || {
+        blocking(env, move || {
             log.alter_topic(&name, &topic_changes(&cfg)?)
                 .map(topic_info)
         })
-        .await
     }
 
     /// Moves a partition's log start to `before`; resolves to the log start.
     #[napi]
-    pub async fn delete_records(
+    pub fn delete_records<'env>(
         &self,
+        env: &'env Env,
         topic: String,
         partition: f64,
         before: f64,
-    ) -> Result<Outcome<f64>> {
+    ) -> Result<PromiseRaw<'env, Outcome<f64>>> {
         let log = self.inner.clone();
-        blocking(move || {
+        blocking(env, move || {
             let p = int32("partition", partition, 0, u32::MAX)?;
             let before = int("offset", before, 0, MAX_SAFE)?;
             Ok(log.delete_records(&topic, p, before)? as f64)
         })
-        .await
     }
 
     /// Runs retention now on every topic.
     #[napi]
-    pub async fn clean(&self) -> Result<Outcome<CleanResult>> {
+    pub fn clean<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Outcome<CleanResult>>> {
         let log = self.inner.clone();
-        blocking(move || log.clean().map(clean_result)).await
+        blocking(env, move || log.clean().map(clean_result))
     }
 
     #[napi]
-    pub async fn delete_topic(&self, name: String) -> Result<Outcome<()>> {
+    pub fn delete_topic<'env>(
+        &self,
+        env: &'env Env,
+        name: String,
+    ) -> Result<PromiseRaw<'env, Outcome<()>>> {
         let log = self.inner.clone();
-        blocking(move || log.delete_topic(&name)).await
+        blocking(env, move || log.delete_topic(&name))
     }
 
     #[napi]
-    pub async fn topics(&self, internal: bool) -> Result<Outcome<Vec<TopicInfo>>> {
+    pub fn topics<'env>(
+        &self,
+        env: &'env Env,
+        internal: bool,
+    ) -> Result<PromiseRaw<'env, Outcome<Vec<TopicInfo>>>> {
         let log = self.inner.clone();
-        blocking(move || Ok(log.topics(internal)?.into_iter().map(topic_info).collect())).await
+        blocking(env, move || {
+            Ok(log.topics(internal)?.into_iter().map(topic_info).collect())
+        })
     }
 
     /// Per partition, the first offset whose record's timestamp is at or
     /// after the one given, or the high watermark when none is that recent.
     #[napi]
-    pub async fn offsets_for_times(
+    pub fn offsets_for_times<'env>(
         &self,
+        env: &'env Env,
         query: Vec<TopicPartitionTimestamp>,
-    ) -> Result<Outcome<Vec<TopicPartitionOffset>>> {
+    ) -> Result<PromiseRaw<'env, Outcome<Vec<TopicPartitionOffset>>>> {
         let log = self.inner.clone();
-        blocking(move || {
+        blocking(env, move || {
             query
                 .into_iter()
                 .map(|q| {
@@ -280,6 +295,5 @@ impl NativeLog {
                 })
                 .collect()
         })
-        .await
     }
 }
