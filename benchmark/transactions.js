@@ -6,8 +6,9 @@
 //   1. produce: sendBatch of 1,000 records, plain against one transaction per 1,000 records.
 //   2. consume: batches() over a topic written in transactions (none aborted),
 //      read_committed against read_uncommitted.
-//   3. durability 'always': 16 transactional producers, each committing transactions of 10
-//      records at once; the markers go through the same group-commit fsync as the records.
+//   3. small transactions (10 records) from one producer, durability 'none': what a commit
+//      itself costs. Then durability 'always': 1 producer, and 16 at once, committing
+//      transactions of 10 records; the markers share the records' group-commit fsync.
 //   4. an exactly-once pipeline in one process: consume → transform → produce with the
 //      offsets in the transaction, 1,000 records per transaction.
 //
@@ -63,8 +64,8 @@ async function consume (log, topic, isolation) {
 }
 
 // Transactions of DURABLE_BATCH records from `n` producers at once, for DURABLE_MS.
-async function durable (log, run, n) {
-  const topic = `durable-${n}-${run}`
+async function commits (log, run, n) {
+  const topic = `small-${n}-${run}`
   await log.createTopic(topic, { partitions: 4 })
   const producers = Array.from({ length: n }, (_, i) => log.producer({ transactionalId: `${topic}-${i}` }))
   const small = Array.from({ length: DURABLE_BATCH }, (_, i) => ({ key: `k${i}`, value }))
@@ -131,6 +132,7 @@ function table (m, r) {
     `| produce, one transaction per ${BATCH} records (rec/s) | ${cell(r.transactional)} (${ratio(r.transactional, r.plain)} of plain) |`,
     `| consume \`batches()\`, read_uncommitted (rec/s) | ${cell(r.uncommitted)} |`,
     `| consume \`batches()\`, read_committed, no aborts (rec/s) | ${cell(r.committed)} (${ratio(r.committed, r.uncommitted)} of read_uncommitted) |`,
+    `| durability 'none', 1 producer, ${DURABLE_BATCH} records a transaction (commits/s) | ${cell(r.smallNone)} |`,
     `| durability 'always', 1 producer, ${DURABLE_BATCH} records a transaction (commits/s) | ${cell(r.durableOne)} |`,
     `| durability 'always', ${DURABLE_PRODUCERS} producers at once, ${DURABLE_BATCH} records a transaction (commits/s) | ${cell(r.durableCommits)} (${fmt(r.durableRecords.median)} rec/s) |`,
     `| exactly-once pipeline, one process, ${BATCH} records a transaction (rec/s) | ${cell(r.pipeline)} |`
@@ -157,10 +159,11 @@ async function main () {
     }
     Object.assign(r, { plain: stats(plain), transactional: stats(transactional), uncommitted: stats(uncommitted), committed: stats(committed) })
     r.pipeline = stats(await repeat((i) => pipeline(log, i)))
+    r.smallNone = stats((await repeat((i) => commits(log, i, 1))).map((x) => x.commitsPerSec))
     await log.close()
     const always = await open(path.join(tmp, 'always'), { durability: 'always' })
-    const d = await repeat((i) => durable(always, i, DURABLE_PRODUCERS))
-    r.durableOne = stats((await repeat((i) => durable(always, i, 1))).map((x) => x.commitsPerSec))
+    const d = await repeat((i) => commits(always, i, DURABLE_PRODUCERS))
+    r.durableOne = stats((await repeat((i) => commits(always, i, 1))).map((x) => x.commitsPerSec))
     await always.close()
     r.durableCommits = stats(d.map((x) => x.commitsPerSec))
     r.durableRecords = stats(d.map((x) => x.recordsPerSec))
