@@ -71,6 +71,13 @@ fn only_values(v: &[(u64, String)]) -> Vec<String> {
     v.iter().map(|(_, s)| s.clone()).collect()
 }
 
+/// One committed transaction of `n` records tagged `tag`, to `t`.
+fn commit(p: &mut Producer, n: usize, tag: &str) {
+    p.begin().unwrap();
+    p.send("t", &recs(&values(n, tag)), 0).unwrap();
+    p.end(true).unwrap();
+}
+
 #[test]
 fn a_retried_append_after_a_failure_past_the_write_is_written_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -124,9 +131,7 @@ fn committed_is_read_aborted_is_not_and_markers_are_gaps() {
         p.send("t", &recs(&values(40, "a1")), 0).unwrap();
     }
     p.end(false).unwrap();
-    p.begin().unwrap();
-    p.send("t", &recs(&values(5, "c2")), 0).unwrap();
-    p.end(true).unwrap();
+    commit(&mut p, 5, "c2");
     let (committed, end) = read(&log, Isolation::ReadCommitted);
     let mut want = values(30, "c1");
     want.extend(values(5, "c2"));
@@ -176,9 +181,7 @@ fn a_new_producer_of_the_id_fences_the_old_and_aborts_its_transaction() {
     assert_eq!(err.code, Code::Fenced, "{err}");
     assert_eq!(old.end(true).unwrap_err().code, Code::Fenced);
     assert_eq!(old.begin().unwrap_err().code, Code::Fenced);
-    new.begin().unwrap();
-    new.send("t", &recs(&values(2, "new")), 0).unwrap();
-    new.end(true).unwrap();
+    commit(&mut new, 2, "new");
     let (seen, _) = read(&log, Isolation::ReadCommitted);
     assert_eq!(only_values(&seen), values(2, "new"));
 }
@@ -261,9 +264,7 @@ fn the_sweep_aborts_a_dead_producers_transaction_and_a_timed_out_one() {
     assert_eq!(only_values(&seen), values(2, "live"));
     // The next producer of a swept id starts afresh.
     let mut again = Producer::transactional(log.clone(), "stuck", DEFAULT_TXN_TIMEOUT).unwrap();
-    again.begin().unwrap();
-    again.send("t", &recs(&values(1, "again")), 0).unwrap();
-    again.end(true).unwrap();
+    commit(&mut again, 1, "again");
     assert_eq!(read(&log, Isolation::ReadCommitted).0.len(), 3);
 }
 
@@ -273,9 +274,7 @@ fn a_crash_between_write_and_publish_leaves_the_table_true() {
     let log = open(dir.path());
     topic(&log, "t", 1 << 20);
     let mut p = Producer::transactional(log.clone(), "tx", DEFAULT_TXN_TIMEOUT).unwrap();
-    p.begin().unwrap();
-    p.send("t", &recs(&values(2, "x")), 0).unwrap();
-    p.end(true).unwrap();
+    commit(&mut p, 2, "x");
     let part = log.partition("t", 0).unwrap();
     let state = part.state();
     // A writer that died mid-append: `appending` set, nothing published.
@@ -322,9 +321,7 @@ fn a_power_loss_that_kept_a_transactions_first_records_leaves_them_uncommitted()
     assert_eq!(only_values(&seen), ["plain-0", "plain-1"]);
     // The id's next producer fences the old one and aborts what it left open.
     let mut again = Producer::transactional(log.clone(), "tx", DEFAULT_TXN_TIMEOUT).unwrap();
-    again.begin().unwrap();
-    again.send("t", &recs(&values(1, "again")), 0).unwrap();
-    again.end(true).unwrap();
+    commit(&mut again, 1, "again");
     let (seen, _) = read(&log, Isolation::ReadCommitted);
     assert_eq!(only_values(&seen), ["plain-0", "plain-1", "again-0"]);
 }
@@ -339,15 +336,11 @@ fn a_new_epochs_first_append_retried_after_a_failure_is_written() {
     let log = open(dir.path());
     topic(&log, "t", 1 << 20);
     let mut p = Producer::transactional(log.clone(), "tx", DEFAULT_TXN_TIMEOUT).unwrap();
-    p.begin().unwrap();
-    p.send("t", &recs(&values(3, "a")), 0).unwrap();
-    p.end(true).unwrap();
+    commit(&mut p, 3, "a");
     drop(p);
     let mut p = Producer::transactional(log.clone(), "tx", DEFAULT_TXN_TIMEOUT).unwrap();
-    p.begin().unwrap();
     fail_appends_for_tests(dir.path(), "t", 0, FailAt::Written, 1);
-    p.send("t", &recs(&values(3, "b")), 0).unwrap();
-    p.end(true).unwrap();
+    commit(&mut p, 3, "b");
     let (seen, _) = read(&log, Isolation::ReadCommitted);
     assert_eq!(
         only_values(&seen),
