@@ -49,6 +49,9 @@ impl Flusher {
             let mut seen = ROLLED.count();
             while !stopped() {
                 seen = ROLLED.wait(seen, ROLL_WAIT, stopped);
+                if stopped() {
+                    break;
+                }
                 // Retried after the next roll, or a minute later.
                 let _ = each_partition(&topics, Partition::sync_rolled);
             }
