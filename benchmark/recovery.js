@@ -1,7 +1,8 @@
 'use strict'
 // caldo's recovery benchmark (`node benchmark/recovery.js`): how long `open(dir)`
 // plus `log.topics()` (which opens every topic, so recovers every partition)
-// takes after an unclean stop, on a log of 1,000 partitions holding several GB.
+// takes after an unclean stop, on a log of 1,000 partitions holding several GB, and
+// after a power loss of a log of one partition written with durability 'none'.
 // Writes benchmark/results/recovery.json and recovery.md. Node built-ins and caldo only.
 //
 //   node benchmark/recovery.js [--gb 3] [--baseline results-of-another-build.json]
