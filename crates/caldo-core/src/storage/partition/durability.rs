@@ -181,10 +181,7 @@ impl Partition {
         if self.state.durable().map_or(0, |d| d.base) >= base {
             return Ok(());
         }
-        match self.sync_sealed(base) {
-            Err(e) if gone(&e) => return Ok(()),
-            r => r?,
-        }
+        self.sync_sealed(base)?;
         self.record_durable(Durable {
             base,
             pos: 0,
