@@ -348,6 +348,83 @@ fn a_new_epochs_first_append_retried_after_a_failure_is_written() {
     );
 }
 
+#[test]
+fn a_send_to_several_partitions_puts_each_in_the_transaction_so_a_fence_ends_it_in_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let cfg = TopicConfig {
+        partitions: 3,
+        ..Default::default()
+    };
+    log.create_topic("t", &cfg).unwrap();
+    let mut old = Producer::transactional(log.clone(), "tx", DEFAULT_TXN_TIMEOUT).unwrap();
+    old.begin().unwrap();
+    let vs = values(6, "old");
+    let mut records = recs(&vs);
+    for (i, r) in records.iter_mut().enumerate() {
+        r.partition = Some(i as u32 % 3);
+    }
+    old.send("t", &records, 0).unwrap();
+    let stable = |p| log.partition("t", p).unwrap().state().stable_end();
+    assert_eq!([stable(0), stable(1), stable(2)], [0, 0, 0]);
+    // The new producer aborts what the old one left open, in every partition.
+    let _new = Producer::transactional(log.clone(), "tx", DEFAULT_TXN_TIMEOUT).unwrap();
+    for p in 0..3 {
+        let part = log.partition("t", p).unwrap();
+        assert_eq!(part.state().next_offset(), 3, "two records and the marker");
+        assert_eq!(stable(p), 3);
+        let mut c = log.cursor("t", p, Position::Earliest).unwrap();
+        c.set_isolation(Isolation::ReadCommitted);
+        assert!(drain(&mut c).is_empty());
+    }
+}
+
+/// Flips a byte of the JSON in the newest slot of transactional id `id`'s
+/// state file (two slots of 1 MiB: magic, CRC, sequence u64 at 8, length),
+/// as a write torn by a power loss would leave it.
+fn tear_newest_state_slot(dir: &Path, id: &str) {
+    use std::os::unix::fs::FileExt;
+    const SLOT: u64 = 1 << 20;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dir.join("txn").join(id).join("state"))
+        .unwrap();
+    let seq = |i: u64| {
+        let mut h = [0u8; 8];
+        file.read_exact_at(&mut h, i * SLOT + 8).unwrap();
+        u64::from_le_bytes(h)
+    };
+    let newest = if seq(1) > seq(0) { 1 } else { 0 };
+    let mut b = [0u8; 1];
+    file.read_exact_at(&mut b, newest * SLOT + 20).unwrap();
+    file.write_all_at(&[b[0] ^ 0xff], newest * SLOT + 20)
+        .unwrap();
+}
+
+#[test]
+fn a_torn_newest_state_slot_falls_back_to_the_one_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    topic(&log, "t", 1 << 20);
+    let mut p = Producer::transactional(log.clone(), "tx", DEFAULT_TXN_TIMEOUT).unwrap();
+    commit(&mut p, 2, "a");
+    drop(p);
+    // The newest slot says the commit is over; the one before it records the decision.
+    tear_newest_state_slot(dir.path(), "tx");
+    let mut q = Producer::transactional(log.clone(), "tx", DEFAULT_TXN_TIMEOUT).unwrap();
+    assert_eq!(q.id().1, 1);
+    // Completing the decision again finds its marker written: still one.
+    let markers = raw(&log).iter().filter(|(_, control, _)| *control).count();
+    assert_eq!(markers, 1);
+    commit(&mut q, 1, "b");
+    let (seen, _) = read(&log, Isolation::ReadCommitted);
+    assert_eq!(only_values(&seen), ["a-0", "a-1", "b-0"]);
+    // What q wrote after the fall-back reads as newest: the next epoch follows q's.
+    let r = Producer::transactional(log.clone(), "tx", DEFAULT_TXN_TIMEOUT).unwrap();
+    assert_eq!(r.id(), (q.id().0, 2));
+}
+
 fn keyed<'a>(pairs: &'a [(&'a str, &'a str)]) -> Vec<Placed<'a>> {
     pairs
         .iter()

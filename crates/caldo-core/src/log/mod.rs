@@ -305,6 +305,17 @@ impl Log {
         round_robin: u32,
         write: &mut Write,
     ) -> Result<Vec<(u32, u64)>> {
+        self.place(topic, records, round_robin)?
+            .write(records, write)
+    }
+
+    /// The partition of each of `records` in `topic`, every record checked.
+    pub(crate) fn place(
+        &self,
+        topic: &str,
+        records: &[Placed],
+        round_robin: u32,
+    ) -> Result<Placement> {
         let t = self.topic(topic)?;
         let n = t.config.partitions;
         let mut placed = Vec::with_capacity(records.len());
@@ -335,31 +346,14 @@ impl Log {
             }
             placed.push(p);
         }
-        let mut out = vec![(0, 0); records.len()];
-        let mut parts: Vec<u32> = placed.clone();
+        let mut parts = placed.clone();
         parts.sort_unstable();
         parts.dedup();
-        let mut batch = Vec::new();
-        for p in parts {
-            batch.clear();
-            batch.extend(
-                records
-                    .iter()
-                    .zip(&placed)
-                    .filter(|(_, &q)| q == p)
-                    .map(|(r, _)| r.record),
-            );
-            let first = write(&t.partitions[p as usize], &batch)?;
-            let idx = placed
-                .iter()
-                .enumerate()
-                .filter(|(_, &q)| q == p)
-                .map(|(i, _)| i);
-            for (k, i) in idx.enumerate() {
-                out[i] = (p, first + k as u64);
-            }
-        }
-        Ok(out)
+        Ok(Placement {
+            topic: t,
+            placed,
+            parts,
+        })
     }
 
     /// A cursor on one partition.
@@ -469,6 +463,52 @@ pub fn fail_appends_for_tests(dir: &Path, topic: &str, partition: u32, at: FailA
 impl Drop for Log {
     fn drop(&mut self) {
         let _ = self.close();
+    }
+}
+
+/// Where the records of one append go: see [`Log::place`].
+pub(crate) struct Placement {
+    topic: Arc<Topic>,
+    /// Each record's partition.
+    placed: Vec<u32>,
+    /// The partitions written, each once, in order.
+    parts: Vec<u32>,
+}
+
+impl Placement {
+    /// The partitions the append writes to.
+    pub(crate) fn partitions(&self) -> impl Iterator<Item = &Arc<Partition>> {
+        self.parts
+            .iter()
+            .map(|&p| &self.topic.partitions[p as usize])
+    }
+
+    /// Writes each partition's records with `write`, one batch a partition.
+    /// Returns (partition, offset) per record.
+    pub(crate) fn write(self, records: &[Placed], write: &mut Write) -> Result<Vec<(u32, u64)>> {
+        let mut out = vec![(0, 0); records.len()];
+        let mut batch = Vec::new();
+        for (part, &p) in self.partitions().zip(&self.parts) {
+            batch.clear();
+            batch.extend(
+                records
+                    .iter()
+                    .zip(&self.placed)
+                    .filter(|(_, &q)| q == p)
+                    .map(|(r, _)| r.record),
+            );
+            let first = write(part, &batch)?;
+            let idx = self
+                .placed
+                .iter()
+                .enumerate()
+                .filter(|(_, &q)| q == p)
+                .map(|(i, _)| i);
+            for (k, i) in idx.enumerate() {
+                out[i] = (p, first + k as u64);
+            }
+        }
+        Ok(out)
     }
 }
 

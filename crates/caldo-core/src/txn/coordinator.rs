@@ -10,6 +10,7 @@
 //! (`prepareCommit`, `prepareAbort`), then write a marker to every partition,
 //! then go back to `empty`. Whoever finds a decision recorded completes it.
 
+use std::cell::Cell;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -59,6 +60,10 @@ pub(super) struct Coordinator {
     pub id: String,
     dir: PathBuf,
     lock: File,
+    /// The state file, kept open: a transaction reads and writes it five times.
+    state: File,
+    /// The newest whole slot's sequence, as `locked` last read it.
+    seq: Cell<Option<u64>>,
     fence: MmapMut,
     durable: bool,
 }
@@ -69,11 +74,14 @@ impl Coordinator {
         std::fs::create_dir_all(layout::txn_owners(&dir))
             .ctx(format_args!("creating {}", dir.display()))?;
         let lock = lock::open(&layout::txn_lock(&dir))?;
+        let state = lock::open(&layout::txn_state(&dir))?;
         let (_, fence) = shared::map(&layout::txn_fence(&dir), 8, "fence")?;
         Ok(Coordinator {
             id: id.to_string(),
             dir,
             lock,
+            state,
+            seq: Cell::new(None),
             fence,
             durable: o.durable(),
         })
@@ -86,7 +94,11 @@ impl Coordinator {
     /// Runs `f` on the state (`None` if there is none yet) under the lock.
     pub fn locked<T>(&self, f: impl FnOnce(&mut Option<TxnState>) -> Result<T>) -> Result<T> {
         let _guard = lock::exclusive(&self.lock).ctx("locking transaction state")?;
-        let mut state = read(&self.dir)?;
+        let newest = newest(&self.state)?;
+        self.seq.set(newest.as_ref().map(|(seq, _)| *seq));
+        let mut state = newest
+            .map(|(_, json)| parse(&self.dir, &json))
+            .transpose()?;
         f(&mut state)
     }
 
@@ -96,18 +108,11 @@ impl Coordinator {
     }
 
     /// Writes `st` into the slot after the newest one (a rename per change
-    /// would cost more than the rest of a transaction).
+    /// would cost more than the rest of a transaction). Only inside `locked`,
+    /// which read the newest one.
     fn write_as(&self, st: &TxnState, durable: bool) -> Result<()> {
         let json = serde_json::to_vec(st).expect("txn state serializes");
-        let path = layout::txn_state(&self.dir);
-        let file = lock::open(&path)?;
-        let fresh = file.metadata().ctx("stat transaction state")?.len() == 0;
-        let seq = [0, 1]
-            .into_iter()
-            .filter_map(|i| slot(&file, i).ok().flatten())
-            .map(|(seq, _)| seq)
-            .max()
-            .map_or(0, |s| s + 1);
+        let seq = self.seq.get().map_or(0, |s| s + 1);
         if json.len() as u64 > SLOT - SLOT_HEADER as u64 {
             return Err(Error::new(
                 Code::InvalidArg,
@@ -122,14 +127,17 @@ impl Coordinator {
         buf.extend_from_slice(&json);
         let crc = crc32fast::hash(&buf[8..]);
         buf[4..8].copy_from_slice(&crc.to_le_bytes());
-        file.write_all_at(&buf, (seq % 2) * SLOT)
+        self.state
+            .write_all_at(&buf, (seq % 2) * SLOT)
             .ctx("writing transaction state")?;
         if durable {
-            file.sync_data().ctx("syncing transaction state")?;
-            if fresh {
+            self.state.sync_data().ctx("syncing transaction state")?;
+            // No whole slot before: the file may be new, its name not yet durable.
+            if seq == 0 {
                 sync_dir(&self.dir)?;
             }
         }
+        self.seq.set(Some(seq));
         Ok(())
     }
 
@@ -182,8 +190,8 @@ const SLOT: u64 = 1 << 20;
 const SLOT_HEADER: usize = 20;
 const STATE_MAGIC: u32 = u32::from_le_bytes(*b"CLDT");
 
-/// Slot `i` of the state file: (sequence, JSON), `None` if empty or torn.
-fn slot(file: &File, i: u64) -> Result<Option<(u64, Vec<u8>)>> {
+/// Slot `i`'s header: (sequence, JSON length, CRC), `None` if empty or not one.
+fn header(file: &File, i: u64) -> Result<Option<(u64, usize, u32)>> {
     let mut h = [0u8; SLOT_HEADER];
     match file.read_exact_at(&mut h, i * SLOT) {
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
@@ -194,21 +202,45 @@ fn slot(file: &File, i: u64) -> Result<Option<(u64, Vec<u8>)>> {
     if u32_at(0) != STATE_MAGIC || len as u64 > SLOT - SLOT_HEADER as u64 {
         return Ok(None);
     }
-    let mut json = vec![0u8; len];
-    if file
-        .read_exact_at(&mut json, i * SLOT + SLOT_HEADER as u64)
-        .is_err()
-    {
-        return Ok(None);
-    }
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&h[8..]);
-    crc.update(&json);
     let seq = u64::from_le_bytes(h[8..16].try_into().unwrap());
-    Ok((crc.finalize() == u32_at(4)).then_some((seq, json)))
+    Ok(Some((seq, len, u32_at(4))))
 }
 
-/// The state in `dir`: the newest whole slot; `None` if there is none yet.
+/// The newest whole slot of the state file: (sequence, JSON), `None` if
+/// there is none. A torn newest slot leaves the other.
+fn newest(file: &File) -> Result<Option<(u64, Vec<u8>)>> {
+    let mut slots: Vec<_> = [0, 1]
+        .into_iter()
+        .filter_map(|i| header(file, i).transpose().map(|h| h.map(|h| (i, h))))
+        .collect::<Result<_>>()?;
+    slots.sort_by_key(|(_, (seq, _, _))| std::cmp::Reverse(*seq));
+    for (i, (seq, len, crc)) in slots {
+        let mut json = vec![0u8; len];
+        if file
+            .read_exact_at(&mut json, i * SLOT + SLOT_HEADER as u64)
+            .is_err()
+        {
+            continue;
+        }
+        let mut h = crc32fast::Hasher::new();
+        h.update(&seq.to_le_bytes());
+        h.update(&(len as u32).to_le_bytes());
+        h.update(&json);
+        if h.finalize() == crc {
+            return Ok(Some((seq, json)));
+        }
+    }
+    Ok(None)
+}
+
+fn parse(dir: &Path, json: &[u8]) -> Result<TxnState> {
+    serde_json::from_slice(json).map_err(|e| {
+        let path = layout::txn_state(dir);
+        Error::new(Code::Corrupt, format!("{} is damaged: {e}", path.display()))
+    })
+}
+
+/// The state in `dir`, read without the lock; `None` if there is none yet.
 pub(super) fn read(dir: &Path) -> Result<Option<TxnState>> {
     let path = layout::txn_state(dir);
     let file = match File::open(&path) {
@@ -216,16 +248,9 @@ pub(super) fn read(dir: &Path) -> Result<Option<TxnState>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).ctx(format_args!("reading {}", path.display())),
     };
-    let newest = [slot(&file, 0)?, slot(&file, 1)?]
-        .into_iter()
-        .flatten()
-        .max_by_key(|(seq, _)| *seq);
-    let Some((_, json)) = newest else {
-        return Ok(None);
-    };
-    serde_json::from_slice(&json)
-        .map(Some)
-        .map_err(|e| Error::new(Code::Corrupt, format!("{} is damaged: {e}", path.display())))
+    newest(&file)?
+        .map(|(_, json)| parse(dir, &json))
+        .transpose()
 }
 
 /// Writes the decided outcome's marker to every partition of `st`'s

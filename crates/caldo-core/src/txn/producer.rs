@@ -157,9 +157,17 @@ impl Producer {
             ));
         }
         let log = self.log.clone();
-        log.append_with(topic, records, round_robin, &mut |p, batch| {
-            self.write(p, batch)
-        })
+        let placement = log.place(topic, records, round_robin)?;
+        // Every partition of the send joins the transaction in one state write.
+        let (pid, epoch) = (self.pid, self.epoch);
+        if let Some(txn) = &mut self.txn {
+            txn.add(
+                pid,
+                epoch,
+                placement.partitions().map(|p| (p.topic.clone(), p.id)),
+            )?;
+        }
+        placement.write(records, &mut |p, batch| self.write(p, batch))
     }
 
     /// Writes `records` to `p` as this producer, registering the partition
@@ -168,7 +176,7 @@ impl Producer {
         let key = (p.topic.clone(), p.id);
         let (pid, epoch) = (self.pid, self.epoch);
         if let Some(txn) = &mut self.txn {
-            txn.add(pid, epoch, &key)?;
+            txn.add(pid, epoch, std::iter::once(key.clone()))?;
         }
         let seq = *self.seqs.get(&key).unwrap_or(&0);
         let co = self.txn.as_ref().map(|t| &t.co);
@@ -259,9 +267,19 @@ impl Producer {
 }
 
 impl Txn {
-    /// Adds `key` to the coordinator's state before the first write to it.
-    fn add(&mut self, pid: i64, epoch: i16, key: &(String, u32)) -> Result<()> {
-        if self.partitions.contains(key) {
+    /// Adds the partitions of `keys` not in the transaction yet to the
+    /// coordinator's state, in one write, before the first write to them.
+    fn add(
+        &mut self,
+        pid: i64,
+        epoch: i16,
+        keys: impl IntoIterator<Item = (String, u32)>,
+    ) -> Result<()> {
+        let new: Vec<_> = keys
+            .into_iter()
+            .filter(|k| !self.partitions.contains(k))
+            .collect();
+        if new.is_empty() {
             return Ok(());
         }
         let timeout = self.timeout.as_millis() as u64;
@@ -278,10 +296,10 @@ impl Txn {
                 s.partitions.clear();
             }
             (s.timeout_ms, s.owner) = (timeout, owner.clone());
-            s.partitions.push(key.clone());
+            s.partitions.extend(new.iter().cloned());
             co.write(s)
         })?;
-        self.partitions.insert(key.clone());
+        self.partitions.extend(new);
         Ok(())
     }
 }
