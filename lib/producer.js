@@ -17,6 +17,7 @@ const REFUSED_BEFORE_WRITING = new Set(['ERR_MESSAGE_TOO_LARGE', 'ERR_INVALID_PA
 // Appends up to this size (without 'always' durability) are written on the calling thread.
 const SYNC_APPEND_BYTES = 1 << 20
 const REC_KEYS = ['key', 'value', 'headers', 'partition', 'timestamp']
+const SETTLED = Promise.resolve()
 
 // The names a record's fields go by in error messages.
 function labelsOf (what) {
@@ -109,7 +110,12 @@ class Buffers {
 
   take (size) {
     const i = this.#free.findIndex((b) => b.length >= size)
-    if (i >= 0) return this.#free.splice(i, 1)[0]
+    if (i >= 0) {
+      const buffer = this.#free[i]
+      this.#free[i] = this.#free[this.#free.length - 1]
+      this.#free.pop()
+      return buffer
+    }
     return Buffer.allocUnsafeSlow(Math.max(size, 64 << 10))
   }
 
@@ -122,10 +128,13 @@ const txnState = (message) => coded('ERR_INVALID_TXN_STATE', message)
 
 // A producer's sends, for either backend: those of one tick (and those made while a
 // write is in flight) go to `write(items)` together, each item a send's
-// { topic, recs (its Records), single, resolve, reject }. `check()` runs before a send is taken.
+// { topic, recs (its Records), single, resolve, reject }. `write` returns a promise only
+// if it has to wait: one done on this thread costs no async frame. `check()` runs before
+// a send is taken.
 class SendQueue {
   #items = []
-  #draining = null
+  #draining = false
+  #flushed = []
   #check
   #write
   #key
@@ -139,43 +148,54 @@ class SendQueue {
   }
 
   send (topic, record) {
-    return this.#add(topic, () => [record], 'record', true)
+    return this.#add(topic, record, 'record', true)
   }
 
   sendBatch (topic, records) {
-    return this.#add(topic, () => {
-      if (!Array.isArray(records) || records.length === 0) throw invalid('sendBatch takes a non-empty array of records')
-      return Array.from(records)
-    }, 'records', false)
+    return this.#add(topic, records, 'records', false)
   }
 
-  #add (topic, list, what, single) {
+  #add (topic, records, what, single) {
     try {
       this.#check()
       v.string('topic', topic, 'ERR_INVALID_TOPIC')
-      const recs = v.readingArgs(what, () => encodeRecords(what, list(), single, this.#key, this.#value))
+      const recs = v.readingArgs(what, () => encodeRecords(what, single ? [records] : listOf(records), single, this.#key, this.#value))
       return new Promise((resolve, reject) => {
         this.#items.push({ topic, recs, single, resolve, reject })
-        if (!this.#draining) this.#draining = new Promise((done) => queueMicrotask(() => this.#drain().then(done)))
+        if (!this.#draining) {
+          this.#draining = true
+          // A reaction on a settled promise: queueMicrotask costs an async resource a call.
+          SETTLED.then(this.#drain)
+        }
       })
     } catch (err) {
       return Promise.reject(err)
     }
   }
 
-  async #drain () {
+  #drain = () => {
     while (this.#items.length) {
       const items = this.#items
       this.#items = []
-      await this.#write(items)
+      const pending = this.#write(items)
+      if (pending) return void pending.then(this.#drain)
     }
-    this.#draining = null
+    this.#draining = false
+    const flushed = this.#flushed
+    this.#flushed = []
+    for (const resolve of flushed) resolve()
   }
 
   /** Resolves once every send taken so far is written. */
-  async flush () {
-    while (this.#draining) await this.#draining
+  flush () {
+    return this.#draining ? new Promise((resolve) => this.#flushed.push(resolve)) : Promise.resolve()
   }
+}
+
+// sendBatch's records, copied: the caller may change its array once the call returned.
+function listOf (records) {
+  if (!Array.isArray(records) || records.length === 0) throw invalid('sendBatch takes a non-empty array of records')
+  return Array.from(records)
 }
 
 // The `tx` a transaction's function gets: sends that belong to that transaction only.
@@ -207,6 +227,19 @@ class Transaction {
   sendOffsets (consumer) { return this.#track(() => this.#producer[TXN_OFFSETS](consumer, this.#txn)) }
 
   end () { this.#done = true }
+}
+
+// Resolves each send of `group` with its records' places: `placed` holds
+// [partition, offset] per record, in order.
+function settle (topic, group, placed) {
+  // A plain loop: a map() callback counting `at` in its closure cost about a tenth of a batch's time.
+  let at = 0
+  for (const it of group) {
+    const recs = it.recs
+    const out = new Array(recs.length)
+    for (let j = 0; j < recs.length; j++, at++) out[j] = { topic, partition: placed[at * 2], offset: placed[at * 2 + 1], timestamp: recs.timestamp(j) }
+    it.resolve(it.single ? out[0] : out)
+  }
 }
 
 class Producer {
@@ -296,23 +329,29 @@ class Producer {
 
   sendBatch (topic, records) { return this.#sends.sendBatch(topic, records) }
 
-  // Queued sends, one native call per topic.
-  async #write (items) {
+  // Queued sends, one native call per topic; a promise only if a call has to wait.
+  #write (items) {
+    const topic = items[0].topic
+    if (items.every((it) => it.topic === topic)) return this.#append(topic, items)
     const byTopic = new Map()
     for (const it of items) {
       if (!byTopic.has(it.topic)) byTopic.set(it.topic, [])
       byTopic.get(it.topic).push(it)
     }
-    for (const [topic, group] of byTopic) await this.#append(topic, group)
+    const groups = byTopic.entries()
+    const next = () => {
+      for (const [topic, group] of groups) {
+        const pending = this.#append(topic, group)
+        if (pending) return pending.then(next)
+      }
+    }
+    return next()
   }
 
-  // One native call for the whole group of sends. A record refused by the
-  // engine's checks fails the call before anything is written, so then each
-  // send is tried alone and only the bad one fails; any other error fails
-  // them all (part may be written).
-  async #append (topic, group) {
-    // A small append without fsync is a page-cache write: doing it here is faster
-    // than a hop to a worker thread and back.
+  // One native call for the whole group of sends. A small append without fsync is a
+  // page-cache write: doing it on this thread is faster than a hop to a worker thread
+  // and back, and then nothing here is async.
+  #append (topic, group) {
     let now = false
     let buffer = null
     const { data, meta, timestamps, placed: into } = encodeAppend(group.map((it) => it.recs), (size) => {
@@ -321,29 +360,40 @@ class Producer {
       return buffer.subarray(0, size)
     }, (n) => now ? this.#scratch.arrays(n) : appendArrays(n))
     const producer = this.#native
-    let placed
+    if (!now) return this.#appendLater(topic, group, () => producer.append(topic, data, meta, timestamps, this.#rr++ & MAX_U32), buffer)
     try {
-      if (now) {
-        producer.appendNow(topic, data, meta, timestamps, this.#rr++ & MAX_U32, into)
-        placed = into
-      } else placed = await producer.append(topic, data, meta, timestamps, this.#rr++ & MAX_U32)
+      producer.appendNow(topic, data, meta, timestamps, this.#rr++ & MAX_U32, into)
     } catch (err) {
-      if (group.length > 1 && REFUSED_BEFORE_WRITING.has(err.code)) {
-        for (const it of group) await this.#append(topic, [it])
-      } else for (const it of group) it.reject(err)
-      return
+      return this.#refused(topic, group, err)
     } finally {
-      // The engine is done with the bytes once the call returned or settled.
+      // The engine is done with the bytes once the call returned.
       this.#buffers.give(buffer)
     }
-    // A plain loop: a map() callback counting `at` in its closure cost about a tenth of a batch's time.
-    let at = 0
-    for (const it of group) {
-      const recs = it.recs
-      const out = new Array(recs.length)
-      for (let j = 0; j < recs.length; j++, at++) out[j] = { topic, partition: placed[at * 2], offset: placed[at * 2 + 1], timestamp: recs.timestamp(j) }
-      it.resolve(it.single ? out[0] : out)
+    settle(topic, group, into)
+  }
+
+  async #appendLater (topic, group, append, buffer) {
+    let placed
+    try {
+      placed = await append()
+    } catch (err) {
+      return this.#refused(topic, group, err)
+    } finally {
+      this.#buffers.give(buffer)
     }
+    settle(topic, group, placed)
+  }
+
+  // A record refused by the engine's checks fails the call before anything is
+  // written, so then each send is tried alone and only the bad one fails; any other
+  // error fails them all (part may be written).
+  #refused (topic, group, err) {
+    if (group.length > 1 && REFUSED_BEFORE_WRITING.has(err.code)) return this.#eachAlone(topic, group)
+    for (const it of group) it.reject(err)
+  }
+
+  async #eachAlone (topic, group) {
+    for (const it of group) await this.#append(topic, [it])
   }
 
   /** Resolves once every record sent so far is written (and synced, as durability says). */

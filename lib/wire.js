@@ -34,9 +34,12 @@ class AppendScratch {
   #meta = new ArrayBuffer(0)
   #timestamps = new ArrayBuffer(0)
   #placed = new ArrayBuffer(0)
+  // The views of the last call: sends of one record each ask for the same ones.
+  #views = null
 
   arrays (n) {
     if (n > AppendScratch.MAX_RECORDS) return { ...appendArrays(n), placed: new Float64Array(n * 2) }
+    if (this.#views !== null && this.#views.timestamps.length === n) return this.#views
     if (this.#timestamps.byteLength < n * 8) {
       // Twice what is asked, so that sends growing a record at a time do not reallocate each time.
       const room = Math.min(AppendScratch.MAX_RECORDS, Math.max(16, n * 2))
@@ -44,7 +47,8 @@ class AppendScratch {
       this.#timestamps = new ArrayBuffer(room * 8)
       this.#placed = new ArrayBuffer(room * 16)
     }
-    return { meta: new Int32Array(this.#meta, 0, n * A_STRIDE), timestamps: new Float64Array(this.#timestamps, 0, n), placed: new Float64Array(this.#placed, 0, n * 2) }
+    this.#views = { meta: new Int32Array(this.#meta, 0, n * A_STRIDE), timestamps: new Float64Array(this.#timestamps, 0, n), placed: new Float64Array(this.#placed, 0, n * 2), data: null }
+    return this.#views
   }
 }
 
