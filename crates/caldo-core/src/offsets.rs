@@ -116,7 +116,9 @@ impl Offsets {
 
     /// Writes offsets for `group` as one batch: all of them or none.
     pub fn commit(&self, group: &str, offsets: &[((String, u32), u64)]) -> Result<()> {
-        self.commit_with(group, offsets, &mut |p, records| p.append(records, None))
+        self.commit_with(group, offsets, &mut |p, records| {
+            p.append_unsynced(records, None)
+        })
     }
 
     /// The partition that holds `group`'s offsets.
@@ -126,7 +128,7 @@ impl Offsets {
 
     /// [`Offsets::commit`], the batch written by `write` (a transactional
     /// producer's, for offsets sent in a transaction).
-    pub fn commit_with(
+    pub(crate) fn commit_with(
         &self,
         group: &str,
         offsets: &[((String, u32), u64)],
@@ -148,7 +150,7 @@ impl Offsets {
         let committed = self.committed(group)?;
         let tombstones = committed.keys().map(|tp| (tp, None));
         self.write(group, tombstones, now_ms(), &mut |p, records| {
-            p.append(records, None)
+            p.append_unsynced(records, None)
         })
     }
 
@@ -174,8 +176,11 @@ impl Offsets {
                 timestamp,
             })
             .collect();
-        write(self.partition(group), &records)?;
-        Ok(())
+        let p = self.partition(group);
+        match write(p, &records)? {
+            (_, Some(unsynced)) => p.sync(unsynced),
+            (_, None) => Ok(()),
+        }
     }
 
     /// What `group` has committed, read up to the end of its partition now.

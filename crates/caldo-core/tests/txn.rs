@@ -379,6 +379,41 @@ fn a_send_to_several_partitions_puts_each_in_the_transaction_so_a_fence_ends_it_
     }
 }
 
+#[test]
+fn with_durability_always_a_send_over_several_partitions_and_its_markers_are_synced_before_returning() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(
+        Log::open_with(dir.path(), Durability::Always, Duration::from_secs(1), None).unwrap(),
+    );
+    let cfg = TopicConfig {
+        partitions: 3,
+        ..Default::default()
+    };
+    log.create_topic("t", &cfg).unwrap();
+    // Synced means the durable record (what recovery after a power loss keeps) is at the end.
+    let synced = |p: u32| {
+        let part = log.partition("t", p).unwrap();
+        let (base, end) = part.state().active();
+        part.state().durable().map(|d| (d.base, d.pos)) == Some((base, end))
+    };
+    let vs = values(6, "r");
+    let mut records = recs(&vs);
+    for (i, r) in records.iter_mut().enumerate() {
+        r.partition = Some(i as u32 % 3);
+    }
+    log.append("t", &records, 0).unwrap();
+    assert!((0..3).all(synced), "a plain append");
+    let mut p = Producer::transactional(log.clone(), "tx", DEFAULT_TXN_TIMEOUT).unwrap();
+    p.begin().unwrap();
+    p.send("t", &records, 0).unwrap();
+    assert!((0..3).all(synced), "a producer's send");
+    p.end(true).unwrap();
+    for q in 0..3 {
+        assert_eq!(log.partition("t", q).unwrap().state().next_offset(), 5);
+    }
+    assert!((0..3).all(synced), "the commit markers");
+}
+
 /// Flips a byte of the JSON in the newest slot of transactional id `id`'s
 /// state file (two slots of 1 MiB: magic, CRC, sequence u64 at 8, length),
 /// as a write torn by a power loss would leave it.

@@ -13,7 +13,7 @@ use crate::offsets::{self, Offsets};
 use crate::record::batch::RecordIn;
 use crate::record::partitioner::partition_for_key;
 use crate::storage::cursor::{Cursor, Position};
-use crate::storage::partition::{Durability, FailAt, Partition, Write};
+use crate::storage::partition::{sync_all, Durability, FailAt, Partition, Unsynced, Write};
 use crate::storage::topic::{validate_name, Topic, TopicConfig};
 use crate::sync::unpoisoned;
 use crate::sync::wake::{Ring, Wake};
@@ -292,7 +292,7 @@ impl Log {
         round_robin: u32,
     ) -> Result<Vec<(u32, u64)>> {
         self.append_with(topic, records, round_robin, &mut |p, batch| {
-            p.append(batch, None)
+            p.append_unsynced(batch, None)
         })
     }
 
@@ -483,9 +483,23 @@ impl Placement {
             .map(|&p| &self.topic.partitions[p as usize])
     }
 
-    /// Writes each partition's records with `write`, one batch a partition.
-    /// Returns (partition, offset) per record.
+    /// Writes each partition's records with `write`, one batch a partition,
+    /// then does the syncs they left, together. Returns (partition, offset)
+    /// per record.
     pub(crate) fn write(self, records: &[Placed], write: &mut Write) -> Result<Vec<(u32, u64)>> {
+        let mut unsynced = Vec::new();
+        let written = self.write_unsynced(records, write, &mut unsynced);
+        // What was written is synced even when a later partition failed.
+        sync_all(unsynced)?;
+        written
+    }
+
+    fn write_unsynced(
+        &self,
+        records: &[Placed],
+        write: &mut Write,
+        unsynced: &mut Vec<(Arc<Partition>, Unsynced)>,
+    ) -> Result<Vec<(u32, u64)>> {
         let mut out = vec![(0, 0); records.len()];
         let mut batch = Vec::new();
         for (part, &p) in self.partitions().zip(&self.parts) {
@@ -497,7 +511,8 @@ impl Placement {
                     .filter(|(_, &q)| q == p)
                     .map(|(r, _)| r.record),
             );
-            let first = write(part, &batch)?;
+            let (first, left) = write(part, &batch)?;
+            unsynced.extend(left.map(|u| (part.clone(), u)));
             let idx = self
                 .placed
                 .iter()

@@ -24,6 +24,7 @@ use crate::fsutil::sync_dir;
 use crate::layout;
 use crate::log::Opener;
 use crate::record::control::Marker;
+use crate::storage::partition::sync_all;
 use crate::sync::{lock, shared};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -266,16 +267,22 @@ pub(super) fn complete(o: &Opener, co: &Coordinator, st: &mut TxnState) -> Resul
         commit,
         coordinator_epoch: 0,
     };
-    for (topic, p) in &st.partitions {
+    let mut unsynced = Vec::new();
+    let written = st.partitions.iter().try_for_each(|(topic, p)| {
         match o.partition(topic, *p) {
             Ok(part) => {
-                part.end_txn(st.producer_id, st.epoch, marker)?;
+                let left = part.end_txn(st.producer_id, st.epoch, marker)?;
+                unsynced.extend(left.map(|u| (part, u)));
+                Ok(())
             }
             // A topic deleted since holds nothing to end.
-            Err(e) if e.code == Code::UnknownTopic => {}
-            Err(e) => return Err(e),
+            Err(e) if e.code == Code::UnknownTopic => Ok(()),
+            Err(e) => Err(e),
         }
-    }
+    });
+    // The markers' syncs together; those written are synced even after an error.
+    sync_all(unsynced)?;
+    written?;
     st.status = Status::Empty;
     st.partitions.clear();
     // Not synced: should a power loss take it, the decision recorded before is

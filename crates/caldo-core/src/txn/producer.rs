@@ -15,7 +15,7 @@ use crate::group::{unique_id, Tp};
 use crate::layout;
 use crate::log::{Log, Placed};
 use crate::record::batch::RecordIn;
-use crate::storage::partition::{now_ms, Partition, Producing};
+use crate::storage::partition::{now_ms, Partition, Producing, Unsynced};
 use crate::storage::topic::validate_name;
 use crate::sync::lock;
 
@@ -171,8 +171,12 @@ impl Producer {
     }
 
     /// Writes `records` to `p` as this producer, registering the partition
-    /// with the transaction first, retrying I/O failures.
-    fn write(&mut self, p: &Arc<Partition>, records: &[RecordIn]) -> Result<u64> {
+    /// with the transaction first, retrying I/O failures; leaves the sync.
+    fn write(
+        &mut self,
+        p: &Arc<Partition>,
+        records: &[RecordIn],
+    ) -> Result<(u64, Option<Unsynced>)> {
         let key = (p.topic.clone(), p.id);
         let (pid, epoch) = (self.pid, self.epoch);
         if let Some(txn) = &mut self.txn {
@@ -189,8 +193,8 @@ impl Producer {
             current: &current,
         };
         let mut attempt = 1;
-        let first = loop {
-            match p.append(records, Some(&producing)) {
+        let written = loop {
+            match p.append_unsynced(records, Some(&producing)) {
                 Err(e) if e.code == Code::Io && attempt < ATTEMPTS => attempt += 1,
                 r => break r?,
             }
@@ -198,7 +202,7 @@ impl Producer {
         // Kafka's sequences wrap to 0 after i32::MAX.
         let next = (i64::from(seq) + records.len() as i64) % (i64::from(i32::MAX) + 1);
         self.seqs.insert(key, next as i32);
-        Ok(first)
+        Ok(written)
     }
 
     fn txn(&mut self) -> Result<&mut Txn> {

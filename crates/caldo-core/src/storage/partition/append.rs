@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::sync::Mutex;
 
-use super::{cached_rw, Active, Durability, Partition, Writer};
+use super::{cached_rw, Active, Durability, Partition, Unsynced, Writer};
 use crate::error::{Code, Error, IoContext, Result};
 use crate::layout;
 use crate::record::batch::{self, RecordIn, Stamp, TRANSACTIONAL};
@@ -116,8 +116,10 @@ fn injected_failure(dir: &Path, at: FailAt) -> Result<()> {
     ))
 }
 
-/// Writes one partition's share of an append: plain, or as a producer.
-pub type Write<'w> = dyn FnMut(&Arc<Partition>, &[RecordIn]) -> Result<u64> + 'w;
+/// Writes one partition's share of an append, plain or as a producer:
+/// its first offset, and the sync it leaves (see `append_unsynced`).
+pub(crate) type Write<'w> =
+    dyn FnMut(&Arc<Partition>, &[RecordIn]) -> Result<(u64, Option<Unsynced>)> + 'w;
 
 /// What the producer table says about an append, under the lock.
 enum Check {
@@ -158,6 +160,20 @@ impl Partition {
     /// the first. With `producer`, a retry of its last append returns where
     /// that was written instead of writing it again.
     pub fn append(&self, records: &[RecordIn], producer: Option<&Producing>) -> Result<u64> {
+        let (first, unsynced) = self.append_unsynced(records, producer)?;
+        if let Some(u) = unsynced {
+            self.sync(u)?;
+        }
+        Ok(first)
+    }
+
+    /// [`Partition::append`], leaving an `'always'` append's sync to the
+    /// caller (see [`sync_all`](super::sync_all)).
+    pub(crate) fn append_unsynced(
+        &self,
+        records: &[RecordIn],
+        producer: Option<&Producing>,
+    ) -> Result<(u64, Option<Unsynced>)> {
         ENCODED.with_borrow_mut(|e| {
             // Encoded before the lock is taken, at offsets from 0: only the base
             // offsets depend on where the append lands, and the CRC leaves them out.
@@ -176,7 +192,7 @@ impl Partition {
         batches: &mut [(usize, u64)],
         n: usize,
         producer: Option<&Producing>,
-    ) -> Result<u64> {
+    ) -> Result<(u64, Option<Unsynced>)> {
         let (first, synced) = self.with_lock(|w| {
             let next = self.state.next_offset();
             let slot = match producer.map(|p| self.check_producer(p, n)) {
@@ -202,17 +218,16 @@ impl Partition {
             let written = self.write_encoded(w, buf, batches, next, after, &mut note)?;
             Ok((next, Some(written)))
         })?;
-        if let Some((base, end, log)) = synced {
+        if synced.is_some() {
             self.dirty.store(true, Ordering::Release);
-            if self.durability == Durability::Always {
-                self.sync_to(base, end, &log)?;
-            }
-        } else if self.durability == Durability::Always {
-            // A retried duplicate: make sure the first attempt's sync happened.
-            self.sync_published()?;
         }
         injected_failure(&self.dir, FailAt::Published)?;
-        Ok(first)
+        let unsynced = (self.durability == Durability::Always).then(|| match synced {
+            Some((base, end, log)) => Unsynced::To { base, end, log },
+            // A retried duplicate: make sure the first attempt's sync happened.
+            None => Unsynced::Published,
+        });
+        Ok((first, unsynced))
     }
 
     /// A transaction's first append here opens it in table slot `slot`
@@ -261,9 +276,11 @@ impl Partition {
 
     /// Ends `pid`'s open transaction here, if it has one: writes the commit
     /// or abort marker (and, for an abort, the aborted-transaction index
-    /// entry), then lets the last stable offset pass it. Returns false when
-    /// no transaction of `pid` was open (already ended, or nothing written).
-    pub fn end_txn(&self, pid: i64, epoch: i16, marker: Marker) -> Result<bool> {
+    /// entry), then lets the last stable offset pass it. Leaves an `'always'`
+    /// marker's sync to the caller, as `append_unsynced` does; nothing is
+    /// written when no transaction of `pid` is open here (already ended, or
+    /// nothing written).
+    pub(crate) fn end_txn(&self, pid: i64, epoch: i16, marker: Marker) -> Result<Option<Unsynced>> {
         let synced = self.with_lock(|w| {
             let Some((slot, mut e)) = self.state.find_producer(pid) else {
                 return Ok(None);
@@ -294,13 +311,10 @@ impl Partition {
                 .map(Some)
         })?;
         let Some((base, end, log)) = synced else {
-            return Ok(false);
+            return Ok(None);
         };
         self.dirty.store(true, Ordering::Release);
-        if self.durability == Durability::Always {
-            self.sync_to(base, end, &log)?;
-        }
-        Ok(true)
+        Ok((self.durability == Durability::Always).then_some(Unsynced::To { base, end, log }))
     }
 
     /// Writes the encoded batches in `buf` (offsets `next..after`; `batches`

@@ -26,6 +26,38 @@ pub enum Durability {
     Always,
 }
 
+/// An `'always'` append or marker whose sync its caller does, so that a
+/// send to several partitions syncs them together (`sync_all`): ext4
+/// commits concurrent fdatasyncs in one journal transaction.
+pub(crate) enum Unsynced {
+    /// The log up to `end` of segment `base`.
+    To { base: u64, end: u64, log: Arc<File> },
+    /// What is published: a retried duplicate's first attempt may not have synced.
+    Published,
+}
+
+/// Syncs what each partition's appends left, at once on a thread each
+/// when there are several; the first error, once all are done.
+pub(crate) fn sync_all(pending: Vec<(Arc<Partition>, Unsynced)>) -> Result<()> {
+    let mut pending = pending.into_iter();
+    let Some((first, u)) = pending.next() else {
+        return Ok(());
+    };
+    std::thread::scope(|scope| {
+        let others: Vec<_> = pending
+            .map(|(p, u)| scope.spawn(move || p.sync(u)))
+            .collect();
+        let mut result = first.sync(u);
+        for handle in others {
+            let r = handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            result = result.and(r);
+        }
+        result
+    })
+}
+
 /// What a sync would cover now: see [`Partition::published`].
 struct Published {
     durable: Durable,
@@ -64,6 +96,14 @@ impl Partition {
             }
         }
         Ok(())
+    }
+
+    /// Does the sync an append or marker left.
+    pub(crate) fn sync(&self, u: Unsynced) -> Result<()> {
+        match u {
+            Unsynced::To { base, end, log } => self.sync_to(base, end, &log),
+            Unsynced::Published => self.sync_published().map(drop),
+        }
     }
 
     /// fdatasync up to what is published now; false (nothing synced) while a

@@ -21,9 +21,11 @@ use crate::storage::state::State;
 use crate::sync::wake::Wake;
 use crate::sync::{lock, unpoisoned};
 
-pub use append::{fail_appends_for_tests, FailAt, Producing, Write};
+pub(crate) use append::Write;
+pub use append::{fail_appends_for_tests, FailAt, Producing};
 pub use compaction::{dirty_ratio, Compacted, Compaction};
 pub use durability::Durability;
+pub(crate) use durability::{sync_all, Unsynced};
 pub(crate) use retention::now_ms;
 pub use retention::{segment_max_timestamp, Removed, Rules, Seg};
 
