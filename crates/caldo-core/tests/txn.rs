@@ -380,7 +380,8 @@ fn a_send_to_several_partitions_puts_each_in_the_transaction_so_a_fence_ends_it_
 }
 
 #[test]
-fn with_durability_always_a_send_over_several_partitions_and_its_markers_are_synced_before_returning() {
+fn with_durability_always_a_send_over_several_partitions_and_its_markers_are_synced_before_returning(
+) {
     let dir = tempfile::tempdir().unwrap();
     let log = Arc::new(
         Log::open_with(dir.path(), Durability::Always, Duration::from_secs(1), None).unwrap(),

@@ -44,10 +44,17 @@ pub(crate) fn sync_all(pending: Vec<(Arc<Partition>, Unsynced)>) -> Result<()> {
         return Ok(());
     };
     std::thread::scope(|scope| {
-        let others: Vec<_> = pending
-            .map(|(p, u)| scope.spawn(move || p.sync(u)))
-            .collect();
-        let mut result = first.sync(u);
+        let mut result = Ok(());
+        let mut others = Vec::new();
+        for (p, u) in pending {
+            let part = p.clone();
+            match std::thread::Builder::new().spawn_scoped(scope, move || part.sync(u)) {
+                Ok(handle) => others.push(handle),
+                // No thread to spare: synced here, up to what is published.
+                Err(_) => result = result.and(p.sync_published().map(drop)),
+            }
+        }
+        result = first.sync(u).and(result);
         for handle in others {
             let r = handle
                 .join()
