@@ -415,6 +415,29 @@ fn with_durability_always_a_send_over_several_partitions_and_its_markers_are_syn
     assert!((0..3).all(synced), "the commit markers");
 }
 
+#[test]
+fn an_abort_whose_index_entry_cannot_be_written_leaves_its_records_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    topic(&log, "t", 1 << 20);
+    let mut p = Producer::transactional(log.clone(), "tx", DEFAULT_TXN_TIMEOUT).unwrap();
+    p.begin().unwrap();
+    p.send("t", &recs(&values(3, "x")), 0).unwrap();
+    // A directory where the segment's aborted-transaction index goes: its append fails.
+    let txnindex = dir.path().join("topics/t/0/00000000000000000000.txnindex");
+    std::fs::create_dir(&txnindex).unwrap();
+    assert!(p.end(false).is_err());
+    // Had the table closed the transaction first, its records would read as committed.
+    assert_eq!(log.partition("t", 0).unwrap().state().stable_end(), 0);
+    assert!(read(&log, Isolation::ReadCommitted).0.is_empty());
+    // Once the index can be written, the next producer of the id ends it.
+    std::fs::remove_dir(&txnindex).unwrap();
+    let _next = Producer::transactional(log.clone(), "tx", DEFAULT_TXN_TIMEOUT).unwrap();
+    let (seen, end) = read(&log, Isolation::ReadCommitted);
+    assert!(seen.is_empty());
+    assert_eq!(end, 4, "past the abort marker");
+}
+
 /// Flips a byte of the JSON in the newest slot of transactional id `id`'s
 /// state file (two slots of 1 MiB: magic, CRC, sequence u64 at 8, length),
 /// as a write torn by a power loss would leave it.

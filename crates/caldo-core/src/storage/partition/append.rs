@@ -292,20 +292,23 @@ impl Partition {
             let mut buf = Vec::with_capacity(batch::HEADER_LEN + 32);
             marker.encode(&mut buf, at, pid, epoch, super::now_ms());
             let mut note = |base: u64| {
+                // An abort's index entry first: once the table closes the
+                // transaction, the last stable offset passes its records, and a
+                // reader must find them aborted.
+                if !marker.commit {
+                    let entry = AbortedTxn {
+                        producer_id: pid,
+                        first_offset: first,
+                        last_offset: at,
+                        last_stable_offset: self.state.stable_end().max(at + 1),
+                    };
+                    txnindex::append(&layout::segment_txn_index(&self.dir, base), &entry)?;
+                }
                 e.txn_end = Some(at);
                 e.epoch = epoch;
                 self.state.set_producer(slot, Some(&e));
                 self.state.refresh_open_first();
-                if marker.commit {
-                    return Ok(());
-                }
-                let entry = AbortedTxn {
-                    producer_id: pid,
-                    first_offset: first,
-                    last_offset: at,
-                    last_stable_offset: self.state.stable_end().max(at + 1),
-                };
-                txnindex::append(&layout::segment_txn_index(&self.dir, base), &entry)
+                Ok(())
             };
             self.write_encoded(w, &buf, &[(0, at)], at, at + 1, &mut note)
                 .map(Some)
