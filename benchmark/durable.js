@@ -27,6 +27,7 @@ const label = (c) => `${c.transactional ? 'transactions of' : 'sendBatch of'} ${
 async function sender (repo, partitions, transactional) {
   const { open } = require(repo)
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'caldo-durable-'))
+  let sendsPerSec
   try {
     const log = await open(dir, { durability: 'always' })
     await log.createTopic('t', { partitions: Number(partitions) })
@@ -42,16 +43,18 @@ async function sender (repo, partitions, transactional) {
     const ms = performance.now() - t0
     await p.close()
     await log.close()
-    process.send({ sendsPerSec: sends / ms * 1000 })
+    sendsPerSec = sends / ms * 1000
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
   }
+  process.send({ sendsPerSec })
 }
 
 function run (repo, c) {
   const kid = fork(__filename, ['sender', repo, String(c.partitions), String(c.transactional)])
   return new Promise((resolve, reject) => {
-    kid.once('message', (m) => resolve(m.sendsPerSec))
+    // Its IPC channel would keep it alive past its run.
+    kid.once('message', (m) => { kid.kill(); resolve(m.sendsPerSec) })
     kid.once('exit', (code) => { if (code) reject(new Error(`sender exited with ${code}`)) })
   })
 }
