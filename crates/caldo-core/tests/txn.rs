@@ -71,6 +71,14 @@ fn only_values(v: &[(u64, String)]) -> Vec<String> {
     v.iter().map(|(_, s)| s.clone()).collect()
 }
 
+/// `records` placed in turn over partitions 0..`n`.
+fn spread(mut records: Vec<Placed<'_>>, n: u32) -> Vec<Placed<'_>> {
+    for (i, r) in records.iter_mut().enumerate() {
+        r.partition = Some(i as u32 % n);
+    }
+    records
+}
+
 /// One committed transaction of `n` records tagged `tag`, to `t`.
 fn commit(p: &mut Producer, n: usize, tag: &str) {
     p.begin().unwrap();
@@ -360,10 +368,7 @@ fn a_send_to_several_partitions_puts_each_in_the_transaction_so_a_fence_ends_it_
     let mut old = Producer::transactional(log.clone(), "tx", DEFAULT_TXN_TIMEOUT).unwrap();
     old.begin().unwrap();
     let vs = values(6, "old");
-    let mut records = recs(&vs);
-    for (i, r) in records.iter_mut().enumerate() {
-        r.partition = Some(i as u32 % 3);
-    }
+    let records = spread(recs(&vs), 3);
     old.send("t", &records, 0).unwrap();
     let stable = |p| log.partition("t", p).unwrap().state().stable_end();
     assert_eq!([stable(0), stable(1), stable(2)], [0, 0, 0]);
@@ -398,10 +403,7 @@ fn with_durability_always_a_send_over_several_partitions_and_its_markers_are_syn
         part.state().durable().map(|d| (d.base, d.pos)) == Some((base, end))
     };
     let vs = values(6, "r");
-    let mut records = recs(&vs);
-    for (i, r) in records.iter_mut().enumerate() {
-        r.partition = Some(i as u32 % 3);
-    }
+    let records = spread(recs(&vs), 3);
     log.append("t", &records, 0).unwrap();
     assert!((0..3).all(synced), "a plain append");
     let mut p = Producer::transactional(log.clone(), "tx", DEFAULT_TXN_TIMEOUT).unwrap();

@@ -210,10 +210,12 @@ fn header(file: &File, i: u64) -> Result<Option<(u64, usize, u32)>> {
 /// The newest whole slot of the state file: (sequence, JSON), `None` if
 /// there is none. A torn newest slot leaves the other.
 fn newest(file: &File) -> Result<Option<(u64, Vec<u8>)>> {
-    let mut slots: Vec<_> = [0, 1]
-        .into_iter()
-        .filter_map(|i| header(file, i).transpose().map(|h| h.map(|h| (i, h))))
-        .collect::<Result<_>>()?;
+    let mut slots = Vec::with_capacity(2);
+    for i in [0, 1] {
+        if let Some(h) = header(file, i)? {
+            slots.push((i, h));
+        }
+    }
     slots.sort_by_key(|(_, (seq, _, _))| std::cmp::Reverse(*seq));
     for (i, (seq, len, crc)) in slots {
         let mut json = vec![0u8; len];

@@ -170,8 +170,8 @@ impl Producer {
         placement.write(records, &mut |p, batch| self.write(p, batch))
     }
 
-    /// Writes `records` to `p` as this producer, registering the partition
-    /// with the transaction first, retrying I/O failures; leaves the sync.
+    /// Writes `records` to `p` as this producer, retrying I/O failures;
+    /// leaves the sync. A transaction has added `p` before.
     fn write(
         &mut self,
         p: &Arc<Partition>,
@@ -179,9 +179,6 @@ impl Producer {
     ) -> Result<(u64, Option<Unsynced>)> {
         let key = (p.topic.clone(), p.id);
         let (pid, epoch) = (self.pid, self.epoch);
-        if let Some(txn) = &mut self.txn {
-            txn.add(pid, epoch, std::iter::once(key.clone()))?;
-        }
         let seq = *self.seqs.get(&key).unwrap_or(&0);
         let co = self.txn.as_ref().map(|t| &t.co);
         let current = || co.map_or(Ok(()), |co| co.check_fence(pid, epoch));
@@ -235,6 +232,10 @@ impl Producer {
             ));
         }
         let store = self.log.offsets()?;
+        let p = store.partition(group);
+        let (pid, epoch) = (self.pid, self.epoch);
+        self.txn()?
+            .add(pid, epoch, std::iter::once((p.topic.clone(), p.id)))?;
         store.commit_with(group, offsets, &mut |p, records| self.write(p, records))
     }
 
