@@ -222,52 +222,44 @@ class Consumer extends EventEmitter {
     this.#checkTimer.unref()
   }
 
-  // Fetches into the buffer once, without waiting: true if it now holds messages, false if
-  // the consumer is closed, else the log's wake-up sequence to sleep on (read before the
-  // fetch, so an append after the fetch ends that sleep).
-  #fetchNow (maxMessages) {
-    if (this.#pendingError) {
-      const err = this.#pendingError
-      this.#pendingError = null
-      throw err
-    }
-    if (this.#closed) return false
-    const seq = this.#client.native.wakeSeq()
-    if (this.#group && this.#reader.changed()) {
-      this.#reader.putBack(this.#handed())
-      this.#drop()
-      const change = this.#reader.sync()
-      if (change) this.#emitRebalance(change)
-    }
-    const got = this.#reader.fetch(this.#handed(), maxMessages, MAX_FETCH_BYTES)
-    this.#drop()
-    const f = got && new Fetch(got)
-    // Positions below the log start (removed by retention or deleteRecords) moved to it.
-    if (f?.resets) for (const r of this.#reader.takeResets()) this.emit('offsetOutOfRange', r)
-    if (f?.skipped) this.emit(SKIPPED)
-    if (!f?.count) return seq
-    this.#fetched = f
-    this.#count = f.count
-    if (this.#group) this.#scheduleCheck()
-    return true
-  }
-
-  // Fills the buffer, sleeping on the log's wake-up word while there is nothing: true once
-  // it holds messages, false when the consumer closed or maxWaitMs passed. `seq`: a
-  // `#fetchNow` that found nothing just now, so sleep first.
-  async #fill (maxMessages, maxWaitMs, seq = this.#fetchNow(maxMessages)) {
+  // Fetches into the buffer, sleeping on the log's wake-up word when there is nothing.
+  async #fill (maxMessages, maxWaitMs) {
     const deadline = maxWaitMs === undefined ? Infinity : Date.now() + maxWaitMs
+    const log = this.#client.native
     this.#waiting = true
     try {
-      while (seq !== true && seq !== false) {
+      for (;;) {
+        if (this.#pendingError) {
+          const err = this.#pendingError
+          this.#pendingError = null
+          throw err
+        }
+        if (this.#closed) return false
+        const seq = log.wakeSeq()
+        if (this.#group && this.#reader.changed()) {
+          this.#reader.putBack(this.#handed())
+          this.#drop()
+          const change = this.#reader.sync()
+          if (change) this.#emitRebalance(change)
+        }
+        const got = this.#reader.fetch(this.#handed(), maxMessages, MAX_FETCH_BYTES)
+        this.#drop()
+        const f = got && new Fetch(got)
+        // Positions below the log start (removed by retention or deleteRecords) moved to it.
+        if (f?.resets) for (const r of this.#reader.takeResets()) this.emit('offsetOutOfRange', r)
+        if (f?.skipped) this.emit(SKIPPED)
+        if (f?.count) {
+          this.#fetched = f
+          this.#count = f.count
+          if (this.#group) this.#scheduleCheck()
+          return true
+        }
         const left = deadline - Date.now()
         if (left <= 0) return false
         // Sleep until an append, or until processed offsets are due for auto-commit.
         const due = this.#group ? this.#reader.commitDueMs() : -1
-        await this.#client.native.wait(seq, Math.min(left, 60_000, due < 0 ? Infinity : due + 1))
-        seq = this.#fetchNow(maxMessages)
+        await log.wait(seq, Math.min(left, 60_000, due < 0 ? Infinity : due + 1))
       }
-      return seq
     } finally {
       this.#waiting = false
     }
@@ -292,22 +284,18 @@ class Consumer extends EventEmitter {
       this.#inHand = 1
       return { value: m, done: false }
     }
-    // The ends of a next() that had to wait: `pending` is cleared as it settles.
-    const done = (result) => { pending = null; return result }
-    const fail = (err) => failed(err).catch((e) => { pending = null; throw e })
-    const finish = () => end().then(() => done(FINISHED), fail)
-    const filled = (got) => {
-      if (!got) return finish()
+    const fetchThenGive = async () => {
       try {
-        return done(give())
+        if (await this.#fill(2048)) return give()
+        await end()
+        return FINISHED
       } catch (err) {
-        return fail(err)
+        return failed(err)
       }
     }
     const next = () => {
       if (pending) return pending.then(next, next)
       if (state === DONE) return Promise.resolve(FINISHED)
-      let now
       try {
         if (state === FRESH) {
           // As a generator's body: a closed consumer ends the loop before it starts.
@@ -318,13 +306,12 @@ class Consumer extends EventEmitter {
         }
         this.#asked()
         if (this.#at < this.#count) return Promise.resolve(give())
-        // A fetch that finds messages hands one out in this turn, with no async frame.
-        now = this.#fetchNow(2048)
-        if (now === true) return Promise.resolve(give())
       } catch (err) {
         return failed(err)
       }
-      pending = now === false ? finish() : this.#fill(2048, undefined, now).then(filled, fail)
+      pending = fetchThenGive()
+      const clear = () => { pending = null }
+      pending.then(clear, clear)
       return pending
     }
     const stop = async (value) => {

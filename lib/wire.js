@@ -109,8 +109,6 @@ Object.defineProperty(Bytes.prototype, 'constructor', { value: Buffer, writable:
 
 // One fetch's records, laid out in one Buffer as src/wire.rs says, read in place.
 class Fetch {
-  #data = null
-
   constructor (buf) {
     const ab = buf.buffer
     const count = buf.readUInt32LE(0)
@@ -127,11 +125,8 @@ class Fetch {
     this.meta = new Int32Array(ab, meta, metaLen)
     this.ab = ab
     this.base = meta + metaLen * 4
-    this.end = buf.byteOffset + buf.length
+    this.data = new Bytes(ab, this.base, buf.byteOffset + buf.length - this.base)
   }
-
-  // The records' bytes, made on first use: only headers are read through it.
-  get data () { return (this.#data ??= new Bytes(this.ab, this.base, this.end - this.base)) }
 
   slot (i) { return this.meta[i * F_STRIDE + F_SLOT] }
   offset (i) { return this.nums[i * 2] }
